@@ -1,0 +1,9 @@
+// The daemon has no libc: link it static, without C start files, at a fixed
+// address. Only for the binaries: build scripts and tests use std as usual.
+fn main() {
+    println!("cargo:rustc-link-arg-bin=going=-nostartfiles");
+    println!("cargo:rustc-link-arg-bin=going=-nostdlib");
+    println!("cargo:rustc-link-arg-bin=going=-static");
+    println!("cargo:rustc-link-arg-bin=going=-no-pie");
+    println!("cargo:rerun-if-changed=build.rs");
+}

@@ -1,0 +1,285 @@
+//! One service file into a [`ServiceSpec`], or an error naming the line.
+//!
+//! Pure: bytes in, spec or error out. The rules are going(5)'s and the
+//! README's; every error message here is documented there word for word.
+
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::fmt;
+
+/// A service file larger than this is refused, not truncated.
+pub const MAX_FILE_SIZE: usize = 64 * 1024;
+
+/// The working directory of a service whose file names none.
+pub const DEFAULT_CWD: &str = "/";
+
+/// What a valid service file asks for. Two specs are equal exactly when a
+/// reload must restart the service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceSpec {
+    /// `cmd` split into words; never empty, first word never empty.
+    pub argv: Vec<String>,
+    /// An absolute path.
+    pub cwd: String,
+}
+
+/// Why a file is not a service. `line` is 1-based; 0 means the whole file.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    pub line: usize,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn at(line: usize, message: impl Into<String>) -> Self {
+        ConfigError {
+            line,
+            message: message.into(),
+        }
+    }
+}
+
+/// `web:3: unknown key "usr"`, or `web: missing "cmd"` for the whole file.
+pub struct Located<'a>(pub &'a str, pub &'a ConfigError);
+
+impl fmt::Display for Located<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Located(name, error) = self;
+        match error.line {
+            0 => write!(f, "{name}: {}", error.message),
+            line => write!(f, "{name}:{line}: {}", error.message),
+        }
+    }
+}
+
+/// Splits `cmd` into words as a POSIX shell would, without any expansion.
+pub fn split_words(text: &str) -> Result<Vec<String>, &'static str> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == ' ' || c == '\t' {
+            words.extend(word.take());
+            continue;
+        }
+        let current = word.get_or_insert_with(String::new);
+        match c {
+            '\'' => loop {
+                match chars.next() {
+                    Some('\'') => break,
+                    Some(c) => current.push(c),
+                    None => return Err("unterminated single quote in cmd; close it with '"),
+                }
+            },
+            '"' => loop {
+                match chars.next() {
+                    Some('"') => break,
+                    Some('\\') => match chars.next() {
+                        Some(c @ ('$' | '`' | '"' | '\\')) => current.push(c),
+                        Some(c) => current.extend(['\\', c]),
+                        None => return Err("unterminated double quote in cmd; close it with \""),
+                    },
+                    Some(c) => current.push(c),
+                    None => return Err("unterminated double quote in cmd; close it with \""),
+                }
+            },
+            '\\' => match chars.next() {
+                Some(c) => current.push(c),
+                None => return Err("backslash at the end of cmd escapes nothing; remove it or write \\\\"),
+            },
+            c => current.push(c),
+        }
+    }
+    words.extend(word);
+    Ok(words)
+}
+
+/// Parses the contents of one service file.
+pub fn parse(bytes: &[u8]) -> Result<ServiceSpec, ConfigError> {
+    if bytes.len() > MAX_FILE_SIZE {
+        return Err(ConfigError::at(0, format!("file is larger than {MAX_FILE_SIZE} bytes")));
+    }
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let text = core::str::from_utf8(bytes).map_err(|error| {
+        let line = 1 + bytes[..error.valid_up_to()].iter().filter(|&&b| b == b'\n').count();
+        ConfigError::at(line, "not valid UTF-8; save the file as UTF-8")
+    })?;
+
+    let mut argv = None;
+    let mut cwd = None;
+    for (index, raw_line) in text.split('\n').enumerate() {
+        let line = index + 1;
+        let content = raw_line.strip_suffix('\r').unwrap_or(raw_line).trim();
+        if content.is_empty() || content.starts_with('#') {
+            continue;
+        }
+        if content.contains('\0') {
+            return Err(ConfigError::at(line, "contains a NUL byte"));
+        }
+        let Some((key, value)) = content.split_once('=') else {
+            return Err(ConfigError::at(line, "expected key=value"));
+        };
+        let (key, value) = (key.trim(), value.trim());
+        if value.is_empty() {
+            return Err(ConfigError::at(line, format!("empty value for \"{key}\"")));
+        }
+        let at_line = |message| ConfigError::at(line, message);
+        let slot_taken = match key {
+            "cmd" => argv.replace(parse_cmd(value).map_err(at_line)?).is_some(),
+            "cwd" => cwd.replace(parse_cwd(value).map_err(at_line)?).is_some(),
+            _ => {
+                let message = format!("unknown key \"{key}\"; known keys are cmd and cwd");
+                return Err(ConfigError::at(line, message));
+            }
+        };
+        if slot_taken {
+            return Err(ConfigError::at(line, format!("duplicate key \"{key}\"")));
+        }
+    }
+    let Some(argv) = argv else {
+        return Err(ConfigError::at(0, "missing \"cmd\"; add a line cmd=/path/to/program"));
+    };
+    let cwd = cwd.unwrap_or_else(|| DEFAULT_CWD.to_string());
+    Ok(ServiceSpec { argv, cwd })
+}
+
+fn parse_cmd(value: &str) -> Result<Vec<String>, &'static str> {
+    let words = split_words(value)?;
+    match words.first() {
+        Some(program) if !program.is_empty() => Ok(words),
+        _ => Err("cmd names no program"),
+    }
+}
+
+fn parse_cwd(value: &str) -> Result<String, &'static str> {
+    match value.starts_with('/') {
+        true => Ok(value.to_string()),
+        false => Err("cwd must be an absolute path"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(text: &str) -> Vec<String> {
+        split_words(text).unwrap()
+    }
+
+    fn error(text: &str) -> ConfigError {
+        parse(text.as_bytes()).unwrap_err()
+    }
+
+    #[test]
+    fn words_split_on_blanks_and_keep_shell_characters() {
+        assert_eq!(
+            words("  /bin/echo a;b  c|d > e & "),
+            ["/bin/echo", "a;b", "c|d", ">", "e", "&"]
+        );
+    }
+
+    #[test]
+    fn single_quotes_keep_everything_literally() {
+        assert_eq!(
+            words(r#"sh -c 'echo 1 && sleep 5 && echo "2" \n'"#),
+            ["sh", "-c", r#"echo 1 && sleep 5 && echo "2" \n"#]
+        );
+    }
+
+    #[test]
+    fn double_quotes_escape_only_dollar_backtick_quote_backslash() {
+        assert_eq!(words(r#""\$HOME \` \" \\ \n $PATH""#), [r#"$HOME ` " \ \n $PATH"#]);
+    }
+
+    #[test]
+    fn backslash_outside_quotes_escapes_the_next_character() {
+        assert_eq!(words(r"a\ b \'c\' \\"), ["a b", "'c'", r"\"]);
+    }
+
+    #[test]
+    fn adjacent_quoted_parts_make_one_word_and_empty_quotes_a_word() {
+        assert_eq!(words(r#"a'b'"c"d '' """#), ["abcd", "", ""]);
+    }
+
+    #[test]
+    fn unterminated_quotes_and_trailing_backslash_are_errors() {
+        assert!(split_words("'abc").is_err());
+        assert!(split_words("\"abc").is_err());
+        assert!(split_words("\"abc\\").is_err());
+        assert!(split_words("abc\\").is_err());
+    }
+
+    #[test]
+    fn minimal_file_gives_cmd_and_default_cwd() {
+        let spec = parse(b"cmd=/bin/sleep 1000\n").unwrap();
+        assert_eq!(spec.argv, ["/bin/sleep", "1000"]);
+        assert_eq!(spec.cwd, "/");
+    }
+
+    #[test]
+    fn comments_blank_lines_bom_crlf_and_whitespace_are_ignored() {
+        let text = "\u{feff}# a comment\r\n\r\n   # indented comment\r\n  cmd  =  /bin/echo a#b  \r\ncwd=/tmp\r\n";
+        let spec = parse(text.as_bytes()).unwrap();
+        assert_eq!(spec.argv, ["/bin/echo", "a#b"]);
+        assert_eq!(spec.cwd, "/tmp");
+    }
+
+    #[test]
+    fn value_is_split_at_the_first_equals_sign() {
+        assert_eq!(parse(b"cmd=/bin/env A=B").unwrap().argv, ["/bin/env", "A=B"]);
+    }
+
+    #[test]
+    fn each_error_names_its_line() {
+        assert_eq!(
+            error("cmd=/bin/true\n\nusr=root\n"),
+            ConfigError::at(3, "unknown key \"usr\"; known keys are cmd and cwd")
+        );
+        assert_eq!(
+            error("cmd=/bin/true\ncmd=/bin/false\n"),
+            ConfigError::at(2, "duplicate key \"cmd\"")
+        );
+        assert_eq!(
+            error("cmd=/bin/true\njust words\n"),
+            ConfigError::at(2, "expected key=value")
+        );
+        assert_eq!(error("cmd=\n"), ConfigError::at(1, "empty value for \"cmd\""));
+        assert_eq!(error("cmd=/bin/echo 'oops\n").line, 1);
+        assert_eq!(error("cmd=''\n"), ConfigError::at(1, "cmd names no program"));
+        assert_eq!(
+            error("cmd=/bin/true\ncwd=tmp\n"),
+            ConfigError::at(2, "cwd must be an absolute path")
+        );
+        assert_eq!(error("cmd=/bin/a\0b\n"), ConfigError::at(1, "contains a NUL byte"));
+    }
+
+    #[test]
+    fn missing_cmd_is_an_error_of_the_whole_file() {
+        assert_eq!(error("# nothing\ncwd=/\n").line, 0);
+        assert_eq!(error("").line, 0);
+    }
+
+    #[test]
+    fn invalid_utf8_names_the_line() {
+        let error = parse(b"cmd=/bin/true\n# caf\xE9\n").unwrap_err();
+        assert_eq!(error.line, 2);
+    }
+
+    #[test]
+    fn file_over_the_size_limit_is_refused() {
+        let mut text = b"cmd=/bin/true\n".to_vec();
+        text.resize(MAX_FILE_SIZE + 1, b'\n');
+        assert_eq!(parse(&text).unwrap_err().line, 0);
+        text.truncate(MAX_FILE_SIZE);
+        assert!(parse(&text).is_ok());
+    }
+
+    #[test]
+    fn located_errors_print_file_and_line() {
+        let error = ConfigError::at(3, "unknown key \"usr\"");
+        assert_eq!(format!("{}", Located("web", &error)), "web:3: unknown key \"usr\"");
+        let error = ConfigError::at(0, "missing");
+        assert_eq!(format!("{}", Located("web", &error)), "web: missing");
+    }
+}

@@ -1,0 +1,327 @@
+//! Entry and event loop: turns kernel events into state-machine events.
+//!
+//! One blocking call per turn, `poll` over the signalfd and the failure
+//! pipes of children still starting, with the earliest deadline of any
+//! service as its timeout. Each source is drained until it is empty.
+
+use crate::config::ServiceSpec;
+use crate::log::{Logger, Severity};
+use crate::rt::{self, SIGNALFD_RECORD_SIZE, SignalSet};
+use crate::service_dir::{self, DirError};
+use crate::spawn::{self, FailureReport};
+use crate::supervisor::{Effects, Exit, Millis, Stop, Supervisor};
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::ffi::CStr;
+use core::fmt;
+use rustix::event::{PollFd, PollFlags};
+use rustix::fd::{AsFd, OwnedFd};
+use rustix::io::Errno;
+use rustix::process::{Pid, Resource, Rlimit, Signal, WaitOptions};
+use rustix::time::{ClockId, Timespec};
+
+pub const DEFAULT_DIR: &CStr = c"/etc/going.d";
+
+/// sysexits(3) codes.
+pub const EXIT_USAGE: i32 = 64;
+pub const EXIT_NO_DIR: i32 = 72;
+pub const EXIT_OS_ERROR: i32 = 71;
+pub const EXIT_UNTRUSTED_DIR: i32 = 78;
+
+const USAGE: &str = "usage: going [-d DIR] | -v | -h
+  -d DIR  supervise the service files in DIR (default /etc/going.d)
+  -v      print the version and exit
+  -h      print this help and exit
+";
+
+enum Invocation<'a> {
+    Run { dir: &'a CStr },
+    Version,
+    Help,
+}
+
+fn parse_args<'a>(args: &[&'a CStr]) -> Result<Invocation<'a>, String> {
+    let mut dir = DEFAULT_DIR;
+    let mut rest = args.iter().skip(1);
+    while let Some(arg) = rest.next() {
+        match arg.to_bytes() {
+            b"-v" | b"--version" => return Ok(Invocation::Version),
+            b"-h" | b"--help" => return Ok(Invocation::Help),
+            b"-d" => dir = rest.next().ok_or("option -d needs a directory")?,
+            other => {
+                return Err(alloc::format!(
+                    "unknown argument \"{}\"",
+                    String::from_utf8_lossy(other)
+                ));
+            }
+        }
+    }
+    Ok(Invocation::Run { dir })
+}
+
+fn print(fd: rustix::fd::BorrowedFd, text: &str) {
+    let _ = rustix::io::write(fd, text.as_bytes());
+}
+
+fn now() -> Millis {
+    let time = rustix::time::clock_gettime(ClockId::Monotonic);
+    time.tv_sec as Millis * 1000 + time.tv_nsec as Millis / 1_000_000
+}
+
+/// A child between fork and exec, whose failure pipe is still open.
+struct Starting {
+    pid: Pid,
+    report: OwnedFd,
+    name: String,
+    program: String,
+    cwd: String,
+}
+
+/// The effects of the state machine, carried out for real.
+struct Host {
+    logger: Logger,
+    dev_null: OwnedFd,
+    /// going's descriptor limit before it raised its own, given back to every child.
+    child_nofile: Rlimit,
+    starting: Vec<Starting>,
+}
+
+impl Effects for Host {
+    fn spawn(&mut self, name: &str, spec: &ServiceSpec) -> Result<Pid, Errno> {
+        let command = spawn::prepare(spec);
+        let (pid, report) = spawn::spawn(&command, self.dev_null.as_fd(), &self.child_nofile)?;
+        let (name, program, cwd) = (name.into(), spec.argv[0].clone(), spec.cwd.clone());
+        self.starting.push(Starting {
+            pid,
+            report,
+            name,
+            program,
+            cwd,
+        });
+        Ok(pid)
+    }
+
+    fn signal_group(&mut self, pid: Pid, stop: Stop) {
+        let signals: &[Signal] = match stop {
+            // A stopped process acts on SIGTERM only once continued.
+            Stop::Terminate => &[Signal::TERM, Signal::CONT],
+            Stop::Kill => &[Signal::KILL],
+        };
+        for &signal in signals {
+            // Between fork and setsid the child leads no group yet: signal it alone.
+            if rustix::process::kill_process_group(pid, signal) == Err(Errno::SRCH) {
+                let _ = rustix::process::kill_process(pid, signal);
+            }
+        }
+    }
+
+    fn log(&mut self, severity: Severity, message: fmt::Arguments) {
+        self.logger.log(severity, message);
+    }
+}
+
+impl Host {
+    /// Reads the failure pipe of a starting child, if it has anything to say.
+    fn check_started(&mut self, index: usize) {
+        if self.finish_start(index) != Err(Errno::AGAIN) {
+            self.starting.swap_remove(index);
+        }
+    }
+
+    fn finish_start(&mut self, index: usize) -> Result<(), Errno> {
+        let starting = &self.starting[index];
+        if let Some(failure) = spawn::read_failure(&starting.report)? {
+            let report = FailureReport {
+                failure,
+                program: &starting.program,
+                cwd: &starting.cwd,
+            };
+            self.logger
+                .log(Severity::Error, format_args!("{}: {report}", starting.name));
+        }
+        Ok(())
+    }
+
+    /// Reaps every child that has exited, orphans adopted as subreaper included.
+    fn reap_all(&mut self, supervisor: &mut Supervisor) {
+        loop {
+            let (pid, status) = match rustix::process::wait(WaitOptions::NOHANG) {
+                Ok(Some(reaped)) => reaped,
+                Err(Errno::INTR) => continue,
+                Ok(None) | Err(_) => return,
+            };
+            // The child is gone, so its failure pipe holds all it will ever say: log it first.
+            if let Some(index) = self.starting.iter().position(|s| s.pid == pid) {
+                self.check_started(index);
+            }
+            let exit = match (status.exit_status(), status.terminating_signal()) {
+                (Some(code), _) => Exit::Code(code),
+                (None, Some(signal)) => Exit::Signal(signal),
+                (None, None) => continue,
+            };
+            supervisor.reaped(now(), pid, exit, self);
+        }
+    }
+
+    fn reload(&mut self, supervisor: &mut Supervisor, dir: &CStr) {
+        match service_dir::scan(dir, &mut self.logger) {
+            Ok(scan) => supervisor.reload(now(), scan, self),
+            Err(error) => {
+                let dir = dir.to_string_lossy();
+                let message = format_args!("{dir}: {error} (services keep running as they are)");
+                self.logger.log(Severity::Error, message);
+            }
+        }
+    }
+}
+
+/// What the signalfd said since the last turn.
+#[derive(Default)]
+struct Signals {
+    child: bool,
+    hang_up: bool,
+    stop: Option<&'static str>,
+}
+
+fn drain_signals(signal_fd: &OwnedFd) -> Signals {
+    let mut signals = Signals::default();
+    let mut record = [0u8; SIGNALFD_RECORD_SIZE];
+    while let Ok(SIGNALFD_RECORD_SIZE) = rustix::io::read(signal_fd, &mut record) {
+        let number = i32::from_ne_bytes(record[..4].try_into().expect("BUG: 4 bytes"));
+        match Signal::from_named_raw(number) {
+            Some(Signal::CHILD) => signals.child = true,
+            Some(Signal::HUP) => signals.hang_up = true,
+            Some(Signal::TERM) => signals.stop = Some("SIGTERM"),
+            Some(Signal::INT) => signals.stop = Some("SIGINT"),
+            _ => {}
+        }
+    }
+    signals
+}
+
+fn poll_timeout(deadline: Option<Millis>) -> Option<Timespec> {
+    let wait = deadline?.saturating_sub(now());
+    Some(Timespec {
+        tv_sec: (wait / 1000) as i64,
+        tv_nsec: (wait % 1000 * 1_000_000) as i64,
+    })
+}
+
+/// Raises going's own descriptor limit to the hard one (a thousand services
+/// starting at once hold a pipe each); returns the limit children get back.
+fn raise_nofile_limit() -> Rlimit {
+    let original = rustix::process::getrlimit(Resource::Nofile);
+    let raised = Rlimit {
+        current: original.maximum,
+        maximum: original.maximum,
+    };
+    let _ = rustix::process::setrlimit(Resource::Nofile, raised);
+    original
+}
+
+/// The daemon; returns its exit status.
+pub fn main(args: &[&CStr]) -> i32 {
+    rt::open_standard_fds();
+    let dir = match parse_args(args) {
+        Ok(Invocation::Run { dir }) => dir,
+        Ok(Invocation::Version) => {
+            print(rt::stdout(), concat!("going ", env!("CARGO_PKG_VERSION"), "\n"));
+            return 0;
+        }
+        Ok(Invocation::Help) => {
+            print(rt::stdout(), USAGE);
+            return 0;
+        }
+        Err(message) => {
+            print(rt::stderr(), &alloc::format!("going: {message}\n{USAGE}"));
+            return EXIT_USAGE;
+        }
+    };
+
+    // Signals become data before anything can send one: block, then open the signalfd.
+    let handled = [Signal::CHILD, Signal::HUP, Signal::TERM, Signal::INT];
+    let set = handled.into_iter().fold(SignalSet::default(), SignalSet::with);
+    let signal_fd = match rt::block_signals(set).and_then(|()| rt::signalfd(set)) {
+        Ok(fd) => fd,
+        Err(error) => {
+            let reason = crate::log::describe(error);
+            print(
+                rt::stderr(),
+                &alloc::format!("going: cannot set up signalfd: {reason}\n"),
+            );
+            return EXIT_OS_ERROR;
+        }
+    };
+    // Older kernels (before 5.11) lack the flag: inherited descriptors then stay as they were.
+    let _ = rt::mark_inherited_fds_close_on_exec();
+    let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
+    let child_nofile = raise_nofile_limit();
+
+    let mut logger = Logger::new();
+    let shown_dir = dir.to_string_lossy();
+    let scan = match service_dir::scan(dir, &mut logger) {
+        Ok(scan) => scan,
+        Err(error) => {
+            print(rt::stderr(), &alloc::format!("going: {shown_dir}: {error}\n"));
+            return match error {
+                DirError::Unreadable(_) => EXIT_NO_DIR,
+                DirError::Untrusted(_) => EXIT_UNTRUSTED_DIR,
+            };
+        }
+    };
+    let dev_null_flags = rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC;
+    let dev_null = match rustix::fs::open(c"/dev/null", dev_null_flags, rustix::fs::Mode::empty()) {
+        Ok(fd) => fd,
+        Err(error) => {
+            let reason = crate::log::describe(error);
+            print(
+                rt::stderr(),
+                &alloc::format!("going: cannot open /dev/null: {reason}\n"),
+            );
+            return EXIT_OS_ERROR;
+        }
+    };
+    let mut host = Host {
+        logger,
+        dev_null,
+        child_nofile,
+        starting: Vec::new(),
+    };
+    let version = env!("CARGO_PKG_VERSION");
+    host.log(Severity::Info, format_args!("going {version} supervising {shown_dir}"));
+    let mut supervisor = Supervisor::new();
+    supervisor.reload(now(), scan, &mut host);
+
+    while !supervisor.is_finished() {
+        let timeout = poll_timeout(supervisor.next_deadline());
+        let mut ready = Vec::with_capacity(1 + host.starting.len());
+        {
+            let watched = core::iter::once(&signal_fd).chain(host.starting.iter().map(|s| &s.report));
+            let mut fds: Vec<PollFd> = watched.map(|fd| PollFd::new(fd, PollFlags::IN)).collect();
+            match rustix::event::poll(&mut fds, timeout.as_ref()) {
+                Ok(_) | Err(Errno::INTR) => {}
+                Err(error) => panic!("poll failed: {}", crate::log::describe(error)),
+            }
+            ready.extend(fds.iter().map(|fd| !fd.revents().is_empty()));
+        }
+        // Back to front, so that removing a finished start keeps the earlier indices valid.
+        for index in (0..host.starting.len()).rev() {
+            if ready[index + 1] {
+                host.check_started(index);
+            }
+        }
+        let signals = drain_signals(&signal_fd);
+        if signals.child {
+            host.reap_all(&mut supervisor);
+        }
+        if let Some(name) = signals.stop {
+            host.log(Severity::Info, format_args!("received {name}; stopping all services"));
+            supervisor.stop_all(now(), &mut host);
+        } else if signals.hang_up {
+            host.reload(&mut supervisor, dir);
+        }
+        supervisor.deadline_passed(now(), &mut host);
+    }
+    host.log(Severity::Info, format_args!("all services stopped; exiting"));
+    0
+}

@@ -1,0 +1,75 @@
+//! going keeps a directory of services running.
+//!
+//! # Design
+//!
+//! One file per service in a directory (`/etc/going.d/web`: `cmd=/usr/bin/web`),
+//! one process per file. going starts them all, respawns each one when it
+//! exits, backs off when one crashes in a loop, applies a changed directory on
+//! SIGHUP, and stops everything on SIGTERM. It is meant to be started by init,
+//! by systemd, or as PID 1 of a container, and to cost almost nothing: no libc,
+//! no std, no threads, a few hundred kilobytes of address space.
+//!
+//! The decisions live in a pure state machine ([`supervisor`]) that is fed
+//! events with the time as a parameter and answers through a small trait of
+//! effects. Around it a thin shell ([`daemon`]) runs one event loop: `poll`
+//! over a signalfd and the failure pipes of children still starting, with the
+//! earliest deadline of any service as the timeout. Nothing polls on a timer:
+//! an idle going sleeps in one system call.
+//!
+//! Rooms, one concern each:
+//!
+//! | module | owns |
+//! | --- | --- |
+//! | [`config`] | one service file into a spec: `key=value` lines, word splitting, errors with line numbers |
+//! | [`service_dir`] | the directory: which names are services, the ownership rule, reading the files |
+//! | [`supervisor`] | the service table and state machine: start, exit, backoff, reload, stop |
+//! | [`spawn`] | fork, the child's setup, exec, reporting a failed exec back |
+//! | [`daemon`] | arguments, signal set-up, the event loop |
+//! | [`log`] | going's own event lines, to syslog or stderr |
+//! | [`rt`] | the no-libc runtime: raw system calls, entry, allocator, panics (the only `unsafe` room with `spawn`'s child side) |
+//!
+//! # Signals
+//!
+//! SIGCHLD, SIGHUP, SIGTERM and SIGINT are blocked before anything else and
+//! read from a signalfd: no handlers, no flags. SIGCHLD reaps every exited
+//! child (going is a child subreaper, so orphaned grandchildren too). SIGHUP
+//! rescans the directory. SIGTERM and SIGINT stop every service (SIGTERM and
+//! SIGCONT to its process group, SIGKILL 5 s later if anything is left) and
+//! exit 0 once all are gone.
+//!
+//! # Service files
+//!
+//! See going(5) in the README: `key=value` lines, `#` comments, keys `cmd`
+//! (required, split into words like a shell without expansion) and `cwd`.
+//! Names starting with `.` or ending in `~` are ignored. A file, and the
+//! directory, must be owned by root or going's user and not writable by group
+//! or others.
+//!
+//! # Limits
+//!
+//! | what | limit | over it |
+//! | --- | --- | --- |
+//! | service file size | 64 KiB ([`config::MAX_FILE_SIZE`]) | the file is refused with an error |
+//! | services | 32768 ([`service_dir::MAX_SERVICES`]) | later names are refused with an error |
+//! | backoff | 1 s doubling to 30 s ([`supervisor::MAX_BACKOFF`]) | never gives up |
+//! | stop timeout | 5 s ([`supervisor::STOP_TIMEOUT`]) | SIGKILL to the process group |
+//!
+//! # Exit codes
+//!
+//! 0 after a clean stop, or for `-v` and `-h`; 64 usage; 71 the signalfd or
+//! /dev/null cannot be opened; 72 the directory is missing or unreadable at
+//! start; 78 the directory is refused by the ownership rule; 101 a broken
+//! internal invariant (a bug). A child whose exec failed exits 127 (not
+//! found) or 126 (any other reason) after reporting errno to going.
+#![cfg_attr(not(test), no_std)]
+#![deny(unsafe_code)]
+
+extern crate alloc;
+
+pub mod config;
+pub mod daemon;
+pub mod log;
+pub mod rt;
+pub mod service_dir;
+pub mod spawn;
+pub mod supervisor;

@@ -1,0 +1,162 @@
+//! going's own log: one line per event, one write, to syslog or stderr.
+//!
+//! Lines go to the syslog datagram socket /dev/log (facility daemon, ident
+//! `going`, with pid) when one accepts them, and to stderr otherwise. Sending
+//! never blocks: a missing socket, a refused connection or a full queue sends
+//! that line to stderr instead, and the next line tries syslog again.
+
+use alloc::string::String;
+use core::fmt::{self, Write};
+use rustix::fd::OwnedFd;
+use rustix::io::Errno;
+use rustix::net::{AddressFamily, SendFlags, SocketAddrUnix, SocketFlags, SocketType};
+
+/// The syslog socket.
+pub const SYSLOG_SOCKET: &str = "/dev/log";
+
+/// syslog facility LOG_DAEMON.
+const FACILITY_DAEMON: u8 = 3;
+
+/// syslog severities going uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Severity {
+    Error = 3,
+    Warning = 4,
+    Notice = 5,
+    Info = 6,
+}
+
+/// Where going's event lines go.
+pub struct Logger {
+    syslog: Option<OwnedFd>,
+    pid: i32,
+}
+
+impl Logger {
+    pub fn new() -> Self {
+        Logger {
+            syslog: None,
+            pid: rustix::process::getpid().as_raw_nonzero().get(),
+        }
+    }
+
+    /// Logs one event line: `going: ` is added, the message has no newline.
+    pub fn log(&mut self, severity: Severity, message: fmt::Arguments) {
+        let mut line = String::new();
+        let priority = FACILITY_DAEMON * 8 + severity as u8;
+        let _ = write!(line, "<{priority}>going[{}]: {message}", self.pid);
+        if self.send_to_syslog(line.as_bytes()).is_ok() {
+            return;
+        }
+        let start = line.find("]: ").map_or(0, |at| at + 3);
+        let mut plain = String::from("going: ");
+        plain.push_str(&line[start..]);
+        plain.push('\n');
+        let _ = rustix::io::write(crate::rt::stderr(), plain.as_bytes());
+    }
+
+    fn send_to_syslog(&mut self, datagram: &[u8]) -> Result<(), Errno> {
+        if self.syslog.is_none() {
+            self.syslog = Some(connect_syslog()?);
+        }
+        let socket = self.syslog.as_ref().expect("BUG: connected just above");
+        match rustix::net::send(socket, datagram, SendFlags::DONTWAIT) {
+            Ok(_) => Ok(()),
+            // The reader went away (syslogd restarted): forget the socket, reconnect next time.
+            Err(error) => {
+                if error != Errno::AGAIN {
+                    self.syslog = None;
+                }
+                Err(error)
+            }
+        }
+    }
+}
+
+impl Default for Logger {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn connect_syslog() -> Result<OwnedFd, Errno> {
+    let flags = SocketFlags::CLOEXEC | SocketFlags::NONBLOCK;
+    let socket = rustix::net::socket_with(AddressFamily::UNIX, SocketType::DGRAM, flags, None)?;
+    rustix::net::connect(&socket, &SocketAddrUnix::new(SYSLOG_SOCKET)?)?;
+    Ok(socket)
+}
+
+/// The C library's message for an errno, for log lines (there is no libc to ask).
+pub fn describe(error: Errno) -> Reason {
+    Reason(error)
+}
+
+/// Displays an [`Errno`] as strerror(3) would.
+pub struct Reason(pub Errno);
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = match self.0 {
+            Errno::PERM => "Operation not permitted",
+            Errno::NOENT => "No such file or directory",
+            Errno::SRCH => "No such process",
+            Errno::INTR => "Interrupted system call",
+            Errno::IO => "Input/output error",
+            Errno::TOOBIG => "Argument list too long",
+            Errno::NOEXEC => "Exec format error",
+            Errno::BADF => "Bad file descriptor",
+            Errno::CHILD => "No child processes",
+            Errno::AGAIN => "Resource temporarily unavailable",
+            Errno::NOMEM => "Cannot allocate memory",
+            Errno::ACCESS => "Permission denied",
+            Errno::BUSY => "Device or resource busy",
+            Errno::NOTDIR => "Not a directory",
+            Errno::ISDIR => "Is a directory",
+            Errno::INVAL => "Invalid argument",
+            Errno::NFILE => "Too many open files in system",
+            Errno::MFILE => "Too many open files",
+            Errno::TXTBSY => "Text file busy",
+            Errno::NOSPC => "No space left on device",
+            Errno::ROFS => "Read-only file system",
+            Errno::NAMETOOLONG => "File name too long",
+            Errno::LOOP => "Too many levels of symbolic links",
+            Errno::NOSYS => "Function not implemented",
+            Errno::LIBBAD => "Accessing a corrupted shared library",
+            Errno::CONNREFUSED => "Connection refused",
+            _ => return write!(f, "error {}", self.0.raw_os_error()),
+        };
+        f.write_str(text)
+    }
+}
+
+/// The name of a signal number without its SIG prefix (`TERM`), for log lines.
+pub fn signal_name(signal: i32) -> Option<&'static str> {
+    const NAMES: [&str; 31] = [
+        "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2", "PIPE", "ALRM",
+        "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG", "XCPU", "XFSZ", "VTALRM", "PROF",
+        "WINCH", "IO", "PWR", "SYS",
+    ];
+    NAMES.get(usize::try_from(signal).ok()?.checked_sub(1)?).copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signal_names_follow_the_linux_numbering() {
+        assert_eq!(signal_name(1), Some("HUP"));
+        assert_eq!(signal_name(9), Some("KILL"));
+        assert_eq!(signal_name(15), Some("TERM"));
+        assert_eq!(signal_name(31), Some("SYS"));
+        assert_eq!(signal_name(0), None);
+        assert_eq!(signal_name(34), None);
+    }
+
+    #[test]
+    fn errors_read_like_strerror() {
+        assert_eq!(format!("{}", describe(Errno::NOENT)), "No such file or directory");
+        assert_eq!(format!("{}", describe(Errno::NOEXEC)), "Exec format error");
+        assert_eq!(format!("{}", describe(Errno::from_raw_os_error(133))), "error 133");
+    }
+}

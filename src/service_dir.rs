@@ -1,0 +1,177 @@
+//! The configuration directory: which files are services, whether going
+//! may trust them, and their contents parsed.
+//!
+//! A file or the directory itself must be owned by root or going's own user
+//! and not be writable by group or others: whoever can write a service file
+//! can run commands as going's user. Symlinks are followed and the rule is
+//! applied to their target; the directory's parents are not checked.
+
+use crate::config::{self, Located, MAX_FILE_SIZE};
+use crate::log::{Logger, Severity, describe};
+use crate::supervisor::Scanned;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::ffi::CStr;
+use rustix::fd::OwnedFd;
+use rustix::fs::{FileType, Mode, OFlags, Stat};
+use rustix::io::Errno;
+
+/// More service files than this are refused (the rest of the directory, in name order).
+pub const MAX_SERVICES: usize = 32_768;
+
+/// Why the directory as a whole cannot be used.
+#[derive(Debug)]
+pub enum DirError {
+    /// Missing or unreadable: exit 72 (EX_OSFILE) at start.
+    Unreadable(Errno),
+    /// Refused by the ownership and mode rule: exit 78 (EX_CONFIG) at start.
+    Untrusted(String),
+}
+
+impl core::fmt::Display for DirError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            DirError::Unreadable(error) => write!(f, "cannot read: {}", describe(*error)),
+            DirError::Untrusted(reason) => f.write_str(reason),
+        }
+    }
+}
+
+/// Whether a name in the directory is a service: not hidden, not a backup.
+pub fn is_service_name(name: &[u8]) -> bool {
+    !name.is_empty() && !name.starts_with(b".") && !name.ends_with(b"~")
+}
+
+/// Why going must not trust a file with this owner and mode, if it must not.
+pub fn distrust_reason(stat: &Stat, own_uid: u32) -> Option<String> {
+    let owner = stat.st_uid;
+    if owner != 0 && owner != own_uid {
+        return Some(format!(
+            "owned by uid {owner}, not by root or going's user; chown it to root"
+        ));
+    }
+    let mode = Mode::from_raw_mode(stat.st_mode);
+    if mode.intersects(Mode::WGRP | Mode::WOTH) {
+        return Some("writable by group or others; chmod go-w it".to_string());
+    }
+    None
+}
+
+/// Opens and checks the directory.
+pub fn open_dir(path: &CStr) -> Result<OwnedFd, DirError> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let dir = rustix::fs::open(path, flags, Mode::empty()).map_err(DirError::Unreadable)?;
+    let stat = rustix::fs::fstat(&dir).map_err(DirError::Unreadable)?;
+    let own_uid = rustix::process::geteuid().as_raw();
+    match distrust_reason(&stat, own_uid) {
+        Some(reason) => Err(DirError::Untrusted(format!("refused: {reason}"))),
+        None => Ok(dir),
+    }
+}
+
+/// Reads every service file of the directory. Problems with one file are
+/// logged and give [`Scanned::Invalid`] (or nothing, for files that are no
+/// services); only a problem with the directory itself is an error.
+pub fn scan(path: &CStr, logger: &mut Logger) -> Result<Vec<(String, Scanned)>, DirError> {
+    let dir = open_dir(path)?;
+    let mut names = Vec::new();
+    for entry in rustix::fs::Dir::read_from(&dir).map_err(DirError::Unreadable)? {
+        let entry = entry.map_err(DirError::Unreadable)?;
+        if is_service_name(entry.file_name().to_bytes()) {
+            names.push(alloc::borrow::ToOwned::to_owned(entry.file_name()));
+        }
+    }
+    names.sort();
+    let own_uid = rustix::process::geteuid().as_raw();
+    let mut services = Vec::new();
+    for name in names {
+        let Ok(text) = name.to_str() else {
+            let shown = name.to_string_lossy();
+            logger.log(
+                Severity::Error,
+                format_args!("{shown}: file name is not valid UTF-8; rename it (not started)"),
+            );
+            continue;
+        };
+        if text.chars().any(char::is_control) {
+            logger.log(
+                Severity::Error,
+                format_args!("{text:?}: file name has control characters; rename it (not started)"),
+            );
+            continue;
+        }
+        if services.len() == MAX_SERVICES {
+            logger.log(
+                Severity::Error,
+                format_args!("{text}: more than {MAX_SERVICES} services; this one and later names are not started"),
+            );
+            break;
+        }
+        match read_service(&dir, &name, own_uid) {
+            Ok(None) => {}
+            Ok(Some(spec)) => services.push((text.to_string(), Scanned::Valid(spec))),
+            Err(message) => {
+                logger.log(
+                    Severity::Error,
+                    format_args!("{message} (not started; a running instance keeps running)"),
+                );
+                services.push((text.to_string(), Scanned::Invalid));
+            }
+        }
+    }
+    Ok(services)
+}
+
+/// One file: `Ok(None)` when it is no service (not a regular file, or gone).
+fn read_service(dir: &OwnedFd, name: &CStr, own_uid: u32) -> Result<Option<config::ServiceSpec>, String> {
+    let shown = name.to_string_lossy();
+    // NONBLOCK: a FIFO named like a service must not hang the scan.
+    let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY;
+    let file = match rustix::fs::openat(dir, name, flags, Mode::empty()) {
+        Ok(file) => file,
+        Err(Errno::NOENT) => return Ok(None),
+        Err(error) => return Err(format!("{shown}: cannot open: {}", describe(error))),
+    };
+    let stat = rustix::fs::fstat(&file).map_err(|e| format!("{shown}: cannot stat: {}", describe(e)))?;
+    if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
+        return Ok(None);
+    }
+    if let Some(reason) = distrust_reason(&stat, own_uid) {
+        return Err(format!("{shown}: refused: {reason}"));
+    }
+    let bytes = read_limited(&file).map_err(|e| format!("{shown}: cannot read: {}", describe(e)))?;
+    match config::parse(&bytes) {
+        Ok(spec) => Ok(Some(spec)),
+        Err(error) => Err(format!("{}", Located(&shown, &error))),
+    }
+}
+
+/// Reads at most one byte more than [`MAX_FILE_SIZE`], so that the parser sees an over-size file as one.
+fn read_limited(file: &OwnedFd) -> Result<Vec<u8>, Errno> {
+    let mut bytes = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while bytes.len() <= MAX_FILE_SIZE {
+        match rustix::io::read(file, &mut chunk) {
+            Ok(0) => break,
+            Ok(count) => bytes.extend_from_slice(&chunk[..count]),
+            Err(Errno::INTR) => continue,
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hidden_and_backup_names_are_no_services() {
+        assert!(is_service_name(b"web"));
+        assert!(is_service_name(b"web.conf"));
+        assert!(!is_service_name(b".web.swp"));
+        assert!(!is_service_name(b"web~"));
+        assert!(!is_service_name(b""));
+    }
+}

@@ -1,0 +1,173 @@
+//! Starting a service: fork, the child's setup, exec.
+//!
+//! Everything the child needs (paths, argv, envp) is built in the parent as
+//! NUL-terminated buffers; the child only makes system calls, never
+//! allocates, logs or touches the service table. Its setup, in order: a new
+//! session, every signal back to default with nothing blocked, stdin, stdout
+//! and stderr on /dev/null, the working directory, exec. Every descriptor
+//! going holds is close-on-exec, so only 0, 1 and 2 reach the service.
+//!
+//! When a step fails the child writes the step and errno to a close-on-exec
+//! pipe and exits 127 (not found) or 126; a successful exec closes the pipe
+//! empty. The event loop reads it, so starting never waits for the child.
+
+use crate::config::ServiceSpec;
+use crate::log::describe;
+use alloc::ffi::CString;
+use alloc::vec::Vec;
+use core::fmt;
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::io::Errno;
+use rustix::pipe::PipeFlags;
+use rustix::process::{Pid, Resource, Rlimit};
+
+/// The only environment a service gets.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// A service's command ready for exec: every string NUL-terminated.
+pub struct PreparedCommand {
+    /// Paths to try in order: the program itself, or each PATH entry joined with it.
+    programs: Vec<CString>,
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+    cwd: CString,
+}
+
+/// A step of the child's setup that failed, as read back from its pipe.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ChildFailure {
+    Stdio(Errno),
+    Chdir(Errno),
+    Exec(Errno),
+}
+
+const STEP_STDIO: u32 = 1;
+const STEP_CHDIR: u32 = 2;
+const STEP_EXEC: u32 = 3;
+
+fn c_string(text: &str) -> CString {
+    CString::new(text).expect("BUG: the parser rejects NUL bytes")
+}
+
+/// Builds the exec arguments of a spec. A program without `/` is looked up
+/// in PATH as execvp(3) does: each directory in turn, in the child.
+pub fn prepare(spec: &ServiceSpec) -> PreparedCommand {
+    let program = &spec.argv[0];
+    let programs = match program.contains('/') {
+        true => alloc::vec![c_string(program)],
+        false => DEFAULT_PATH
+            .split(':')
+            .map(|dir| c_string(&alloc::format!("{dir}/{program}")))
+            .collect(),
+    };
+    PreparedCommand {
+        programs,
+        argv: spec.argv.iter().map(|word| c_string(word)).collect(),
+        envp: alloc::vec![c_string(&alloc::format!("PATH={DEFAULT_PATH}"))],
+        cwd: c_string(&spec.cwd),
+    }
+}
+
+fn pointers(strings: &[CString]) -> Vec<*const u8> {
+    strings
+        .iter()
+        .map(|s| s.as_ptr().cast())
+        .chain([core::ptr::null()])
+        .collect()
+}
+
+/// Forks a child that runs `command` with `nofile` as its descriptor limit
+/// (going raises its own). Returns its pid and the read end of its failure
+/// pipe, which the caller watches.
+pub fn spawn(command: &PreparedCommand, dev_null: BorrowedFd, nofile: &Rlimit) -> Result<(Pid, OwnedFd), Errno> {
+    let argv = pointers(&command.argv);
+    let envp = pointers(&command.envp);
+    let (report_read, report_write) = rustix::pipe::pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK)?;
+    match crate::rt::fork()? {
+        Some(pid) => Ok((pid, report_read)),
+        None => run_child(command, &argv, &envp, dev_null, nofile, report_write.as_fd()),
+    }
+}
+
+/// The child side: system calls only, then exec or exit.
+fn run_child(
+    command: &PreparedCommand,
+    argv: &[*const u8],
+    envp: &[*const u8],
+    dev_null: BorrowedFd,
+    nofile: &Rlimit,
+    report: BorrowedFd,
+) -> ! {
+    // Cannot fail: a fresh child of going leads no process group.
+    let _ = rustix::process::setsid();
+    // Lowering a limit going raised for itself cannot fail.
+    let _ = rustix::process::setrlimit(Resource::Nofile, *nofile);
+    crate::rt::reset_signals_for_exec();
+    let stdio = rustix::stdio::dup2_stdin(dev_null)
+        .and_then(|()| rustix::stdio::dup2_stdout(dev_null))
+        .and_then(|()| rustix::stdio::dup2_stderr(dev_null));
+    if let Err(error) = stdio {
+        fail(report, STEP_STDIO, error);
+    }
+    if let Err(error) = rustix::process::chdir(command.cwd.as_c_str()) {
+        fail(report, STEP_CHDIR, error);
+    }
+    let mut denied = false;
+    let mut last = Errno::NOENT;
+    for program in &command.programs {
+        last = crate::rt::execve(program, argv, envp);
+        match last {
+            Errno::NOENT | Errno::NOTDIR => {}
+            Errno::ACCESS => denied = true,
+            _ => break,
+        }
+    }
+    if denied && matches!(last, Errno::NOENT | Errno::NOTDIR) {
+        last = Errno::ACCESS;
+    }
+    fail(report, STEP_EXEC, last)
+}
+
+fn fail(report: BorrowedFd, step: u32, error: Errno) -> ! {
+    let mut message = [0u8; 8];
+    message[..4].copy_from_slice(&step.to_ne_bytes());
+    message[4..].copy_from_slice(&error.raw_os_error().to_ne_bytes());
+    // An empty pipe takes 8 bytes without blocking; if it fails the exit status still tells.
+    let _ = rustix::io::write(report, &message);
+    crate::rt::exit(if error == Errno::NOENT { 127 } else { 126 })
+}
+
+/// Reads a child's failure pipe once it is readable or the child is gone.
+/// `Ok(None)`: exec succeeded (the pipe closed empty); `Err(AGAIN)`: nothing yet.
+pub fn read_failure(report: &OwnedFd) -> Result<Option<ChildFailure>, Errno> {
+    let mut message = [0u8; 8];
+    let count = rustix::io::read(report, &mut message)?;
+    if count != message.len() {
+        return Ok(None);
+    }
+    let step = u32::from_ne_bytes(message[..4].try_into().expect("BUG: 4 bytes"));
+    let error = Errno::from_raw_os_error(i32::from_ne_bytes(message[4..].try_into().expect("BUG: 4 bytes")));
+    Ok(Some(match step {
+        STEP_STDIO => ChildFailure::Stdio(error),
+        STEP_CHDIR => ChildFailure::Chdir(error),
+        _ => ChildFailure::Exec(error),
+    }))
+}
+
+/// `cannot execute /usr/bin/nope: No such file or directory`, naming the
+/// program and directory of the spec the child ran.
+pub struct FailureReport<'a> {
+    pub failure: ChildFailure,
+    pub program: &'a str,
+    pub cwd: &'a str,
+}
+
+impl fmt::Display for FailureReport<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.failure {
+            ChildFailure::Stdio(error) => write!(f, "cannot open /dev/null as stdio: {}", describe(error)),
+            ChildFailure::Chdir(error) => write!(f, "cannot change directory to {}: {}", self.cwd, describe(error)),
+            ChildFailure::Exec(error) => write!(f, "cannot execute {}: {}", self.program, describe(error)),
+        }
+    }
+}

@@ -1,0 +1,676 @@
+//! The service table and its state machine: start, exit, backoff, reload, stop.
+//!
+//! Pure: it knows nothing of the kernel. The event loop feeds it events
+//! (a reload's scan, a reaped pid, the clock passing a deadline, a stop
+//! request) with the time as a parameter, and it acts through [`Effects`]:
+//! spawn a process, signal a process group, log a line. Tests drive it with a
+//! fake clock and fake effects.
+
+use crate::config::ServiceSpec;
+use crate::log::{Severity, describe, signal_name};
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+use rustix::io::Errno;
+use rustix::process::Pid;
+
+/// CLOCK_MONOTONIC milliseconds.
+pub type Millis = u64;
+
+/// A run at least this long is healthy: its exit respawns at once and resets the backoff.
+pub const HEALTHY_RUN: Millis = 5_000;
+/// The wait after the first short run; it doubles with each consecutive one.
+pub const FIRST_BACKOFF: Millis = 1_000;
+/// The longest wait between two starts of a crashing service.
+pub const MAX_BACKOFF: Millis = 30_000;
+/// How long a stopping service has between SIGTERM and SIGKILL.
+pub const STOP_TIMEOUT: Millis = 5_000;
+/// How long to wait before trying again when fork itself failed.
+pub const SPAWN_RETRY: Millis = 1_000;
+
+/// What the supervisor asks of the world.
+pub trait Effects {
+    /// Starts a process for the service, leading its own process group.
+    fn spawn(&mut self, name: &str, spec: &ServiceSpec) -> Result<Pid, Errno>;
+    /// Sends SIGTERM and SIGCONT (`Stop::Terminate`) or SIGKILL to the process group led by `pid`.
+    fn signal_group(&mut self, pid: Pid, stop: Stop);
+    /// Logs one event line.
+    fn log(&mut self, severity: Severity, message: fmt::Arguments);
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    Terminate,
+    Kill,
+}
+
+/// How a process ended, from its wait status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+}
+
+impl fmt::Display for Exit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Exit::Code(code) => write!(f, "exited with status {code}"),
+            Exit::Signal(signal) => match signal_name(signal) {
+                Some(name) => write!(f, "killed by signal {name}"),
+                None => write!(f, "killed by signal {signal}"),
+            },
+        }
+    }
+}
+
+/// Where a service is. A pid exists only while a process does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    Up {
+        pid: Pid,
+        since: Millis,
+    },
+    Backoff {
+        until: Millis,
+    },
+    /// SIGTERM sent; SIGKILL at `kill_at`, `None` once sent.
+    Stopping {
+        pid: Pid,
+        kill_at: Option<Millis>,
+        then: AfterStop,
+    },
+}
+
+/// What happens once a stopping service's process is reaped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AfterStop {
+    Start,
+    Remove,
+}
+
+/// One service file's result in a directory scan.
+#[derive(Debug)]
+pub enum Scanned {
+    Valid(ServiceSpec),
+    /// The file is there but has an error (already logged): a running service keeps running.
+    Invalid,
+}
+
+/// Kept sorted by name, so that a reload of thousands of files is a merge, not a quadratic search.
+struct Service {
+    name: String,
+    spec: ServiceSpec,
+    state: State,
+    /// Consecutive runs shorter than [`HEALTHY_RUN`].
+    short_runs: u32,
+}
+
+/// The service table.
+#[derive(Default)]
+pub struct Supervisor {
+    services: Vec<Service>,
+    shutting_down: bool,
+}
+
+/// The wait before the next start after `short_runs` consecutive short runs.
+pub fn backoff_delay(short_runs: u32) -> Millis {
+    let doublings = short_runs.saturating_sub(1).min(16);
+    (FIRST_BACKOFF << doublings).min(MAX_BACKOFF)
+}
+
+fn seconds(millis: Millis) -> Seconds {
+    Seconds(millis)
+}
+
+/// Milliseconds shown as seconds with one decimal when short (`0.3s`, `12s`).
+struct Seconds(Millis);
+
+impl fmt::Display for Seconds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            millis if millis < 10_000 => write!(f, "{}.{}s", millis / 1000, millis % 1000 / 100),
+            millis => write!(f, "{}s", millis / 1000),
+        }
+    }
+}
+
+fn start(name: &str, spec: &ServiceSpec, now: Millis, effects: &mut impl Effects) -> State {
+    match effects.spawn(name, spec) {
+        Ok(pid) => {
+            effects.log(
+                Severity::Info,
+                format_args!("{name}: started with pid {}", pid.as_raw_nonzero()),
+            );
+            State::Up { pid, since: now }
+        }
+        Err(error) => {
+            let retry = seconds(SPAWN_RETRY);
+            let reason = describe(error);
+            effects.log(
+                Severity::Error,
+                format_args!("{name}: cannot start: {reason} (retrying in {retry})"),
+            );
+            State::Backoff {
+                until: now + SPAWN_RETRY,
+            }
+        }
+    }
+}
+
+impl Service {
+    /// Stops the service; returns false when it is gone from the table at once.
+    fn stop(&mut self, now: Millis, then: AfterStop, effects: &mut impl Effects) -> bool {
+        match self.state {
+            State::Up { pid, .. } => {
+                effects.signal_group(pid, Stop::Terminate);
+                self.state = State::Stopping {
+                    pid,
+                    kill_at: Some(now + STOP_TIMEOUT),
+                    then,
+                };
+            }
+            State::Stopping { pid, kill_at, .. } => self.state = State::Stopping { pid, kill_at, then },
+            State::Backoff { .. } if then == AfterStop::Start => self.restart(now, effects),
+            State::Backoff { .. } => return false,
+        }
+        true
+    }
+
+    fn restart(&mut self, now: Millis, effects: &mut impl Effects) {
+        self.state = start(&self.name, &self.spec, now, effects);
+    }
+
+    fn reaped(&mut self, now: Millis, exit: Exit, effects: &mut impl Effects) -> bool {
+        let name = &self.name;
+        match self.state {
+            State::Up { since, .. } => {
+                let ran = now.saturating_sub(since);
+                if ran >= HEALTHY_RUN {
+                    self.short_runs = 0;
+                    effects.log(
+                        Severity::Warning,
+                        format_args!("{name}: {exit} after {} (restarting now)", seconds(ran)),
+                    );
+                    self.restart(now, effects);
+                    return true;
+                }
+                self.short_runs += 1;
+                let delay = backoff_delay(self.short_runs);
+                let (ran, wait) = (seconds(ran), seconds(delay));
+                effects.log(
+                    Severity::Warning,
+                    format_args!("{name}: {exit} after {ran} (restarting in {wait})"),
+                );
+                self.state = State::Backoff { until: now + delay };
+                true
+            }
+            State::Stopping { then, .. } => {
+                effects.log(Severity::Info, format_args!("{name}: stopped ({exit})"));
+                match then {
+                    AfterStop::Start => self.restart(now, effects),
+                    AfterStop::Remove => return false,
+                }
+                true
+            }
+            State::Backoff { .. } => unreachable!("BUG: a service in backoff has no pid to reap"),
+        }
+    }
+
+    fn deadline_passed(&mut self, now: Millis, effects: &mut impl Effects) {
+        match self.state {
+            State::Backoff { until } if until <= now => self.restart(now, effects),
+            State::Stopping {
+                pid,
+                kill_at: Some(kill_at),
+                then,
+            } if kill_at <= now => {
+                let (name, timeout) = (&self.name, seconds(STOP_TIMEOUT));
+                effects.log(
+                    Severity::Warning,
+                    format_args!("{name}: still running {timeout} after SIGTERM; sending SIGKILL"),
+                );
+                effects.signal_group(pid, Stop::Kill);
+                self.state = State::Stopping {
+                    pid,
+                    kill_at: None,
+                    then,
+                };
+            }
+            _ => {}
+        }
+    }
+
+    fn deadline(&self) -> Option<Millis> {
+        match self.state {
+            State::Backoff { until } => Some(until),
+            State::Stopping { kill_at, .. } => kill_at,
+            State::Up { .. } => None,
+        }
+    }
+
+    fn pid(&self) -> Option<Pid> {
+        match self.state {
+            State::Up { pid, .. } | State::Stopping { pid, .. } => Some(pid),
+            State::Backoff { .. } => None,
+        }
+    }
+}
+
+impl Supervisor {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Applies a directory scan: starts new services, stops removed ones,
+    /// restarts changed ones once their old process is gone, leaves the rest.
+    pub fn reload(&mut self, now: Millis, mut scan: Vec<(String, Scanned)>, effects: &mut impl Effects) {
+        if self.shutting_down {
+            return;
+        }
+        let (mut added, mut removed, mut changed) = (0, 0, 0);
+        scan.sort_by(|a, b| a.0.cmp(&b.0));
+        self.services.retain_mut(|service| {
+            if scan
+                .binary_search_by(|(name, _)| name.as_str().cmp(&service.name))
+                .is_ok()
+            {
+                return true;
+            }
+            if matches!(
+                service.state,
+                State::Stopping {
+                    then: AfterStop::Remove,
+                    ..
+                }
+            ) {
+                return true;
+            }
+            removed += 1;
+            service.stop(now, AfterStop::Remove, effects)
+        });
+        for (name, scanned) in scan {
+            let Scanned::Valid(spec) = scanned else { continue };
+            let service = match self.services.binary_search_by(|s| s.name.cmp(&name)) {
+                Ok(index) => &mut self.services[index],
+                Err(index) => {
+                    let state = start(&name, &spec, now, effects);
+                    self.services.insert(
+                        index,
+                        Service {
+                            name,
+                            spec,
+                            state,
+                            short_runs: 0,
+                        },
+                    );
+                    added += 1;
+                    continue;
+                }
+            };
+            let returning = matches!(
+                service.state,
+                State::Stopping {
+                    then: AfterStop::Remove,
+                    ..
+                }
+            );
+            if service.spec == spec && !returning {
+                continue;
+            }
+            match returning {
+                true => added += 1,
+                false => changed += 1,
+            }
+            service.spec = spec;
+            service.short_runs = 0;
+            service.stop(now, AfterStop::Start, effects);
+        }
+        effects.log(
+            Severity::Info,
+            format_args!("configuration: {added} added, {removed} removed, {changed} changed"),
+        );
+    }
+
+    /// A process was reaped. Pids that are no service's (orphans going
+    /// adopted as subreaper) are ignored.
+    pub fn reaped(&mut self, now: Millis, pid: Pid, exit: Exit, effects: &mut impl Effects) {
+        let Some(index) = self.services.iter().position(|s| s.pid() == Some(pid)) else {
+            return;
+        };
+        if !self.services[index].reaped(now, exit, effects) {
+            self.services.remove(index);
+        }
+    }
+
+    /// Acts on every deadline at or before `now`.
+    pub fn deadline_passed(&mut self, now: Millis, effects: &mut impl Effects) {
+        for service in &mut self.services {
+            service.deadline_passed(now, effects);
+        }
+    }
+
+    /// Stops every service for good: going is exiting.
+    pub fn stop_all(&mut self, now: Millis, effects: &mut impl Effects) {
+        self.shutting_down = true;
+        self.services
+            .retain_mut(|service| service.stop(now, AfterStop::Remove, effects));
+    }
+
+    /// The earliest deadline any service holds: the event loop's wake-up time.
+    pub fn next_deadline(&self) -> Option<Millis> {
+        self.services.iter().filter_map(Service::deadline).min()
+    }
+
+    /// True once going may exit: every service stopped after [`Self::stop_all`].
+    pub fn is_finished(&self) -> bool {
+        self.shutting_down && self.services.is_empty()
+    }
+
+    /// The name of the service whose process is `pid`.
+    pub fn name_of(&self, pid: Pid) -> Option<&str> {
+        self.services
+            .iter()
+            .find(|s| s.pid() == Some(pid))
+            .map(|s| s.name.as_str())
+    }
+
+    /// Each service's name and state, for tests and status.
+    pub fn states(&self) -> impl Iterator<Item = (&str, State)> {
+        self.services.iter().map(|s| (s.name.as_str(), s.state))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::string::ToString;
+    use alloc::vec;
+
+    /// Records what the supervisor asked for; pids count up from 100.
+    #[derive(Default)]
+    struct FakeWorld {
+        spawned: Vec<(String, Pid)>,
+        signals: Vec<(Pid, Stop)>,
+        lines: Vec<String>,
+        fork_fails: bool,
+        next_pid: i32,
+    }
+
+    impl Effects for FakeWorld {
+        fn spawn(&mut self, name: &str, _spec: &ServiceSpec) -> Result<Pid, Errno> {
+            if self.fork_fails {
+                return Err(Errno::AGAIN);
+            }
+            self.next_pid += 1;
+            let pid = Pid::from_raw(100 + self.next_pid).unwrap();
+            self.spawned.push((name.to_string(), pid));
+            Ok(pid)
+        }
+        fn signal_group(&mut self, pid: Pid, stop: Stop) {
+            self.signals.push((pid, stop));
+        }
+        fn log(&mut self, _severity: Severity, message: fmt::Arguments) {
+            self.lines.push(message.to_string());
+        }
+    }
+
+    impl FakeWorld {
+        fn last_pid(&self) -> Pid {
+            self.spawned.last().unwrap().1
+        }
+    }
+
+    fn spec(cmd: &str) -> ServiceSpec {
+        ServiceSpec {
+            argv: vec![cmd.to_string()],
+            cwd: "/".to_string(),
+        }
+    }
+
+    fn scan(entries: &[(&str, Option<&str>)]) -> Vec<(String, Scanned)> {
+        let scanned = |cmd: &Option<&str>| cmd.map_or(Scanned::Invalid, |cmd| Scanned::Valid(spec(cmd)));
+        entries
+            .iter()
+            .map(|(name, cmd)| (name.to_string(), scanned(cmd)))
+            .collect()
+    }
+
+    fn state(supervisor: &Supervisor, name: &str) -> Option<State> {
+        supervisor.states().find(|(n, _)| *n == name).map(|(_, s)| s)
+    }
+
+    fn started(world: &mut FakeWorld, entries: &[(&str, Option<&str>)]) -> Supervisor {
+        let mut supervisor = Supervisor::new();
+        supervisor.reload(0, scan(entries), world);
+        supervisor
+    }
+
+    #[test]
+    fn backoff_doubles_from_one_second_and_caps_at_thirty() {
+        let delays: Vec<Millis> = (1..=8).map(backoff_delay).collect();
+        assert_eq!(delays, [1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000, 30_000]);
+        assert_eq!(backoff_delay(u32::MAX), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn reload_starts_every_valid_service_and_skips_invalid_ones() {
+        let mut world = FakeWorld::default();
+        let supervisor = started(&mut world, &[("web", Some("/bin/web")), ("bad", None)]);
+        assert_eq!(world.spawned.len(), 1);
+        assert!(matches!(state(&supervisor, "web"), Some(State::Up { since: 0, .. })));
+        assert_eq!(state(&supervisor, "bad"), None);
+        assert_eq!(
+            world.lines.last().unwrap(),
+            "configuration: 1 added, 0 removed, 0 changed"
+        );
+    }
+
+    #[test]
+    fn healthy_run_respawns_at_once() {
+        let mut world = FakeWorld::default();
+        let mut supervisor = started(&mut world, &[("web", Some("/bin/web"))]);
+        supervisor.reaped(HEALTHY_RUN, world.last_pid(), Exit::Code(0), &mut world);
+        assert_eq!(world.spawned.len(), 2);
+        assert!(matches!(
+            state(&supervisor, "web"),
+            Some(State::Up { since: HEALTHY_RUN, .. })
+        ));
+        assert!(
+            world
+                .lines
+                .iter()
+                .any(|l| l == "web: exited with status 0 after 5.0s (restarting now)")
+        );
+    }
+
+    #[test]
+    fn crash_loop_backs_off_1_2_4_seconds_counted_from_each_exit_up_to_the_cap() {
+        let mut world = FakeWorld::default();
+        let mut supervisor = started(&mut world, &[("web", Some("/bin/web"))]);
+        let mut now = 0;
+        let mut waits = Vec::new();
+        for _ in 0..8 {
+            now += 100;
+            supervisor.reaped(now, world.last_pid(), Exit::Signal(11), &mut world);
+            let Some(State::Backoff { until }) = state(&supervisor, "web") else {
+                panic!("not in backoff")
+            };
+            waits.push(until - now);
+            assert_eq!(supervisor.next_deadline(), Some(until));
+            supervisor.deadline_passed(until - 1, &mut world);
+            assert!(
+                matches!(state(&supervisor, "web"), Some(State::Backoff { .. })),
+                "started early"
+            );
+            now = until;
+            supervisor.deadline_passed(now, &mut world);
+            assert!(matches!(state(&supervisor, "web"), Some(State::Up { .. })));
+        }
+        assert_eq!(waits, [1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000, 30_000]);
+        assert!(
+            world
+                .lines
+                .iter()
+                .any(|l| l == "web: killed by signal SEGV after 0.1s (restarting in 2.0s)")
+        );
+    }
+
+    #[test]
+    fn a_healthy_run_resets_the_backoff() {
+        let mut world = FakeWorld::default();
+        let mut supervisor = started(&mut world, &[("web", Some("/bin/web"))]);
+        supervisor.reaped(10, world.last_pid(), Exit::Code(1), &mut world);
+        supervisor.deadline_passed(1_010, &mut world);
+        supervisor.reaped(1_020, world.last_pid(), Exit::Code(1), &mut world);
+        supervisor.deadline_passed(3_020, &mut world);
+        supervisor.reaped(3_020 + HEALTHY_RUN, world.last_pid(), Exit::Code(1), &mut world);
+        assert!(matches!(state(&supervisor, "web"), Some(State::Up { .. })));
+        supervisor.reaped(3_021 + HEALTHY_RUN, world.last_pid(), Exit::Code(1), &mut world);
+        let Some(State::Backoff { until }) = state(&supervisor, "web") else {
+            panic!()
+        };
+        assert_eq!(until, 3_021 + HEALTHY_RUN + FIRST_BACKOFF);
+    }
+
+    #[test]
+    fn each_service_keeps_its_own_deadline() {
+        let mut world = FakeWorld::default();
+        let mut supervisor = started(&mut world, &[("a", Some("/a")), ("b", Some("/b"))]);
+        let (a, b) = (world.spawned[0].1, world.spawned[1].1);
+        supervisor.reaped(0, a, Exit::Code(1), &mut world);
+        supervisor.reaped(500, b, Exit::Code(1), &mut world);
+        assert_eq!(supervisor.next_deadline(), Some(1_000));
+        supervisor.deadline_passed(1_000, &mut world);
+        assert!(matches!(state(&supervisor, "a"), Some(State::Up { .. })));
+        assert_eq!(supervisor.next_deadline(), Some(1_500));
+    }
+
+    #[test]
+    fn fork_failure_retries_a_second_later() {
+        let mut world = FakeWorld {
+            fork_fails: true,
+            ..Default::default()
+        };
+        let mut supervisor = started(&mut world, &[("web", Some("/bin/web"))]);
+        assert_eq!(state(&supervisor, "web"), Some(State::Backoff { until: SPAWN_RETRY }));
+        assert!(world.lines[0].contains("cannot start: Resource temporarily unavailable (retrying in 1.0s)"));
+        world.fork_fails = false;
+        supervisor.deadline_passed(SPAWN_RETRY, &mut world);
+        assert!(matches!(state(&supervisor, "web"), Some(State::Up { .. })));
+    }
+
+    #[test]
+    fn removed_file_stops_the_service_with_term_then_kill() {
+        let mut world = FakeWorld::default();
+        let mut supervisor = started(&mut world, &[("web", Some("/bin/web"))]);
+        let pid = world.last_pid();
+        supervisor.reload(10, scan(&[]), &mut world);
+        assert_eq!(world.signals, [(pid, Stop::Terminate)]);
+        assert_eq!(supervisor.next_deadline(), Some(10 + STOP_TIMEOUT));
+        supervisor.deadline_passed(10 + STOP_TIMEOUT, &mut world);
+        assert_eq!(world.signals, [(pid, Stop::Terminate), (pid, Stop::Kill)]);
+        assert_eq!(supervisor.next_deadline(), None);
+        supervisor.reaped(20 + STOP_TIMEOUT, pid, Exit::Signal(9), &mut world);
+        assert_eq!(supervisor.states().count(), 0);
+        assert_eq!(world.spawned.len(), 1);
+    }
+
+    #[test]
+    fn a_reaped_pid_is_forgotten_and_never_signalled_again() {
+        let mut world = FakeWorld::default();
+        let mut supervisor = started(&mut world, &[("web", Some("/bin/web"))]);
+        let pid = world.last_pid();
+        supervisor.reaped(10, pid, Exit::Code(1), &mut world);
+        assert_eq!(supervisor.name_of(pid), None);
+        supervisor.stop_all(20, &mut world);
+        assert!(world.signals.is_empty());
+        assert!(supervisor.is_finished());
+    }
+
+    #[test]
+    fn changed_file_restarts_once_the_old_process_is_gone() {
+        let mut world = FakeWorld::default();
+        let mut supervisor = started(&mut world, &[("web", Some("/bin/web")), ("db", Some("/bin/db"))]);
+        let old = world.spawned.iter().find(|(name, _)| name == "web").unwrap().1;
+        supervisor.reload(
+            10,
+            scan(&[("web", Some("/bin/web2")), ("db", Some("/bin/db"))]),
+            &mut world,
+        );
+        assert_eq!(world.signals, [(old, Stop::Terminate)]);
+        assert_eq!(world.spawned.len(), 2, "must not start before the old one is gone");
+        assert!(
+            world
+                .lines
+                .iter()
+                .any(|l| l == "configuration: 0 added, 0 removed, 1 changed")
+        );
+        supervisor.reaped(20, old, Exit::Signal(15), &mut world);
+        assert_eq!(world.spawned.len(), 3);
+        assert!(matches!(state(&supervisor, "web"), Some(State::Up { since: 20, .. })));
+    }
+
+    #[test]
+    fn unchanged_and_invalid_files_leave_running_services_alone() {
+        let mut world = FakeWorld::default();
+        let mut supervisor = started(&mut world, &[("web", Some("/bin/web")), ("db", Some("/bin/db"))]);
+        supervisor.reload(10, scan(&[("web", Some("/bin/web")), ("db", None)]), &mut world);
+        assert!(world.signals.is_empty());
+        assert_eq!(world.spawned.len(), 2);
+        assert!(
+            world
+                .lines
+                .iter()
+                .any(|l| l == "configuration: 0 added, 0 removed, 0 changed")
+        );
+    }
+
+    #[test]
+    fn change_during_backoff_starts_the_new_spec_at_once() {
+        let mut world = FakeWorld::default();
+        let mut supervisor = started(&mut world, &[("web", Some("/bin/web"))]);
+        supervisor.reaped(10, world.last_pid(), Exit::Code(1), &mut world);
+        supervisor.reload(20, scan(&[("web", Some("/bin/fixed"))]), &mut world);
+        assert!(matches!(state(&supervisor, "web"), Some(State::Up { since: 20, .. })));
+    }
+
+    #[test]
+    fn file_restored_while_stopping_starts_again_after_the_stop() {
+        let mut world = FakeWorld::default();
+        let mut supervisor = started(&mut world, &[("web", Some("/bin/web"))]);
+        let pid = world.last_pid();
+        supervisor.reload(10, scan(&[]), &mut world);
+        supervisor.reload(20, scan(&[("web", Some("/bin/web"))]), &mut world);
+        supervisor.reaped(30, pid, Exit::Signal(15), &mut world);
+        assert!(matches!(state(&supervisor, "web"), Some(State::Up { since: 30, .. })));
+        assert_eq!(world.spawned.len(), 2);
+    }
+
+    #[test]
+    fn stop_all_terminates_everything_and_finishes_when_all_are_reaped() {
+        let mut world = FakeWorld::default();
+        let mut supervisor = started(&mut world, &[("a", Some("/a")), ("b", Some("/b")), ("c", Some("/c"))]);
+        let (a, b, c) = (world.spawned[0].1, world.spawned[1].1, world.spawned[2].1);
+        supervisor.reaped(10, c, Exit::Code(1), &mut world);
+        supervisor.stop_all(20, &mut world);
+        assert_eq!(world.signals, [(a, Stop::Terminate), (b, Stop::Terminate)]);
+        supervisor.reload(30, scan(&[("d", Some("/d"))]), &mut world);
+        assert_eq!(world.spawned.len(), 3, "no start while shutting down");
+        supervisor.reaped(40, a, Exit::Signal(15), &mut world);
+        assert!(!supervisor.is_finished());
+        supervisor.deadline_passed(20 + STOP_TIMEOUT, &mut world);
+        assert_eq!(world.signals.last(), Some(&(b, Stop::Kill)));
+        supervisor.reaped(20 + STOP_TIMEOUT, b, Exit::Signal(9), &mut world);
+        assert!(supervisor.is_finished());
+        assert_eq!(supervisor.next_deadline(), None);
+    }
+
+    #[test]
+    fn orphans_reaped_as_subreaper_are_ignored() {
+        let mut world = FakeWorld::default();
+        let mut supervisor = started(&mut world, &[("web", Some("/bin/web"))]);
+        supervisor.reaped(10, Pid::from_raw(4242).unwrap(), Exit::Code(0), &mut world);
+        assert!(matches!(state(&supervisor, "web"), Some(State::Up { .. })));
+        assert_eq!(world.spawned.len(), 1);
+    }
+}
