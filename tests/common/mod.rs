@@ -1,0 +1,237 @@
+//! Drives the real going binary against temporary service directories.
+//!
+//! Every wait is a poll with a deadline: fast on a quiet machine, still right
+//! on a busy one. going's log is its stderr, kept in a file; where the
+//! machine has a syslog socket, going runs in a private mount namespace in
+//! which /dev/log is not one, so that its lines still reach that file.
+#![allow(dead_code)]
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+pub const GOING: &str = env!("CARGO_BIN_EXE_going");
+
+/// Generous: a busy 2-core CI machine can be slow, and a passing test never waits this long.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// Polls `check` until it gives a value or the deadline passes.
+pub fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A directory removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(label: &str) -> TempDir {
+        static COUNT: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNT.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("going-test-{}-{label}-{n}", std::process::id()));
+        let _ = fs::remove_dir_all(&path);
+        fs::create_dir(&path).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Writes a service file with mode 0644.
+pub fn write_service(dir: &Path, name: &str, text: &str) {
+    let path = dir.join(name);
+    fs::write(&path, text).unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+}
+
+/// A running going with its own service directory and log file.
+pub struct Going {
+    pub child: Child,
+    pub services: TempDir,
+    pub work: TempDir,
+    status: Option<ExitStatus>,
+}
+
+/// The command that runs going with `args`, its stderr into `log`.
+pub fn going_command(args: &[&str], log: &Path) -> Command {
+    let mut command = if Path::new("/dev/log").exists() {
+        let mut unshare = Command::new("unshare");
+        unshare.args(["--mount", "--propagation", "private", "--", "sh", "-c"]);
+        unshare.arg("mount --bind /dev/null /dev/log && exec \"$0\" \"$@\"");
+        unshare.arg(GOING);
+        unshare
+    } else {
+        Command::new(GOING)
+    };
+    command.args(args).stdin(Stdio::null()).stdout(Stdio::null());
+    command.stderr(fs::File::create(log).unwrap());
+    command
+}
+
+impl Going {
+    /// Starts going on a fresh directory holding `services` (name, contents).
+    pub fn start(services: &[(&str, &str)]) -> Going {
+        let dir = TempDir::new("services");
+        for (name, text) in services {
+            write_service(dir.path(), name, text);
+        }
+        Going::start_in(dir)
+    }
+
+    pub fn start_in(services: TempDir) -> Going {
+        let work = TempDir::new("work");
+        let dir = services.path().to_str().unwrap().to_owned();
+        let child = going_command(&["-d", &dir], &work.join("going.log")).spawn().unwrap();
+        let going = Going {
+            child,
+            services,
+            work,
+            status: None,
+        };
+        // Until the first scan is logged going may not have blocked SIGHUP yet.
+        going.wait_log("going: configuration:");
+        going
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.work.join("going.log")).unwrap_or_default()
+    }
+
+    /// Waits until going has logged a line containing `text`.
+    pub fn wait_log(&self, text: &str) {
+        wait_for(&format!("log line {text:?}; log so far:\n{}", self.log()), || {
+            self.log().contains(text).then_some(())
+        });
+    }
+
+    /// How many of going's log lines contain `text`.
+    pub fn count_log(&self, text: &str) -> usize {
+        self.log().lines().filter(|line| line.contains(text)).count()
+    }
+
+    pub fn signal(&self, signal: rustix::process::Signal) {
+        signal_pid(self.pid(), signal);
+    }
+
+    /// The pid of the service's process: going logs `NAME: started with pid N`.
+    /// Waits for the `nth` start (1-based) of that service.
+    pub fn service_pid(&self, name: &str, nth: usize) -> i32 {
+        let prefix = format!("going: {name}: started with pid ");
+        wait_for(&format!("start {nth} of {name}; log so far:\n{}", self.log()), || {
+            let log = self.log();
+            let line = log.lines().filter(|line| line.starts_with(&prefix)).nth(nth - 1)?;
+            line[prefix.len()..].trim().parse().ok()
+        })
+    }
+
+    /// The pid of the latest start of the service.
+    pub fn latest_pid(&self, name: &str) -> i32 {
+        let starts = self.count_log(&format!("going: {name}: started with pid "));
+        self.service_pid(name, starts.max(1))
+    }
+
+    /// Sends SIGHUP and waits until going has logged the rescan.
+    pub fn reload(&self) {
+        let before = self.count_log("going: configuration:");
+        self.signal(rustix::process::Signal::HUP);
+        wait_for("the reload to be logged", || {
+            (self.count_log("going: configuration:") > before).then_some(())
+        });
+    }
+
+    /// Waits until going exits and returns its status.
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        if let Some(status) = self.status {
+            return status;
+        }
+        let status = wait_for("going to exit", || self.child.try_wait().unwrap());
+        self.status = Some(status);
+        status
+    }
+
+    /// SIGTERM, then its exit status.
+    pub fn stop(&mut self) -> ExitStatus {
+        self.signal(rustix::process::Signal::TERM);
+        self.wait_exit()
+    }
+}
+
+impl Drop for Going {
+    fn drop(&mut self) {
+        if self.status.is_none() && self.child.try_wait().ok().flatten().is_none() {
+            signal_pid(self.pid(), rustix::process::Signal::TERM);
+            let start = Instant::now();
+            while self.child.try_wait().ok().flatten().is_none() && start.elapsed() < DEADLINE {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+pub fn signal_pid(pid: i32, signal: rustix::process::Signal) {
+    let pid = rustix::process::Pid::from_raw(pid).unwrap();
+    let _ = rustix::process::kill_process(pid, signal);
+}
+
+/// Whether a process exists and is not a zombie.
+pub fn is_alive(pid: i32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
+        Err(_) => false,
+    }
+}
+
+/// Whether the pid is gone entirely: dead and reaped.
+pub fn is_reaped(pid: i32) -> bool {
+    !Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// A field of /proc/PID/status, such as `SigBlk`.
+pub fn status_field(pid: i32, field: &str) -> String {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|line| line.starts_with(&format!("{field}:")))
+        .unwrap();
+    line[field.len() + 1..].trim().to_owned()
+}
+
+/// The parent pid of a process.
+pub fn parent_of(pid: i32) -> i32 {
+    status_field(pid, "PPid").parse().unwrap()
+}
+
+/// Waits until a file exists with non-empty contents, and returns them.
+pub fn wait_file(path: &Path) -> String {
+    wait_for(&format!("{} to be written", path.display()), || {
+        fs::read_to_string(path).ok().filter(|text| text.ends_with('\n'))
+    })
+}
