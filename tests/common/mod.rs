@@ -74,17 +74,23 @@ pub struct Going {
     status: Option<ExitStatus>,
 }
 
+/// A command for `program`, run in a private mount namespace where /dev/log
+/// is not a socket when the machine has one, so that going logs to stderr.
+pub fn without_syslog(program: &str) -> Command {
+    if !Path::new("/dev/log").exists() {
+        return Command::new(program);
+    }
+    let mut unshare = Command::new("unshare");
+    unshare.args(["--mount", "--propagation", "private", "--", "sh", "-c"]);
+    unshare
+        .arg("mount --bind /dev/null /dev/log && exec \"$0\" \"$@\"")
+        .arg(program);
+    unshare
+}
+
 /// The command that runs going with `args`, its stderr into `log`.
 pub fn going_command(args: &[&str], log: &Path) -> Command {
-    let mut command = if Path::new("/dev/log").exists() {
-        let mut unshare = Command::new("unshare");
-        unshare.args(["--mount", "--propagation", "private", "--", "sh", "-c"]);
-        unshare.arg("mount --bind /dev/null /dev/log && exec \"$0\" \"$@\"");
-        unshare.arg(GOING);
-        unshare
-    } else {
-        Command::new(GOING)
-    };
+    let mut command = without_syslog(GOING);
     command.args(args).stdin(Stdio::null()).stdout(Stdio::null());
     command.stderr(fs::File::create(log).unwrap());
     command
@@ -113,6 +119,16 @@ impl Going {
         // Until the first scan is logged going may not have blocked SIGHUP yet.
         going.wait_log("going: configuration:");
         going
+    }
+
+    /// Wraps a going started some other way.
+    pub fn from_parts(child: Child, services: TempDir, work: TempDir) -> Going {
+        Going {
+            child,
+            services,
+            work,
+            status: None,
+        }
     }
 
     pub fn pid(&self) -> i32 {

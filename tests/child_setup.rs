@@ -1,0 +1,149 @@
+//! What a service sees from inside: descriptors, signals, environment,
+//! session, working directory, argv; and what going does with orphans.
+mod common;
+
+use common::*;
+use std::fs;
+
+/// Starts going from a shell that first ignores SIGUSR1 and leaves descriptor 7
+/// open without close-on-exec, with extra variables in its environment: none of
+/// it may reach a service.
+fn start_leaky(services: &[(&str, &str)]) -> Going {
+    let dir = TempDir::new("services");
+    for (name, text) in services {
+        write_service(dir.path(), name, text);
+    }
+    let work = TempDir::new("work");
+    // A descriptor opened by the shell's exec is inheritable.
+    let script = format!("trap '' USR1; exec 7</etc/hostname; exec {GOING} -d \"$1\"");
+    let mut shell = without_syslog("sh");
+    shell
+        .arg("-c")
+        .arg(script)
+        .arg("sh")
+        .arg(dir.path())
+        .env("SECRET", "leaked");
+    shell
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null());
+    shell.stderr(fs::File::create(work.join("going.log")).unwrap());
+    let child = shell.spawn().unwrap();
+    let going = Going::from_parts(child, dir, work);
+    going.wait_log("going: configuration:");
+    going
+}
+
+#[test]
+fn service_gets_only_dev_null_on_0_1_2_and_no_other_descriptor() {
+    let going = start_leaky(&[("sleeper", "cmd=/bin/sleep 1000\n")]);
+    let pid = going.service_pid("sleeper", 1);
+    let fds = wait_for("sleep to be exec'd", || {
+        let exe = fs::read_link(format!("/proc/{pid}/exe")).ok()?;
+        exe.ends_with("sleep")
+            .then(|| fs::read_dir(format!("/proc/{pid}/fd")).unwrap())
+    });
+    let mut seen: Vec<(String, String)> = fds
+        .map(|entry| {
+            let entry = entry.unwrap();
+            let target = fs::read_link(entry.path()).unwrap();
+            (entry.file_name().into_string().unwrap(), target.display().to_string())
+        })
+        .collect();
+    seen.sort();
+    let null = |fd: &str| (fd.to_owned(), "/dev/null".to_owned());
+    assert_eq!(seen, [null("0"), null("1"), null("2")]);
+}
+
+#[test]
+fn service_starts_with_no_blocked_or_ignored_signals() {
+    let going = start_leaky(&[("sleeper", "cmd=/bin/sleep 1000\n")]);
+    let pid = going.service_pid("sleeper", 1);
+    wait_for("sleep to be exec'd", || {
+        fs::read_link(format!("/proc/{pid}/exe"))
+            .ok()?
+            .ends_with("sleep")
+            .then_some(())
+    });
+    let ignored_by_going = u64::from_str_radix(&status_field(going.pid(), "SigIgn"), 16).unwrap();
+    assert_ne!(
+        ignored_by_going & 1 << (10 - 1),
+        0,
+        "the test's premise: going ignores USR1"
+    );
+    assert_eq!(status_field(pid, "SigBlk"), "0000000000000000");
+    assert_eq!(status_field(pid, "SigIgn"), "0000000000000000");
+}
+
+#[test]
+fn service_gets_a_fresh_environment_with_only_path() {
+    let going = start_leaky(&[("sleeper", "cmd=/bin/sleep 1000\n")]);
+    let pid = going.service_pid("sleeper", 1);
+    let environ = wait_for("sleep to be exec'd", || {
+        fs::read_link(format!("/proc/{pid}/exe"))
+            .ok()?
+            .ends_with("sleep")
+            .then_some(())?;
+        fs::read(format!("/proc/{pid}/environ")).ok()
+    });
+    assert_eq!(
+        environ,
+        b"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\0"
+    );
+}
+
+#[test]
+fn service_leads_its_own_session_in_its_working_directory() {
+    let going = Going::start(&[("sleeper", "cmd=/bin/sleep 1000\ncwd=/tmp\n")]);
+    let pid = going.service_pid("sleeper", 1);
+    wait_for("sleep to be exec'd", || {
+        fs::read_link(format!("/proc/{pid}/exe"))
+            .ok()?
+            .ends_with("sleep")
+            .then_some(())
+    });
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap().split_whitespace().collect();
+    // Fields after the name: state, ppid, pgrp, session.
+    assert_eq!(fields[1], going.pid().to_string());
+    assert_eq!(fields[2], pid.to_string(), "process group");
+    assert_eq!(fields[3], pid.to_string(), "session");
+    assert_eq!(
+        fs::read_link(format!("/proc/{pid}/cwd")).unwrap(),
+        std::path::Path::new("/tmp")
+    );
+}
+
+#[test]
+fn quoted_cmd_words_reach_the_program_as_written() {
+    let going = Going::start(&[]);
+    let out = going.work.join("argv");
+    let cmd = format!(
+        r#"cmd=/bin/sh -c 'printf "[%s]" "$@" > {}; echo >> {}' sh 'a b' "c\"d\$HOME" e\ f ';|&>' "#,
+        out.display(),
+        out.display()
+    );
+    write_service(going.services.path(), "words", &cmd);
+    going.reload();
+    assert_eq!(wait_file(&out), "[a b][c\"d$HOME][e f][;|&>]\n");
+}
+
+#[test]
+fn orphaned_grandchild_is_adopted_and_reaped() {
+    let going = Going::start(&[]);
+    let pidfile = going.work.join("orphan");
+    let cmd = format!(
+        "cmd=/bin/sh -c 'sh -c \"sleep 1000 & echo \\$! > {}\"; exec sleep 1000'\n",
+        pidfile.display()
+    );
+    write_service(going.services.path(), "parent", &cmd);
+    going.reload();
+    let orphan: i32 = wait_file(&pidfile).trim().parse().unwrap();
+    wait_for("the orphan to be adopted by going", || {
+        (parent_of(orphan) == going.pid()).then_some(())
+    });
+    signal_pid(orphan, rustix::process::Signal::KILL);
+    wait_for("the orphan to be reaped, not left a zombie", || {
+        is_reaped(orphan).then_some(())
+    });
+    assert!(is_alive(going.service_pid("parent", 1)));
+}
