@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# going's footprint supervising N services (default 100) of `sleep`, read from
+# /proc, and the line count of the daemon's sources. Prints numbers; the bar is
+# VmPeak <= 512 kB at N = 100.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+count=${1:-100}
+cargo build --release --quiet
+dir=$(mktemp -d)
+chmod 755 "$dir"
+trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$dir"' EXIT
+for i in $(seq 1 "$count"); do echo "cmd=/bin/sleep 100000" > "$dir/s$i"; done
+./target/release/going -d "$dir" 2>/dev/null &
+pid=$!
+for _ in $(seq 1 200); do
+    [ "$(wc -w < "/proc/$pid/task/$pid/children")" -ge "$count" ] && break
+    sleep 0.05
+done
+running=$(wc -w < "/proc/$pid/task/$pid/children")
+field() { awk -v f="$1:" '$1 == f { print $2 }' "$2"; }
+echo "going supervising $running of $count services (pid $pid)"
+echo "  VmPeak  $(field VmPeak /proc/$pid/status) kB   (bar: 512 kB at 100 services)"
+echo "  VmRSS   $(field VmRSS /proc/$pid/status) kB"
+echo "  VmHWM   $(field VmHWM /proc/$pid/status) kB"
+echo "  Pss     $(field Pss /proc/$pid/smaps_rollup) kB"
+echo "  binary  $(stat -c %s target/release/going) bytes, $(file -b target/release/going | cut -d, -f1-4)"
+
+if ! command -v cloc >/dev/null; then
+    echo "installing cloc from Debian's packages" >&2
+    (apt-get update -qq && apt-get install -y -qq cloc) >/dev/null 2>&1 || true
+fi
+if command -v cloc >/dev/null; then
+    lines() { cloc --quiet --csv "$@" | awk -F, '$2 == "Rust" { print $5 }'; }
+    # Unit tests live inside the source files under #[cfg(test)]; cloc cannot
+    # tell them apart, so strip every `mod tests` block before counting.
+    strip=$(mktemp -d)
+    for f in src/*.rs; do awk '/^#\[cfg\(test\)\]$/ { exit } { print }' "$f" > "$strip/$(basename "$f")"; done
+    echo "lines of code (cloc, unit tests excluded), per room:"
+    for f in "$strip"/*.rs; do printf '  %-16s %5s\n' "$(basename "$f")" "$(lines "$f")"; done
+    echo "  daemon without rt: $(lines --exclude-list-file=<(echo "$strip/rt.rs") "$strip")   (the original's aim: under 500)"
+    echo "  rt room:           $(lines "$strip/rt.rs")   (counted apart, as the C original did not count libc)"
+    rm -rf "$strip"
+else
+    echo "cloc unavailable: line counts skipped"
+fi
