@@ -34,7 +34,7 @@ fn reload_adds_removes_restarts_changed_and_keeps_unchanged() {
     assert_eq!(going.latest_pid("keep"), keep);
     assert_eq!(
         fs::read_to_string(format!("/proc/{edited}/cmdline")).unwrap(),
-        "/bin/sleep\01004\0"
+        "/bin/sleep\x001004\0"
     );
     assert!(going.log().contains("going: drop: stopped (killed by signal TERM)"));
     assert_eq!(going.count_log("going: keep: started"), 1);
