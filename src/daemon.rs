@@ -5,6 +5,7 @@
 //! service as its timeout. Each source is drained until it is empty.
 
 use crate::config::ServiceSpec;
+use crate::dir_watch::DirWatch;
 use crate::log::{Logger, Severity};
 use crate::rt::{self, SIGNALFD_RECORD_SIZE, SignalSet};
 use crate::service_dir::{self, DirError};
@@ -21,6 +22,10 @@ use rustix::process::{Pid, Resource, Rlimit, Signal, WaitOptions};
 use rustix::time::{ClockId, Timespec};
 
 pub const DEFAULT_DIR: &CStr = c"/etc/going.d";
+
+/// How long after a directory event the rescan happens: a burst of changes
+/// (a deploy, `git checkout`) within this window is applied in one rescan.
+pub const RESCAN_DELAY: Millis = 20;
 
 /// sysexits(3) codes.
 pub const EXIT_USAGE: i32 = 64;
@@ -163,8 +168,9 @@ impl Host {
         }
     }
 
-    fn reload(&mut self, supervisor: &mut Supervisor, dir: &CStr) {
-        match service_dir::scan(dir, &mut self.logger) {
+    fn reload(&mut self, supervisor: &mut Supervisor, dir: &CStr, watch: Option<&DirWatch>) {
+        let being_written = watch.map_or(&[][..], DirWatch::being_written);
+        match service_dir::scan(dir, being_written, &mut self.logger) {
             Ok(scan) => supervisor.reload(now(), scan, self),
             Err(error) => {
                 let dir = dir.to_string_lossy();
@@ -259,7 +265,7 @@ pub fn main(args: &[&CStr]) -> i32 {
 
     let mut logger = Logger::new();
     let shown_dir = dir.to_string_lossy();
-    let scan = match service_dir::scan(dir, &mut logger) {
+    let scan = match service_dir::scan(dir, &[], &mut logger) {
         Ok(scan) => scan,
         Err(error) => {
             print(rt::stderr(), &alloc::format!("going: {shown_dir}: {error}\n"));
@@ -291,12 +297,29 @@ pub fn main(args: &[&CStr]) -> i32 {
     host.log(Severity::Info, format_args!("going {version} supervising {shown_dir}"));
     let mut supervisor = Supervisor::new();
     supervisor.reload(now(), scan, &mut host);
+    let mut watch = match DirWatch::new(dir) {
+        Ok(watch) => Some(watch),
+        Err(error) => {
+            let reason = crate::log::describe(error);
+            let message = format_args!("{shown_dir}: cannot watch with inotify: {reason}; send SIGHUP after changes");
+            host.log(Severity::Warning, message);
+            None
+        }
+    };
+    let mut rescan_at: Option<Millis> = None;
 
     while !supervisor.is_finished() {
-        let timeout = poll_timeout(supervisor.next_deadline());
-        let mut ready = Vec::with_capacity(1 + host.starting.len());
+        let deadline = match (supervisor.next_deadline(), rescan_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let timeout = poll_timeout(deadline);
+        let mut ready = Vec::with_capacity(2 + host.starting.len());
         {
-            let watched = core::iter::once(&signal_fd).chain(host.starting.iter().map(|s| &s.report));
+            let inotify = watch.as_ref().map(DirWatch::fd).into_iter();
+            let watched = core::iter::once(&signal_fd)
+                .chain(inotify)
+                .chain(host.starting.iter().map(|s| &s.report));
             let mut fds: Vec<PollFd> = watched.map(|fd| PollFd::new(fd, PollFlags::IN)).collect();
             match rustix::event::poll(&mut fds, timeout.as_ref()) {
                 Ok(_) | Err(Errno::INTR) => {}
@@ -304,10 +327,16 @@ pub fn main(args: &[&CStr]) -> i32 {
             }
             ready.extend(fds.iter().map(|fd| !fd.revents().is_empty()));
         }
+        let first_start = ready.len() - host.starting.len();
         // Back to front, so that removing a finished start keeps the earlier indices valid.
         for index in (0..host.starting.len()).rev() {
-            if ready[index + 1] {
+            if ready[first_start + index] {
                 host.check_started(index);
+            }
+        }
+        if let Some(watch) = watch.as_mut().filter(|_| ready[1]) {
+            if watch.read_events(&mut host.logger) {
+                rescan_at.get_or_insert(now() + RESCAN_DELAY);
             }
         }
         let signals = drain_signals(&signal_fd);
@@ -317,8 +346,12 @@ pub fn main(args: &[&CStr]) -> i32 {
         if let Some(name) = signals.stop {
             host.log(Severity::Info, format_args!("received {name}; stopping all services"));
             supervisor.stop_all(now(), &mut host);
-        } else if signals.hang_up {
-            host.reload(&mut supervisor, dir);
+        } else if signals.hang_up || rescan_at.is_some_and(|at| at <= now()) {
+            if let Some(watch) = watch.as_mut().filter(|_| signals.hang_up) {
+                watch.forget_writers();
+            }
+            rescan_at = None;
+            host.reload(&mut supervisor, dir, watch.as_ref());
         }
         supervisor.deadline_passed(now(), &mut host);
     }

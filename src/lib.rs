@@ -22,6 +22,7 @@
 //! | --- | --- |
 //! | [`config`] | one service file into a spec: `key=value` lines, word splitting, errors with line numbers |
 //! | [`service_dir`] | the directory: which names are services, the ownership rule, reading the files |
+//! | [`dir_watch`] | inotify on the directory and its parent: when to rescan, which files are still being written |
 //! | [`supervisor`] | the service table and state machine: start, exit, backoff, reload, stop |
 //! | [`spawn`] | fork, the child's setup, exec, reporting a failed exec back |
 //! | [`daemon`] | arguments, signal set-up, the event loop |
@@ -68,6 +69,7 @@ extern crate alloc;
 
 pub mod config;
 pub mod daemon;
+pub mod dir_watch;
 pub mod log;
 pub mod rt;
 pub mod service_dir;

@@ -9,6 +9,7 @@
 use crate::config::{self, Located, MAX_FILE_SIZE};
 use crate::log::{Logger, Severity, describe};
 use crate::supervisor::Scanned;
+use alloc::ffi::CString;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -72,8 +73,10 @@ pub fn open_dir(path: &CStr) -> Result<OwnedFd, DirError> {
 
 /// Reads every service file of the directory. Problems with one file are
 /// logged and give [`Scanned::Invalid`] (or nothing, for files that are no
-/// services); only a problem with the directory itself is an error.
-pub fn scan(path: &CStr, logger: &mut Logger) -> Result<Vec<(String, Scanned)>, DirError> {
+/// services); only a problem with the directory itself is an error. Names in
+/// `being_written` are not read: they give [`Scanned::Invalid`], which keeps
+/// a running service as it is.
+pub fn scan(path: &CStr, being_written: &[CString], logger: &mut Logger) -> Result<Vec<(String, Scanned)>, DirError> {
     let dir = open_dir(path)?;
     let mut names = Vec::new();
     for entry in rustix::fs::Dir::read_from(&dir).map_err(DirError::Unreadable)? {
@@ -107,6 +110,10 @@ pub fn scan(path: &CStr, logger: &mut Logger) -> Result<Vec<(String, Scanned)>, 
                 format_args!("{text}: more than {MAX_SERVICES} services; this one and later names are not started"),
             );
             break;
+        }
+        if being_written.contains(&name) {
+            services.push((text.to_string(), Scanned::Invalid));
+            continue;
         }
         match read_service(&dir, &name, own_uid) {
             Ok(None) => {}

@@ -24,7 +24,6 @@ fn reload_adds_removes_restarts_changed_and_keeps_unchanged() {
     // A new mtime with the same content is no change.
     write_service(dir, "keep", "cmd=/bin/sleep 1001\n");
     going.reload();
-    going.wait_log("going: configuration: 1 added, 1 removed, 1 changed");
     let edited = going.service_pid("edit", 2);
     going.service_pid("new", 1);
     wait_for("the removed and edited services to stop", || {
