@@ -7,6 +7,7 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt;
+use rustix::process::{Resource, Rlimit};
 
 /// A service file larger than this is refused, not truncated.
 pub const MAX_FILE_SIZE: usize = 64 * 1024;
@@ -14,14 +15,37 @@ pub const MAX_FILE_SIZE: usize = 64 * 1024;
 /// The working directory of a service whose file names none.
 pub const DEFAULT_CWD: &str = "/";
 
+/// Resources `rlimit=` may set, by the name going(5) gives them.
+pub const RLIMIT_NAMES: [(&str, Resource); 9] = [
+    ("nofile", Resource::Nofile),
+    ("nproc", Resource::Nproc),
+    ("core", Resource::Core),
+    ("as", Resource::As),
+    ("fsize", Resource::Fsize),
+    ("memlock", Resource::Memlock),
+    ("stack", Resource::Stack),
+    ("cpu", Resource::Cpu),
+    ("data", Resource::Data),
+];
+
 /// What a valid service file asks for. Two specs are equal exactly when a
 /// reload must restart the service.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServiceSpec {
     /// `cmd` split into words; never empty, first word never empty.
     pub argv: Vec<String>,
-    /// An absolute path.
+    /// An absolute path (inside `chroot` when there is one).
     pub cwd: String,
+    /// `env=` entries in file order; a later one for the same name wins.
+    pub env: Vec<(String, String)>,
+    /// `user=` and `group=` as written, with their line numbers.
+    pub user: Option<(usize, String)>,
+    pub group: Option<(usize, String)>,
+    /// Filled in from /etc/passwd and /etc/group by [`crate::accounts::resolve`].
+    pub identity: Option<crate::accounts::Identity>,
+    pub chroot: Option<String>,
+    pub umask: Option<u32>,
+    pub rlimits: Vec<(Resource, Rlimit)>,
 }
 
 /// Why a file is not a service. `line` is 1-based; 0 means the whole file.
@@ -108,6 +132,17 @@ pub fn parse(bytes: &[u8]) -> Result<ServiceSpec, ConfigError> {
 
     let mut argv = None;
     let mut cwd = None;
+    let mut spec = ServiceSpec {
+        argv: Vec::new(),
+        cwd: String::new(),
+        env: Vec::new(),
+        user: None,
+        group: None,
+        identity: None,
+        chroot: None,
+        umask: None,
+        rlimits: Vec::new(),
+    };
     for (index, raw_line) in text.split('\n').enumerate() {
         let line = index + 1;
         let content = raw_line.strip_suffix('\r').unwrap_or(raw_line).trim();
@@ -124,12 +159,34 @@ pub fn parse(bytes: &[u8]) -> Result<ServiceSpec, ConfigError> {
         if value.is_empty() {
             return Err(ConfigError::at(line, format!("empty value for \"{key}\"")));
         }
-        let at_line = |message| ConfigError::at(line, message);
+        let at_line = |message: String| ConfigError::at(line, message);
         let slot_taken = match key {
-            "cmd" => argv.replace(parse_cmd(value).map_err(at_line)?).is_some(),
-            "cwd" => cwd.replace(parse_cwd(value).map_err(at_line)?).is_some(),
+            "cmd" => argv.replace(parse_cmd(value).map_err(|m| at_line(m.into()))?).is_some(),
+            "cwd" => cwd.replace(parse_absolute("cwd", value).map_err(at_line)?).is_some(),
+            "chroot" => spec
+                .chroot
+                .replace(parse_absolute("chroot", value).map_err(at_line)?)
+                .is_some(),
+            "user" => spec.user.replace((line, value.to_string())).is_some(),
+            "group" => spec.group.replace((line, value.to_string())).is_some(),
+            "umask" => spec
+                .umask
+                .replace(parse_umask(value).map_err(|m| at_line(m.into()))?)
+                .is_some(),
+            "env" => {
+                let (name, value) = parse_env(value).map_err(|m| at_line(m.into()))?;
+                spec.env.retain(|(existing, _)| *existing != name);
+                spec.env.push((name, value));
+                false
+            }
+            "rlimit" => {
+                let (resource, limit) = parse_rlimit(value).map_err(at_line)?;
+                spec.rlimits.retain(|(existing, _)| *existing != resource);
+                spec.rlimits.push((resource, limit));
+                false
+            }
             _ => {
-                let message = format!("unknown key \"{key}\"; known keys are cmd and cwd");
+                let message = format!("unknown key \"{key}\"; known keys are {KNOWN_KEYS}");
                 return Err(ConfigError::at(line, message));
             }
         };
@@ -140,9 +197,12 @@ pub fn parse(bytes: &[u8]) -> Result<ServiceSpec, ConfigError> {
     let Some(argv) = argv else {
         return Err(ConfigError::at(0, "missing \"cmd\"; add a line cmd=/path/to/program"));
     };
-    let cwd = cwd.unwrap_or_else(|| DEFAULT_CWD.to_string());
-    Ok(ServiceSpec { argv, cwd })
+    spec.argv = argv;
+    spec.cwd = cwd.unwrap_or_else(|| DEFAULT_CWD.to_string());
+    Ok(spec)
 }
+
+const KNOWN_KEYS: &str = "cmd, cwd, env, user, group, chroot, umask and rlimit";
 
 fn parse_cmd(value: &str) -> Result<Vec<String>, &'static str> {
     let words = split_words(value)?;
@@ -152,11 +212,54 @@ fn parse_cmd(value: &str) -> Result<Vec<String>, &'static str> {
     }
 }
 
-fn parse_cwd(value: &str) -> Result<String, &'static str> {
+fn parse_absolute(key: &str, value: &str) -> Result<String, String> {
     match value.starts_with('/') {
         true => Ok(value.to_string()),
-        false => Err("cwd must be an absolute path"),
+        false => Err(format!("{key} must be an absolute path")),
     }
+}
+
+fn parse_env(value: &str) -> Result<(String, String), &'static str> {
+    match value.split_once('=') {
+        Some(("", _)) => Err("env needs a variable name: env=NAME=VALUE"),
+        Some((name, value)) => Ok((name.to_string(), value.to_string())),
+        None => Err("env needs NAME=VALUE: write env=NAME= for an empty value"),
+    }
+}
+
+fn parse_umask(value: &str) -> Result<u32, &'static str> {
+    match u32::from_str_radix(value, 8) {
+        Ok(mask) if mask <= 0o777 && value.len() <= 4 => Ok(mask),
+        _ => Err("umask must be octal, from 000 to 777"),
+    }
+}
+
+fn parse_limit(text: &str) -> Option<Option<u64>> {
+    match text {
+        "unlimited" => Some(None),
+        number => number.parse().ok().map(Some),
+    }
+}
+
+/// `nofile 1024`, `nofile 1024:4096`, `core unlimited`.
+fn parse_rlimit(value: &str) -> Result<(Resource, Rlimit), String> {
+    let usage = "rlimit needs RESOURCE VALUE or RESOURCE SOFT:HARD, each a number or unlimited";
+    let Some((name, limits)) = value.split_once([' ', '\t']) else {
+        return Err(usage.to_string());
+    };
+    let Some(&(_, resource)) = RLIMIT_NAMES.iter().find(|(known, _)| *known == name) else {
+        return Err(format!(
+            "unknown rlimit resource \"{name}\"; known are nofile nproc core as fsize memlock stack cpu data"
+        ));
+    };
+    let (soft, hard) = limits.trim().split_once(':').unwrap_or((limits.trim(), limits.trim()));
+    let (Some(current), Some(maximum)) = (parse_limit(soft), parse_limit(hard)) else {
+        return Err(usage.to_string());
+    };
+    if current.unwrap_or(u64::MAX) > maximum.unwrap_or(u64::MAX) {
+        return Err(format!("rlimit {name}: soft limit {soft} is above hard limit {hard}"));
+    }
+    Ok((resource, Rlimit { current, maximum }))
 }
 
 #[cfg(test)]
@@ -234,7 +337,10 @@ mod tests {
     fn each_error_names_its_line() {
         assert_eq!(
             error("cmd=/bin/true\n\nusr=root\n"),
-            ConfigError::at(3, "unknown key \"usr\"; known keys are cmd and cwd")
+            ConfigError::at(
+                3,
+                "unknown key \"usr\"; known keys are cmd, cwd, env, user, group, chroot, umask and rlimit"
+            )
         );
         assert_eq!(
             error("cmd=/bin/true\ncmd=/bin/false\n"),
@@ -252,6 +358,80 @@ mod tests {
             ConfigError::at(2, "cwd must be an absolute path")
         );
         assert_eq!(error("cmd=/bin/a\0b\n"), ConfigError::at(1, "contains a NUL byte"));
+    }
+
+    #[test]
+    fn env_entries_keep_file_order_and_a_later_name_wins() {
+        let spec = parse(b"cmd=/bin/true\nenv=A=1\nenv=B=x=y\nenv=A=2\nenv=EMPTY=\n").unwrap();
+        let env: Vec<(&str, &str)> = spec.env.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        assert_eq!(env, [("B", "x=y"), ("A", "2"), ("EMPTY", "")]);
+        assert_eq!(
+            error("cmd=/bin/true\nenv==1\n"),
+            ConfigError::at(2, "env needs a variable name: env=NAME=VALUE")
+        );
+        assert_eq!(error("cmd=/bin/true\nenv=NAME\n").line, 2);
+    }
+
+    #[test]
+    fn user_group_chroot_and_umask_are_kept_with_their_lines() {
+        let spec = parse(b"cmd=/bin/true\nuser=www\ngroup=100\nchroot=/srv/jail\numask=027\n").unwrap();
+        assert_eq!(spec.user, Some((2, "www".to_string())));
+        assert_eq!(spec.group, Some((3, "100".to_string())));
+        assert_eq!(spec.chroot.as_deref(), Some("/srv/jail"));
+        assert_eq!(spec.umask, Some(0o27));
+        assert_eq!(
+            error("cmd=/bin/true\numask=0800\n"),
+            ConfigError::at(2, "umask must be octal, from 000 to 777")
+        );
+        assert_eq!(
+            error("cmd=/bin/true\nchroot=jail\n"),
+            ConfigError::at(2, "chroot must be an absolute path")
+        );
+        assert_eq!(
+            error("cmd=/bin/true\nuser=a\nuser=b\n"),
+            ConfigError::at(3, "duplicate key \"user\"")
+        );
+    }
+
+    #[test]
+    fn rlimits_take_one_value_or_soft_and_hard() {
+        let spec = parse(b"cmd=/bin/true\nrlimit=nofile 1024:4096\nrlimit=core unlimited\nrlimit=cpu 10\n").unwrap();
+        assert_eq!(
+            spec.rlimits,
+            [
+                (
+                    Resource::Nofile,
+                    Rlimit {
+                        current: Some(1024),
+                        maximum: Some(4096)
+                    }
+                ),
+                (
+                    Resource::Core,
+                    Rlimit {
+                        current: None,
+                        maximum: None
+                    }
+                ),
+                (
+                    Resource::Cpu,
+                    Rlimit {
+                        current: Some(10),
+                        maximum: Some(10)
+                    }
+                ),
+            ]
+        );
+        let usage = "rlimit needs RESOURCE VALUE or RESOURCE SOFT:HARD, each a number or unlimited";
+        assert_eq!(error("cmd=/bin/true\nrlimit=nofile\n"), ConfigError::at(2, usage));
+        assert_eq!(error("cmd=/bin/true\nrlimit=nofile lots\n"), ConfigError::at(2, usage));
+        assert_eq!(error("cmd=/bin/true\nrlimit=files 10\n").line, 2);
+        assert_eq!(
+            error("cmd=/bin/true\nrlimit=nofile 100:10\n"),
+            ConfigError::at(2, "rlimit nofile: soft limit 100 is above hard limit 10")
+        );
+        assert!(parse(b"cmd=/bin/true\nrlimit=nofile 10:unlimited\n").is_ok());
+        assert!(parse(b"cmd=/bin/true\nrlimit=nofile unlimited:10\n").is_err());
     }
 
     #[test]

@@ -78,8 +78,8 @@ struct Starting {
     pid: Pid,
     report: OwnedFd,
     name: String,
-    program: String,
-    cwd: String,
+    /// What the child was asked to do, to name it in a failure report.
+    spec: ServiceSpec,
 }
 
 /// The effects of the state machine, carried out for real.
@@ -95,13 +95,11 @@ impl Effects for Host {
     fn spawn(&mut self, name: &str, spec: &ServiceSpec) -> Result<Pid, Errno> {
         let command = spawn::prepare(spec);
         let (pid, report) = spawn::spawn(&command, self.dev_null.as_fd(), &self.child_nofile)?;
-        let (name, program, cwd) = (name.into(), spec.argv[0].clone(), spec.cwd.clone());
         self.starting.push(Starting {
             pid,
             report,
-            name,
-            program,
-            cwd,
+            name: name.into(),
+            spec: spec.clone(),
         });
         Ok(pid)
     }
@@ -138,8 +136,7 @@ impl Host {
         if let Some(failure) = spawn::read_failure(&starting.report)? {
             let report = FailureReport {
                 failure,
-                program: &starting.program,
-                cwd: &starting.cwd,
+                spec: &starting.spec,
             };
             self.logger
                 .log(Severity::Error, format_args!("{}: {report}", starting.name));

@@ -67,6 +67,7 @@
 
 extern crate alloc;
 
+pub mod accounts;
 pub mod config;
 pub mod daemon;
 pub mod dir_watch;

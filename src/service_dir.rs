@@ -6,7 +6,8 @@
 //! can run commands as going's user. Symlinks are followed and the rule is
 //! applied to their target; the directory's parents are not checked.
 
-use crate::config::{self, Located, MAX_FILE_SIZE};
+use crate::accounts;
+use crate::config::{self, ConfigError, Located, MAX_FILE_SIZE};
 use crate::log::{Logger, Severity, describe};
 use crate::supervisor::Scanned;
 use alloc::ffi::CString;
@@ -87,6 +88,7 @@ pub fn scan(path: &CStr, being_written: &[CString], logger: &mut Logger) -> Resu
     }
     names.sort();
     let own_uid = rustix::process::geteuid().as_raw();
+    let mut accounts = AccountFiles::default();
     let mut services = Vec::new();
     for name in names {
         let Ok(text) = name.to_str() else {
@@ -115,7 +117,7 @@ pub fn scan(path: &CStr, being_written: &[CString], logger: &mut Logger) -> Resu
             services.push((text.to_string(), Scanned::Invalid));
             continue;
         }
-        match read_service(&dir, &name, own_uid) {
+        match read_service(&dir, &name, own_uid, &mut accounts) {
             Ok(None) => {}
             Ok(Some(spec)) => services.push((text.to_string(), Scanned::Valid(spec))),
             Err(message) => {
@@ -131,7 +133,12 @@ pub fn scan(path: &CStr, being_written: &[CString], logger: &mut Logger) -> Resu
 }
 
 /// One file: `Ok(None)` when it is no service (not a regular file, or gone).
-fn read_service(dir: &OwnedFd, name: &CStr, own_uid: u32) -> Result<Option<config::ServiceSpec>, String> {
+fn read_service(
+    dir: &OwnedFd,
+    name: &CStr,
+    own_uid: u32,
+    accounts: &mut AccountFiles,
+) -> Result<Option<config::ServiceSpec>, String> {
     let shown = name.to_string_lossy();
     // NONBLOCK: a FIFO named like a service must not hang the scan.
     let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY;
@@ -148,10 +155,50 @@ fn read_service(dir: &OwnedFd, name: &CStr, own_uid: u32) -> Result<Option<confi
         return Err(format!("{shown}: refused: {reason}"));
     }
     let bytes = read_limited(&file).map_err(|e| format!("{shown}: cannot read: {}", describe(e)))?;
-    match config::parse(&bytes) {
-        Ok(spec) => Ok(Some(spec)),
-        Err(error) => Err(format!("{}", Located(&shown, &error))),
+    let located = |error: ConfigError| format!("{}", Located(&shown, &error));
+    let mut spec = config::parse(&bytes).map_err(located)?;
+    if spec.user.is_none() && spec.group.is_none() && spec.chroot.is_none() {
+        return Ok(Some(spec));
     }
+    if own_uid != 0 {
+        let message = "user=, group= and chroot= need going to run as root".to_string();
+        return Err(located(ConfigError { line: 0, message }));
+    }
+    let (passwd, group) = accounts.load();
+    spec.identity = accounts::resolve(spec.user.as_ref(), spec.group.as_ref(), passwd, group).map_err(located)?;
+    Ok(Some(spec))
+}
+
+/// /etc/passwd and /etc/group, read once per scan and only when a file needs them.
+#[derive(Default)]
+struct AccountFiles(Option<(String, String)>);
+
+/// Account files larger than this are read no further (about 40 000 users).
+const MAX_ACCOUNT_FILE: usize = 4 << 20;
+
+impl AccountFiles {
+    fn load(&mut self) -> (&str, &str) {
+        let (passwd, group) = self
+            .0
+            .get_or_insert_with(|| (read_text(c"/etc/passwd"), read_text(c"/etc/group")));
+        (passwd, group)
+    }
+}
+
+/// A whole text file, or nothing when it cannot be read (every lookup then fails with its own error).
+fn read_text(path: &CStr) -> String {
+    let Ok(file) = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()) else {
+        return String::new();
+    };
+    let mut bytes = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while let Ok(count @ 1..) = rustix::io::read(&file, &mut chunk) {
+        bytes.extend_from_slice(&chunk[..count]);
+        if bytes.len() > MAX_ACCOUNT_FILE {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// Reads at most one byte more than [`MAX_FILE_SIZE`], so that the parser sees an over-size file as one.

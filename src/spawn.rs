@@ -17,9 +17,10 @@ use alloc::ffi::CString;
 use alloc::vec::Vec;
 use core::fmt;
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::fs::Mode;
 use rustix::io::Errno;
 use rustix::pipe::PipeFlags;
-use rustix::process::{Pid, Resource, Rlimit};
+use rustix::process::{Gid, Pid, Resource, Rlimit, Uid};
 
 /// The only environment a service gets.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -31,40 +32,80 @@ pub struct PreparedCommand {
     argv: Vec<CString>,
     envp: Vec<CString>,
     cwd: CString,
+    rlimits: Vec<(Resource, Rlimit)>,
+    umask: Option<Mode>,
+    chroot: Option<CString>,
+    /// Supplementary groups, gid and uid (kept when `None`) to switch to.
+    credentials: Option<(Vec<Gid>, Gid, Option<Uid>)>,
 }
 
 /// A step of the child's setup that failed, as read back from its pipe.
 #[derive(Debug, PartialEq, Eq)]
 pub enum ChildFailure {
     Stdio(Errno),
+    Rlimit(Errno),
+    Chroot(Errno),
     Chdir(Errno),
+    Groups(Errno),
+    Gid(Errno),
+    Uid(Errno),
+    /// setuid(0) succeeded after dropping privileges: the service is not run.
+    RootRegained,
     Exec(Errno),
 }
 
 const STEP_STDIO: u32 = 1;
 const STEP_CHDIR: u32 = 2;
 const STEP_EXEC: u32 = 3;
+const STEP_RLIMIT: u32 = 4;
+const STEP_CHROOT: u32 = 5;
+const STEP_GROUPS: u32 = 6;
+const STEP_GID: u32 = 7;
+const STEP_UID: u32 = 8;
+const STEP_ROOT_REGAINED: u32 = 9;
 
 fn c_string(text: &str) -> CString {
     CString::new(text).expect("BUG: the parser rejects NUL bytes")
 }
 
 /// Builds the exec arguments of a spec. A program without `/` is looked up
-/// in PATH as execvp(3) does: each directory in turn, in the child.
+/// in PATH as execvp(3) does: each directory in turn, in the child (inside
+/// the chroot when there is one).
 pub fn prepare(spec: &ServiceSpec) -> PreparedCommand {
+    let mut env: Vec<(&str, &str)> = Vec::from([("PATH", DEFAULT_PATH)]);
+    let identity_env = spec.identity.iter().flat_map(|identity| identity.env.iter());
+    for (name, value) in identity_env.chain(spec.env.iter()) {
+        env.retain(|(existing, _)| existing != name);
+        env.push((name, value));
+    }
+    let path = env
+        .iter()
+        .find(|(name, _)| *name == "PATH")
+        .map_or("", |(_, value)| value);
     let program = &spec.argv[0];
     let programs = match program.contains('/') {
         true => alloc::vec![c_string(program)],
-        false => DEFAULT_PATH
+        false => path
             .split(':')
             .map(|dir| c_string(&alloc::format!("{dir}/{program}")))
             .collect(),
     };
+    let credentials = spec.identity.as_ref().map(|identity| {
+        let groups = identity.groups.iter().map(|&gid| Gid::from_raw(gid)).collect();
+        (groups, Gid::from_raw(identity.gid), identity.uid.map(Uid::from_raw))
+    });
     PreparedCommand {
         programs,
         argv: spec.argv.iter().map(|word| c_string(word)).collect(),
-        envp: alloc::vec![c_string(&alloc::format!("PATH={DEFAULT_PATH}"))],
+        envp: env
+            .iter()
+            .map(|(name, value)| c_string(&alloc::format!("{name}={value}")))
+            .collect(),
         cwd: c_string(&spec.cwd),
+        rlimits: spec.rlimits.clone(),
+        umask: spec.umask.map(Mode::from_raw_mode),
+        chroot: spec.chroot.as_deref().map(c_string),
+        credentials,
     }
 }
 
@@ -109,8 +150,24 @@ fn run_child(
     if let Err(error) = stdio {
         fail(report, STEP_STDIO, error);
     }
+    for &(resource, limit) in &command.rlimits {
+        if let Err(error) = rustix::process::setrlimit(resource, limit) {
+            fail(report, STEP_RLIMIT, error);
+        }
+    }
+    if let Some(mask) = command.umask {
+        rustix::process::umask(mask);
+    }
+    if let Some(jail) = &command.chroot
+        && let Err(error) = rustix::process::chroot(jail.as_c_str())
+    {
+        fail(report, STEP_CHROOT, error);
+    }
     if let Err(error) = rustix::process::chdir(command.cwd.as_c_str()) {
         fail(report, STEP_CHDIR, error);
+    }
+    if let Some((groups, gid, uid)) = &command.credentials {
+        drop_privileges(groups, *gid, *uid, report);
     }
     let mut denied = false;
     let mut last = Errno::NOENT;
@@ -126,6 +183,26 @@ fn run_child(
         last = Errno::ACCESS;
     }
     fail(report, STEP_EXEC, last)
+}
+
+/// setgroups, setgid, setuid, in that order (each needs the privilege the
+/// next one drops), then proof that root cannot be regained.
+fn drop_privileges(groups: &[Gid], gid: Gid, uid: Option<Uid>, report: BorrowedFd) {
+    if let Err(error) = rustix::thread::set_thread_groups(groups) {
+        fail(report, STEP_GROUPS, error);
+    }
+    if let Err(error) = rustix::thread::set_thread_res_gid(gid, gid, gid) {
+        fail(report, STEP_GID, error);
+    }
+    let Some(uid) = uid.filter(|uid| !uid.is_root()) else {
+        return;
+    };
+    if let Err(error) = rustix::thread::set_thread_res_uid(uid, uid, uid) {
+        fail(report, STEP_UID, error);
+    }
+    if rustix::thread::set_thread_res_uid(Uid::ROOT, Uid::ROOT, Uid::ROOT).is_ok() {
+        fail(report, STEP_ROOT_REGAINED, Errno::PERM);
+    }
 }
 
 fn fail(report: BorrowedFd, step: u32, error: Errno) -> ! {
@@ -149,25 +226,59 @@ pub fn read_failure(report: &OwnedFd) -> Result<Option<ChildFailure>, Errno> {
     let error = Errno::from_raw_os_error(i32::from_ne_bytes(message[4..].try_into().expect("BUG: 4 bytes")));
     Ok(Some(match step {
         STEP_STDIO => ChildFailure::Stdio(error),
+        STEP_RLIMIT => ChildFailure::Rlimit(error),
+        STEP_CHROOT => ChildFailure::Chroot(error),
         STEP_CHDIR => ChildFailure::Chdir(error),
+        STEP_GROUPS => ChildFailure::Groups(error),
+        STEP_GID => ChildFailure::Gid(error),
+        STEP_UID => ChildFailure::Uid(error),
+        STEP_ROOT_REGAINED => ChildFailure::RootRegained,
         _ => ChildFailure::Exec(error),
     }))
 }
 
-/// `cannot execute /usr/bin/nope: No such file or directory`, naming the
-/// program and directory of the spec the child ran.
+/// `cannot execute /usr/bin/nope: No such file or directory`, naming what
+/// the spec the child ran asked for.
 pub struct FailureReport<'a> {
     pub failure: ChildFailure,
-    pub program: &'a str,
-    pub cwd: &'a str,
+    pub spec: &'a ServiceSpec,
 }
 
 impl fmt::Display for FailureReport<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let spec = self.spec;
+        let identity = spec.identity.as_ref();
         match self.failure {
             ChildFailure::Stdio(error) => write!(f, "cannot open /dev/null as stdio: {}", describe(error)),
-            ChildFailure::Chdir(error) => write!(f, "cannot change directory to {}: {}", self.cwd, describe(error)),
-            ChildFailure::Exec(error) => write!(f, "cannot execute {}: {}", self.program, describe(error)),
+            ChildFailure::Rlimit(error) => write!(f, "cannot set a resource limit: {}", describe(error)),
+            ChildFailure::Chroot(error) => {
+                write!(
+                    f,
+                    "cannot chroot to {}: {}",
+                    spec.chroot.as_deref().unwrap_or(""),
+                    describe(error)
+                )
+            }
+            ChildFailure::Chdir(error) => write!(f, "cannot change directory to {}: {}", spec.cwd, describe(error)),
+            ChildFailure::Groups(error) => write!(f, "cannot set supplementary groups: {}", describe(error)),
+            ChildFailure::Gid(error) => {
+                write!(
+                    f,
+                    "cannot set gid {}: {}",
+                    identity.map_or(0, |i| i.gid),
+                    describe(error)
+                )
+            }
+            ChildFailure::Uid(error) => {
+                write!(
+                    f,
+                    "cannot set uid {}: {}",
+                    identity.and_then(|i| i.uid).unwrap_or(0),
+                    describe(error)
+                )
+            }
+            ChildFailure::RootRegained => f.write_str("could regain root after dropping privileges; not running it"),
+            ChildFailure::Exec(error) => write!(f, "cannot execute {}: {}", spec.argv[0], describe(error)),
         }
     }
 }

@@ -384,7 +384,6 @@ impl Supervisor {
 mod tests {
     use super::*;
     use alloc::string::ToString;
-    use alloc::vec;
 
     /// Records what the supervisor asked for; pids count up from 100.
     #[derive(Default)]
@@ -421,10 +420,7 @@ mod tests {
     }
 
     fn spec(cmd: &str) -> ServiceSpec {
-        ServiceSpec {
-            argv: vec![cmd.to_string()],
-            cwd: "/".to_string(),
-        }
+        crate::config::parse(alloc::format!("cmd={cmd}").as_bytes()).unwrap()
     }
 
     fn scan(entries: &[(&str, Option<&str>)]) -> Vec<(String, Scanned)> {
