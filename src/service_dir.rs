@@ -119,7 +119,7 @@ pub fn scan(path: &CStr, being_written: &[CString], logger: &mut Logger) -> Resu
         }
         match read_service(&dir, &name, own_uid, &mut accounts) {
             Ok(None) => {}
-            Ok(Some(spec)) => services.push((text.to_string(), Scanned::Valid(spec))),
+            Ok(Some(spec)) => services.push((text.to_string(), Scanned::Valid(alloc::boxed::Box::new(spec)))),
             Err(message) => {
                 logger.log(
                     Severity::Error,

@@ -91,7 +91,7 @@ pub enum AfterStop {
 /// One service file's result in a directory scan.
 #[derive(Debug)]
 pub enum Scanned {
-    Valid(ServiceSpec),
+    Valid(alloc::boxed::Box<ServiceSpec>),
     /// The file is there but has an error (already logged): a running service keeps running.
     Invalid,
 }
@@ -290,6 +290,7 @@ impl Supervisor {
         });
         for (name, scanned) in scan {
             let Scanned::Valid(spec) = scanned else { continue };
+            let spec = *spec;
             let service = match self.services.binary_search_by(|s| s.name.cmp(&name)) {
                 Ok(index) => &mut self.services[index],
                 Err(index) => {
@@ -383,6 +384,7 @@ impl Supervisor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::boxed::Box;
     use alloc::string::ToString;
 
     /// Records what the supervisor asked for; pids count up from 100.
@@ -424,7 +426,7 @@ mod tests {
     }
 
     fn scan(entries: &[(&str, Option<&str>)]) -> Vec<(String, Scanned)> {
-        let scanned = |cmd: &Option<&str>| cmd.map_or(Scanned::Invalid, |cmd| Scanned::Valid(spec(cmd)));
+        let scanned = |cmd: &Option<&str>| cmd.map_or(Scanned::Invalid, |cmd| Scanned::Valid(Box::new(spec(cmd))));
         entries
             .iter()
             .map(|(name, cmd)| (name.to_string(), scanned(cmd)))
