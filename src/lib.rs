@@ -21,6 +21,7 @@
 //! | module | owns |
 //! | --- | --- |
 //! | [`config`] | one service file into a spec: `key=value` lines, word splitting, errors with line numbers |
+//! | [`accounts`] | `user=` and `group=` resolved against /etc/passwd and /etc/group |
 //! | [`service_dir`] | the directory: which names are services, the ownership rule, reading the files |
 //! | [`dir_watch`] | inotify on the directory and its parent: when to rescan, which files are still being written |
 //! | [`supervisor`] | the service table and state machine: start, exit, backoff, reload, stop |
@@ -41,7 +42,8 @@
 //! # Service files
 //!
 //! See going(5) in the README: `key=value` lines, `#` comments, keys `cmd`
-//! (required, split into words like a shell without expansion) and `cwd`.
+//! (required, split into words like a shell without expansion), `cwd`,
+//! `env`, `user`, `group`, `chroot`, `umask` and `rlimit`.
 //! Names starting with `.` or ending in `~` are ignored. A file, and the
 //! directory, must be owned by root or going's user and not writable by group
 //! or others.
