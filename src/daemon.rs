@@ -11,6 +11,7 @@ use crate::rt::{self, SIGNALFD_RECORD_SIZE, SignalSet};
 use crate::service_dir::{self, DirError};
 use crate::spawn::{self, FailureReport};
 use crate::supervisor::{Effects, Exit, Millis, Stop, Supervisor};
+use alloc::rc::Rc;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::ffi::CStr;
@@ -79,7 +80,7 @@ struct Starting {
     report: OwnedFd,
     name: String,
     /// What the child was asked to do, to name it in a failure report.
-    spec: ServiceSpec,
+    spec: Rc<ServiceSpec>,
 }
 
 /// The effects of the state machine, carried out for real.
@@ -92,14 +93,14 @@ struct Host {
 }
 
 impl Effects for Host {
-    fn spawn(&mut self, name: &str, spec: &ServiceSpec) -> Result<Pid, Errno> {
+    fn spawn(&mut self, name: &str, spec: &Rc<ServiceSpec>) -> Result<Pid, Errno> {
         let command = spawn::prepare(spec);
         let (pid, report) = spawn::spawn(&command, self.dev_null.as_fd(), &self.child_nofile)?;
         self.starting.push(Starting {
             pid,
             report,
             name: name.into(),
-            spec: spec.clone(),
+            spec: Rc::clone(spec),
         });
         Ok(pid)
     }

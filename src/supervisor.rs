@@ -8,6 +8,7 @@
 
 use crate::config::ServiceSpec;
 use crate::log::{Severity, describe, signal_name};
+use alloc::rc::Rc;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
@@ -31,7 +32,7 @@ pub const SPAWN_RETRY: Millis = 1_000;
 /// What the supervisor asks of the world.
 pub trait Effects {
     /// Starts a process for the service, leading its own process group.
-    fn spawn(&mut self, name: &str, spec: &ServiceSpec) -> Result<Pid, Errno>;
+    fn spawn(&mut self, name: &str, spec: &Rc<ServiceSpec>) -> Result<Pid, Errno>;
     /// Sends SIGTERM and SIGCONT (`Stop::Terminate`) or SIGKILL to the process group led by `pid`.
     fn signal_group(&mut self, pid: Pid, stop: Stop);
     /// Logs one event line.
@@ -99,7 +100,8 @@ pub enum Scanned {
 /// Kept sorted by name, so that a reload of thousands of files is a merge, not a quadratic search.
 struct Service {
     name: String,
-    spec: ServiceSpec,
+    /// Shared with the event loop while a process of it is starting.
+    spec: Rc<ServiceSpec>,
     state: State,
     /// Consecutive runs shorter than [`HEALTHY_RUN`].
     short_runs: u32,
@@ -134,7 +136,7 @@ impl fmt::Display for Seconds {
     }
 }
 
-fn start(name: &str, spec: &ServiceSpec, now: Millis, effects: &mut impl Effects) -> State {
+fn start(name: &str, spec: &Rc<ServiceSpec>, now: Millis, effects: &mut impl Effects) -> State {
     match effects.spawn(name, spec) {
         Ok(pid) => {
             effects.log(
@@ -290,7 +292,7 @@ impl Supervisor {
         });
         for (name, scanned) in scan {
             let Scanned::Valid(spec) = scanned else { continue };
-            let spec = *spec;
+            let spec = Rc::from(spec);
             let service = match self.services.binary_search_by(|s| s.name.cmp(&name)) {
                 Ok(index) => &mut self.services[index],
                 Err(index) => {
@@ -398,7 +400,7 @@ mod tests {
     }
 
     impl Effects for FakeWorld {
-        fn spawn(&mut self, name: &str, _spec: &ServiceSpec) -> Result<Pid, Errno> {
+        fn spawn(&mut self, name: &str, _spec: &Rc<ServiceSpec>) -> Result<Pid, Errno> {
             if self.fork_fails {
                 return Err(Errno::AGAIN);
             }
