@@ -37,11 +37,8 @@ fn start_leaky(services: &[(&str, &str)]) -> Going {
 fn service_gets_only_dev_null_on_0_1_2_and_no_other_descriptor() {
     let going = start_leaky(&[("sleeper", "cmd=/bin/sleep 1000\n")]);
     let pid = going.service_pid("sleeper", 1);
-    let fds = wait_for("sleep to be exec'd", || {
-        let exe = fs::read_link(format!("/proc/{pid}/exe")).ok()?;
-        exe.ends_with("sleep")
-            .then(|| fs::read_dir(format!("/proc/{pid}/fd")).unwrap())
-    });
+    wait_exec(pid, "sleep");
+    let fds = fs::read_dir(format!("/proc/{pid}/fd")).unwrap();
     let mut seen: Vec<(String, String)> = fds
         .map(|entry| {
             let entry = entry.unwrap();
@@ -58,12 +55,7 @@ fn service_gets_only_dev_null_on_0_1_2_and_no_other_descriptor() {
 fn service_starts_with_no_blocked_or_ignored_signals() {
     let going = start_leaky(&[("sleeper", "cmd=/bin/sleep 1000\n")]);
     let pid = going.service_pid("sleeper", 1);
-    wait_for("sleep to be exec'd", || {
-        fs::read_link(format!("/proc/{pid}/exe"))
-            .ok()?
-            .ends_with("sleep")
-            .then_some(())
-    });
+    wait_exec(pid, "sleep");
     let ignored_by_going = u64::from_str_radix(&status_field(going.pid(), "SigIgn"), 16).unwrap();
     assert_ne!(
         ignored_by_going & 1 << (10 - 1),
@@ -83,7 +75,10 @@ fn service_gets_a_fresh_environment_with_only_path() {
             .ok()?
             .ends_with("sleep")
             .then_some(())?;
-        fs::read(format!("/proc/{pid}/environ")).ok()
+        // The exe link changes before exec has set up the new environment.
+        fs::read(format!("/proc/{pid}/environ"))
+            .ok()
+            .filter(|environ| !environ.is_empty())
     });
     assert_eq!(
         environ,
@@ -95,12 +90,7 @@ fn service_gets_a_fresh_environment_with_only_path() {
 fn service_leads_its_own_session_in_its_working_directory() {
     let going = Going::start(&[("sleeper", "cmd=/bin/sleep 1000\ncwd=/tmp\n")]);
     let pid = going.service_pid("sleeper", 1);
-    wait_for("sleep to be exec'd", || {
-        fs::read_link(format!("/proc/{pid}/exe"))
-            .ok()?
-            .ends_with("sleep")
-            .then_some(())
-    });
+    wait_exec(pid, "sleep");
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     let fields: Vec<&str> = stat.rsplit(')').next().unwrap().split_whitespace().collect();
     // Fields after the name: state, ppid, pgrp, session.

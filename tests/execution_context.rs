@@ -10,12 +10,8 @@ use std::process::Command;
 /// Waits until the service's process has exec'd `program` and returns its pid.
 fn exec_pid(going: &Going, name: &str, program: &str) -> i32 {
     let pid = going.service_pid(name, 1);
-    wait_for(&format!("{name} to exec {program}"), || {
-        fs::read_link(format!("/proc/{pid}/exe"))
-            .ok()?
-            .ends_with(program)
-            .then_some(pid)
-    })
+    wait_exec(pid, program);
+    pid
 }
 
 fn environ(pid: i32) -> Vec<String> {

@@ -31,10 +31,9 @@ fn reload_adds_removes_restarts_changed_and_keeps_unchanged() {
     });
     assert!(is_alive(keep));
     assert_eq!(going.latest_pid("keep"), keep);
-    assert_eq!(
-        fs::read_to_string(format!("/proc/{edited}/cmdline")).unwrap(),
-        "/bin/sleep\x001004\0"
-    );
+    wait_for("the edited service to run its new command", || {
+        (fs::read_to_string(format!("/proc/{edited}/cmdline")).ok()? == "/bin/sleep\x001004\0").then_some(())
+    });
     assert!(going.log().contains("going: drop: stopped (killed by signal TERM)"));
     assert_eq!(going.count_log("going: keep: started"), 1);
 }

@@ -217,6 +217,19 @@ pub fn signal_pid(pid: i32, signal: rustix::process::Signal) {
     let _ = rustix::process::kill_process(pid, signal);
 }
 
+/// Waits until `pid` has finished exec'ing `program`. The exe link changes
+/// early in execve, before close-on-exec descriptors are closed and the new
+/// environment is in place; a non-empty environ means exec is done.
+pub fn wait_exec(pid: i32, program: &str) {
+    wait_for(&format!("{pid} to exec {program}"), || {
+        fs::read_link(format!("/proc/{pid}/exe"))
+            .ok()?
+            .ends_with(program)
+            .then_some(())?;
+        (!fs::read(format!("/proc/{pid}/environ")).ok()?.is_empty()).then_some(())
+    })
+}
+
 /// Whether a process exists and is not a zombie.
 pub fn is_alive(pid: i32) -> bool {
     match fs::read_to_string(format!("/proc/{pid}/stat")) {
