@@ -4,15 +4,17 @@
 //!
 //! One file per service in a directory (`/etc/going.d/web`: `cmd=/usr/bin/web`),
 //! one process per file. going starts them all, respawns each one when it
-//! exits, backs off when one crashes in a loop, applies a changed directory on
-//! SIGHUP, and stops everything on SIGTERM. It is meant to be started by init,
+//! exits, backs off when one crashes in a loop, applies changes to the
+//! directory by itself (inotify, or SIGHUP for a forced rescan), and stops
+//! everything on SIGTERM. It is meant to be started by init,
 //! by systemd, or as PID 1 of a container, and to cost almost nothing: no libc,
 //! no std, no threads, a few hundred kilobytes of address space.
 //!
 //! The decisions live in a pure state machine ([`supervisor`]) that is fed
 //! events with the time as a parameter and answers through a small trait of
 //! effects. Around it a thin shell ([`daemon`]) runs one event loop: `poll`
-//! over a signalfd and the failure pipes of children still starting, with the
+//! over a signalfd, an inotify descriptor and the failure pipes of children
+//! still starting, with the
 //! earliest deadline of any service as the timeout. Nothing polls on a timer:
 //! an idle going sleeps in one system call.
 //!
@@ -35,7 +37,7 @@
 //! SIGCHLD, SIGHUP, SIGTERM and SIGINT are blocked before anything else and
 //! read from a signalfd: no handlers, no flags. SIGCHLD reaps every exited
 //! child (going is a child subreaper, so orphaned grandchildren too). SIGHUP
-//! rescans the directory. SIGTERM and SIGINT stop every service (SIGTERM and
+//! forces a rescan of the directory (inotify applies changes by itself). SIGTERM and SIGINT stop every service (SIGTERM and
 //! SIGCONT to its process group, SIGKILL 5 s later if anything is left) and
 //! exit 0 once all are gone.
 //!
