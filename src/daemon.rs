@@ -8,9 +8,10 @@ use crate::config::ServiceSpec;
 use crate::dir_watch::DirWatch;
 use crate::log::{Logger, Severity};
 use crate::rt::{self, SIGNALFD_RECORD_SIZE, SignalSet};
+use crate::run_dir::{self, DEFAULT_RUN_DIR, RunDir};
 use crate::service_dir::{self, DirError};
 use crate::spawn::{self, FailureReport};
-use crate::supervisor::{Effects, Exit, Millis, Stop, Supervisor};
+use crate::supervisor::{Effects, Exit, Millis, Status, Stop, Supervisor};
 use alloc::rc::Rc;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -34,26 +35,32 @@ pub const EXIT_NO_DIR: i32 = 72;
 pub const EXIT_OS_ERROR: i32 = 71;
 pub const EXIT_UNTRUSTED_DIR: i32 = 78;
 
-const USAGE: &str = "usage: going [-d DIR] | -v | -h
-  -d DIR  supervise the service files in DIR (default /etc/going.d)
+const USAGE: &str = "usage: going [-d DIR] [-r RUNDIR] | -v | -h
+  -d DIR     supervise the service files in DIR (default /etc/going.d)
+  -r RUNDIR  keep status files and the control FIFO in RUNDIR (default /run/going)
   -v      print the version and exit
   -h      print this help and exit
 ";
 
 enum Invocation<'a> {
-    Run { dir: &'a CStr },
+    Run { dir: &'a CStr, run_dir: &'a str },
     Version,
     Help,
 }
 
 fn parse_args<'a>(args: &[&'a CStr]) -> Result<Invocation<'a>, String> {
     let mut dir = DEFAULT_DIR;
+    let mut run_dir = DEFAULT_RUN_DIR;
     let mut rest = args.iter().skip(1);
     while let Some(arg) = rest.next() {
         match arg.to_bytes() {
             b"-v" | b"--version" => return Ok(Invocation::Version),
             b"-h" | b"--help" => return Ok(Invocation::Help),
             b"-d" => dir = rest.next().ok_or("option -d needs a directory")?,
+            b"-r" => {
+                let path = rest.next().ok_or("option -r needs a directory")?;
+                run_dir = path.to_str().map_err(|_| "the run directory's path must be UTF-8")?;
+            }
             other => {
                 return Err(alloc::format!(
                     "unknown argument \"{}\"",
@@ -62,7 +69,7 @@ fn parse_args<'a>(args: &[&'a CStr]) -> Result<Invocation<'a>, String> {
             }
         }
     }
-    Ok(Invocation::Run { dir })
+    Ok(Invocation::Run { dir, run_dir })
 }
 
 fn print(fd: rustix::fd::BorrowedFd, text: &str) {
@@ -90,6 +97,7 @@ struct Host {
     /// going's descriptor limit before it raised its own, given back to every child.
     child_nofile: Rlimit,
     starting: Vec<Starting>,
+    run_dir: RunDir,
 }
 
 impl Effects for Host {
@@ -119,8 +127,24 @@ impl Effects for Host {
         }
     }
 
+    fn send_signal(&mut self, pid: Pid, signal: i32) {
+        if let Some(signal) = Signal::from_named_raw(signal) {
+            let _ = rustix::process::kill_process_group(pid, signal);
+        }
+    }
+
     fn log(&mut self, severity: Severity, message: fmt::Arguments) {
         self.logger.log(severity, message);
+    }
+
+    fn publish(&mut self, name: &str, status: &Status) {
+        let wall = rustix::time::clock_gettime(ClockId::Realtime).tv_sec as u64;
+        let text = run_dir::status_text(status, now(), wall);
+        self.run_dir.publish(name, &text, &mut self.logger);
+    }
+
+    fn withdraw(&mut self, name: &str) {
+        self.run_dir.withdraw(name);
     }
 }
 
@@ -226,8 +250,8 @@ fn raise_nofile_limit() -> Rlimit {
 /// The daemon; returns its exit status.
 pub fn main(args: &[&CStr]) -> i32 {
     rt::open_standard_fds();
-    let dir = match parse_args(args) {
-        Ok(Invocation::Run { dir }) => dir,
+    let (dir, run_dir) = match parse_args(args) {
+        Ok(Invocation::Run { dir, run_dir }) => (dir, run_dir),
         Ok(Invocation::Version) => {
             print(rt::stdout(), concat!("going ", env!("CARGO_PKG_VERSION"), "\n"));
             return 0;
@@ -285,11 +309,13 @@ pub fn main(args: &[&CStr]) -> i32 {
             return EXIT_OS_ERROR;
         }
     };
+    let run_dir = RunDir::open(run_dir, &mut logger);
     let mut host = Host {
         logger,
         dev_null,
         child_nofile,
         starting: Vec::new(),
+        run_dir,
     };
     let version = env!("CARGO_PKG_VERSION");
     host.log(Severity::Info, format_args!("going {version} supervising {shown_dir}"));
@@ -312,29 +338,37 @@ pub fn main(args: &[&CStr]) -> i32 {
             (a, b) => a.or(b),
         };
         let timeout = poll_timeout(deadline);
-        let mut ready = Vec::with_capacity(2 + host.starting.len());
-        {
-            let inotify = watch.as_ref().map(DirWatch::fd).into_iter();
-            let watched = core::iter::once(&signal_fd)
-                .chain(inotify)
-                .chain(host.starting.iter().map(|s| &s.report));
+        let inotify = watch.as_ref().map(DirWatch::fd);
+        let control = host.run_dir.control_fd();
+        let (inotify_ready, control_ready, ready_starts) = {
+            let fixed = core::iter::once(Some(&signal_fd)).chain([inotify, control]).flatten();
+            let watched = fixed.chain(host.starting.iter().map(|s| &s.report));
             let mut fds: Vec<PollFd> = watched.map(|fd| PollFd::new(fd, PollFlags::IN)).collect();
             match rustix::event::poll(&mut fds, timeout.as_ref()) {
                 Ok(_) | Err(Errno::INTR) => {}
                 Err(error) => panic!("poll failed: {}", crate::log::describe(error)),
             }
-            ready.extend(fds.iter().map(|fd| !fd.revents().is_empty()));
-        }
-        let first_start = ready.len() - host.starting.len();
+            let mut ready = fds.iter().map(|fd| !fd.revents().is_empty()).skip(1);
+            let inotify_ready = inotify.is_some() && ready.next() == Some(true);
+            let control_ready = control.is_some() && ready.next() == Some(true);
+            (inotify_ready, control_ready, ready.collect::<Vec<bool>>())
+        };
         // Back to front, so that removing a finished start keeps the earlier indices valid.
-        for index in (0..host.starting.len()).rev() {
-            if ready[first_start + index] {
+        for index in (0..ready_starts.len()).rev() {
+            if ready_starts[index] {
                 host.check_started(index);
             }
         }
-        if let Some(watch) = watch.as_mut().filter(|_| ready[1]) {
-            if watch.read_events(&mut host.logger) {
-                rescan_at.get_or_insert(now() + RESCAN_DELAY);
+        if let Some(watch) = watch.as_mut().filter(|_| inotify_ready)
+            && watch.read_events(&mut host.logger)
+        {
+            rescan_at.get_or_insert(now() + RESCAN_DELAY);
+        }
+        if control_ready {
+            for (name, control) in host.run_dir.read_commands(&mut host.logger) {
+                if !supervisor.control(now(), &name, control, &mut host) {
+                    host.log(Severity::Warning, format_args!("control: no service {name:?}; ignored"));
+                }
             }
         }
         let signals = drain_signals(&signal_fd);
@@ -352,7 +386,11 @@ pub fn main(args: &[&CStr]) -> i32 {
             host.reload(&mut supervisor, dir, watch.as_ref());
         }
         supervisor.deadline_passed(now(), &mut host);
+        if host.run_dir.take_recreated() {
+            supervisor.publish_all(&mut host);
+        }
     }
+    host.run_dir.close();
     host.log(Severity::Info, format_args!("all services stopped; exiting"));
     0
 }

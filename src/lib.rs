@@ -28,6 +28,7 @@
 //! | [`dir_watch`] | inotify on the directory and its parent: when to rescan, which files are still being written |
 //! | [`supervisor`] | the service table and state machine: start, exit, backoff, reload, stop |
 //! | [`spawn`] | fork, the child's setup, exec, reporting a failed exec back |
+//! | [`run_dir`] | status files and the control FIFO goingctl uses |
 //! | [`daemon`] | arguments, signal set-up, the event loop |
 //! | [`log`] | going's own event lines, to syslog or stderr |
 //! | [`rt`] | the no-libc runtime: raw system calls, entry, allocator, panics (the only `unsafe` room with `spawn`'s child side) |
@@ -77,6 +78,7 @@ pub mod daemon;
 pub mod dir_watch;
 pub mod log;
 pub mod rt;
+pub mod run_dir;
 pub mod service_dir;
 pub mod spawn;
 pub mod supervisor;

@@ -106,6 +106,11 @@ pub fn scan(path: &CStr, being_written: &[CString], logger: &mut Logger) -> Resu
             );
             continue;
         }
+        if text == crate::run_dir::CONTROL {
+            let message = "the name is taken by goingctl's FIFO in the run directory; rename the file";
+            logger.log(Severity::Error, format_args!("{text}: {message} (not started)"));
+            continue;
+        }
         if services.len() == MAX_SERVICES {
             logger.log(
                 Severity::Error,

@@ -35,14 +35,44 @@ pub trait Effects {
     fn spawn(&mut self, name: &str, spec: &Rc<ServiceSpec>) -> Result<Pid, Errno>;
     /// Sends SIGTERM and SIGCONT (`Stop::Terminate`) or SIGKILL to the process group led by `pid`.
     fn signal_group(&mut self, pid: Pid, stop: Stop);
+    /// Sends a signal a user asked for to the process group led by `pid`.
+    fn send_signal(&mut self, pid: Pid, signal: i32);
     /// Logs one event line.
     fn log(&mut self, severity: Severity, message: fmt::Arguments);
+    /// The service's status changed (goingctl shows it).
+    fn publish(&mut self, name: &str, status: &Status);
+    /// The service is gone from the table.
+    fn withdraw(&mut self, name: &str);
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stop {
     Terminate,
     Kill,
+}
+
+/// What a user asks of one service through goingctl.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Control {
+    /// Start a service that was put down.
+    Up,
+    /// Stop it and keep it stopped until `Up` or until going restarts.
+    Down,
+    /// Stop it and start it again at once, with the backoff reset.
+    Restart,
+    /// Send this signal to its process group.
+    Signal(i32),
+}
+
+/// What goingctl shows of a service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Status {
+    pub state: State,
+    /// When the current state began.
+    pub since: Millis,
+    /// Starts after the first one.
+    pub restarts: u32,
+    pub last_exit: Option<Exit>,
 }
 
 /// How a process ended, from its wait status.
@@ -74,6 +104,8 @@ pub enum State {
     Backoff {
         until: Millis,
     },
+    /// Put down by a user: not running, not restarted.
+    Down,
     /// SIGTERM sent; SIGKILL at `kill_at`, `None` once sent.
     Stopping {
         pid: Pid,
@@ -87,6 +119,7 @@ pub enum State {
 pub enum AfterStop {
     Start,
     Remove,
+    StayDown,
 }
 
 /// One service file's result in a directory scan.
@@ -103,8 +136,12 @@ struct Service {
     /// Shared with the event loop while a process of it is starting.
     spec: Rc<ServiceSpec>,
     state: State,
+    /// When `state` began.
+    since: Millis,
     /// Consecutive runs shorter than [`HEALTHY_RUN`].
     short_runs: u32,
+    starts: u32,
+    last_exit: Option<Exit>,
 }
 
 /// The service table.
@@ -136,53 +173,91 @@ impl fmt::Display for Seconds {
     }
 }
 
-fn start(name: &str, spec: &Rc<ServiceSpec>, now: Millis, effects: &mut impl Effects) -> State {
-    match effects.spawn(name, spec) {
-        Ok(pid) => {
-            effects.log(
-                Severity::Info,
-                format_args!("{name}: started with pid {}", pid.as_raw_nonzero()),
-            );
-            State::Up { pid, since: now }
-        }
-        Err(error) => {
-            let retry = seconds(SPAWN_RETRY);
-            let reason = describe(error);
-            effects.log(
-                Severity::Error,
-                format_args!("{name}: cannot start: {reason} (retrying in {retry})"),
-            );
-            State::Backoff {
-                until: now + SPAWN_RETRY,
-            }
+impl Service {
+    fn new(name: String, spec: Rc<ServiceSpec>, now: Millis) -> Service {
+        Service {
+            name,
+            spec,
+            state: State::Down,
+            since: now,
+            short_runs: 0,
+            starts: 0,
+            last_exit: None,
         }
     }
-}
 
-impl Service {
-    /// Stops the service; returns false when it is gone from the table at once.
+    fn status(&self) -> Status {
+        let restarts = self.starts.saturating_sub(1);
+        Status {
+            state: self.state,
+            since: self.since,
+            restarts,
+            last_exit: self.last_exit,
+        }
+    }
+
+    /// Every change of state goes through here, so that it is published.
+    fn set_state(&mut self, state: State, now: Millis, effects: &mut impl Effects) {
+        self.state = state;
+        self.since = now;
+        effects.publish(&self.name, &self.status());
+    }
+
+    fn start(&mut self, now: Millis, effects: &mut impl Effects) {
+        let name = &self.name;
+        let state = match effects.spawn(name, &self.spec) {
+            Ok(pid) => {
+                effects.log(
+                    Severity::Info,
+                    format_args!("{name}: started with pid {}", pid.as_raw_nonzero()),
+                );
+                self.starts += 1;
+                State::Up { pid, since: now }
+            }
+            Err(error) => {
+                let (retry, reason) = (seconds(SPAWN_RETRY), describe(error));
+                effects.log(
+                    Severity::Error,
+                    format_args!("{name}: cannot start: {reason} (retrying in {retry})"),
+                );
+                State::Backoff {
+                    until: now + SPAWN_RETRY,
+                }
+            }
+        };
+        self.set_state(state, now, effects);
+    }
+
+    /// Stops the service, then `then`; returns false when it is gone from the table at once.
     fn stop(&mut self, now: Millis, then: AfterStop, effects: &mut impl Effects) -> bool {
         match self.state {
             State::Up { pid, .. } => {
                 effects.signal_group(pid, Stop::Terminate);
-                self.state = State::Stopping {
-                    pid,
-                    kill_at: Some(now + STOP_TIMEOUT),
-                    then,
-                };
+                let kill_at = Some(now + STOP_TIMEOUT);
+                self.set_state(State::Stopping { pid, kill_at, then }, now, effects);
             }
             State::Stopping { pid, kill_at, .. } => self.state = State::Stopping { pid, kill_at, then },
-            State::Backoff { .. } if then == AfterStop::Start => self.restart(now, effects),
-            State::Backoff { .. } => return false,
+            State::Backoff { .. } | State::Down => return self.after_stop(now, then, effects),
         }
         true
     }
 
-    fn restart(&mut self, now: Millis, effects: &mut impl Effects) {
-        self.state = start(&self.name, &self.spec, now, effects);
+    /// The process is gone (or there was none): do what the stop was for.
+    fn after_stop(&mut self, now: Millis, then: AfterStop, effects: &mut impl Effects) -> bool {
+        match then {
+            AfterStop::Start => self.start(now, effects),
+            AfterStop::StayDown => self.set_state(State::Down, now, effects),
+            AfterStop::Remove => {
+                effects.withdraw(&self.name);
+                return false;
+            }
+        }
+        true
     }
 
+    /// Returns false when the service is gone from the table.
     fn reaped(&mut self, now: Millis, exit: Exit, effects: &mut impl Effects) -> bool {
+        self.last_exit = Some(exit);
         let name = &self.name;
         match self.state {
             State::Up { since, .. } => {
@@ -193,7 +268,7 @@ impl Service {
                         Severity::Warning,
                         format_args!("{name}: {exit} after {} (restarting now)", seconds(ran)),
                     );
-                    self.restart(now, effects);
+                    self.start(now, effects);
                     return true;
                 }
                 self.short_runs += 1;
@@ -203,24 +278,20 @@ impl Service {
                     Severity::Warning,
                     format_args!("{name}: {exit} after {ran} (restarting in {wait})"),
                 );
-                self.state = State::Backoff { until: now + delay };
+                self.set_state(State::Backoff { until: now + delay }, now, effects);
                 true
             }
             State::Stopping { then, .. } => {
                 effects.log(Severity::Info, format_args!("{name}: stopped ({exit})"));
-                match then {
-                    AfterStop::Start => self.restart(now, effects),
-                    AfterStop::Remove => return false,
-                }
-                true
+                self.after_stop(now, then, effects)
             }
-            State::Backoff { .. } => unreachable!("BUG: a service in backoff has no pid to reap"),
+            State::Backoff { .. } | State::Down => unreachable!("BUG: a service without a process has no pid to reap"),
         }
     }
 
     fn deadline_passed(&mut self, now: Millis, effects: &mut impl Effects) {
         match self.state {
-            State::Backoff { until } if until <= now => self.restart(now, effects),
+            State::Backoff { until } if until <= now => self.start(now, effects),
             State::Stopping {
                 pid,
                 kill_at: Some(kill_at),
@@ -242,18 +313,70 @@ impl Service {
         }
     }
 
+    fn control(&mut self, now: Millis, control: Control, effects: &mut impl Effects) {
+        let name = &self.name;
+        match (control, self.state) {
+            (Control::Signal(signal), State::Up { pid, .. } | State::Stopping { pid, .. }) => {
+                effects.log(Severity::Info, format_args!("{name}: sending signal {signal} as asked"));
+                effects.send_signal(pid, signal);
+            }
+            (Control::Signal(_), _) => {
+                effects.log(Severity::Notice, format_args!("{name}: not running; no signal sent"));
+            }
+            (Control::Up, State::Down) => {
+                effects.log(Severity::Info, format_args!("{name}: up as asked"));
+                self.short_runs = 0;
+                self.start(now, effects);
+            }
+            (
+                Control::Up,
+                State::Stopping {
+                    pid,
+                    kill_at,
+                    then: AfterStop::StayDown,
+                },
+            ) => {
+                self.state = State::Stopping {
+                    pid,
+                    kill_at,
+                    then: AfterStop::Start,
+                };
+            }
+            (Control::Up, _) => {}
+            (
+                Control::Down,
+                State::Stopping {
+                    then: AfterStop::Remove,
+                    ..
+                }
+                | State::Down,
+            ) => {}
+            (Control::Down | Control::Restart, _) => {
+                let then = if control == Control::Down {
+                    AfterStop::StayDown
+                } else {
+                    AfterStop::Start
+                };
+                let verb = if control == Control::Down { "down" } else { "restart" };
+                effects.log(Severity::Info, format_args!("{name}: {verb} as asked"));
+                self.short_runs = 0;
+                self.stop(now, then, effects);
+            }
+        }
+    }
+
     fn deadline(&self) -> Option<Millis> {
         match self.state {
             State::Backoff { until } => Some(until),
             State::Stopping { kill_at, .. } => kill_at,
-            State::Up { .. } => None,
+            State::Up { .. } | State::Down => None,
         }
     }
 
     fn pid(&self) -> Option<Pid> {
         match self.state {
             State::Up { pid, .. } | State::Stopping { pid, .. } => Some(pid),
-            State::Backoff { .. } => None,
+            State::Backoff { .. } | State::Down => None,
         }
     }
 }
@@ -296,37 +419,37 @@ impl Supervisor {
             let service = match self.services.binary_search_by(|s| s.name.cmp(&name)) {
                 Ok(index) => &mut self.services[index],
                 Err(index) => {
-                    let state = start(&name, &spec, now, effects);
-                    self.services.insert(
-                        index,
-                        Service {
-                            name,
-                            spec,
-                            state,
-                            short_runs: 0,
-                        },
-                    );
+                    self.services.insert(index, Service::new(name, spec, now));
+                    self.services[index].start(now, effects);
                     added += 1;
                     continue;
                 }
             };
-            let returning = matches!(
-                service.state,
+            let then = match service.state {
                 State::Stopping {
                     then: AfterStop::Remove,
                     ..
+                } => {
+                    added += 1;
+                    AfterStop::Start
                 }
-            );
-            if service.spec == spec && !returning {
-                continue;
-            }
-            match returning {
-                true => added += 1,
-                false => changed += 1,
-            }
+                _ if service.spec == spec => continue,
+                State::Down
+                | State::Stopping {
+                    then: AfterStop::StayDown,
+                    ..
+                } => {
+                    changed += 1;
+                    AfterStop::StayDown
+                }
+                _ => {
+                    changed += 1;
+                    AfterStop::Start
+                }
+            };
             service.spec = spec;
             service.short_runs = 0;
-            service.stop(now, AfterStop::Start, effects);
+            service.stop(now, then, effects);
         }
         effects.log(
             Severity::Info,
@@ -369,6 +492,24 @@ impl Supervisor {
         self.shutting_down && self.services.is_empty()
     }
 
+    /// Applies a user's request to the named service; false when there is no such service.
+    pub fn control(&mut self, now: Millis, name: &str, control: Control, effects: &mut impl Effects) -> bool {
+        let Ok(index) = self.services.binary_search_by(|s| s.name.as_str().cmp(name)) else {
+            return false;
+        };
+        if !self.shutting_down {
+            self.services[index].control(now, control, effects);
+        }
+        true
+    }
+
+    /// Publishes every service's status again (the run directory was recreated).
+    pub fn publish_all(&mut self, effects: &mut impl Effects) {
+        for service in &self.services {
+            effects.publish(&service.name, &service.status());
+        }
+    }
+
     /// The name of the service whose process is `pid`.
     pub fn name_of(&self, pid: Pid) -> Option<&str> {
         self.services
@@ -397,6 +538,9 @@ mod tests {
         lines: Vec<String>,
         fork_fails: bool,
         next_pid: i32,
+        sent: Vec<(Pid, i32)>,
+        published: Vec<(String, Status)>,
+        withdrawn: Vec<String>,
     }
 
     impl Effects for FakeWorld {
@@ -411,6 +555,15 @@ mod tests {
         }
         fn signal_group(&mut self, pid: Pid, stop: Stop) {
             self.signals.push((pid, stop));
+        }
+        fn send_signal(&mut self, pid: Pid, signal: i32) {
+            self.sent.push((pid, signal));
+        }
+        fn publish(&mut self, name: &str, status: &Status) {
+            self.published.push((name.to_string(), *status));
+        }
+        fn withdraw(&mut self, name: &str) {
+            self.withdrawn.push(name.to_string());
         }
         fn log(&mut self, _severity: Severity, message: fmt::Arguments) {
             self.lines.push(message.to_string());
@@ -672,5 +825,82 @@ mod tests {
         supervisor.reaped(10, Pid::from_raw(4242).unwrap(), Exit::Code(0), &mut world);
         assert!(matches!(state(&supervisor, "web"), Some(State::Up { .. })));
         assert_eq!(world.spawned.len(), 1);
+    }
+
+    #[test]
+    fn every_state_change_is_published_and_removal_withdrawn() {
+        let mut world = FakeWorld::default();
+        let mut supervisor = started(&mut world, &[("web", Some("/bin/web"))]);
+        let pid = world.last_pid();
+        let (name, status) = world.published.last().unwrap().clone();
+        assert_eq!(
+            (name.as_str(), status.state, status.restarts),
+            ("web", State::Up { pid, since: 0 }, 0)
+        );
+        supervisor.reaped(100, pid, Exit::Code(2), &mut world);
+        let status = world.published.last().unwrap().1;
+        assert_eq!(
+            (status.state, status.since, status.last_exit),
+            (State::Backoff { until: 1_100 }, 100, Some(Exit::Code(2)))
+        );
+        supervisor.deadline_passed(1_100, &mut world);
+        assert_eq!(world.published.last().unwrap().1.restarts, 1);
+        supervisor.reload(1_200, scan(&[]), &mut world);
+        supervisor.reaped(1_300, world.last_pid(), Exit::Signal(15), &mut world);
+        assert_eq!(world.withdrawn, ["web"]);
+    }
+
+    #[test]
+    fn restart_stops_then_starts_at_once_and_resets_the_backoff() {
+        let mut world = FakeWorld::default();
+        let mut supervisor = started(&mut world, &[("web", Some("/bin/web"))]);
+        supervisor.reaped(10, world.last_pid(), Exit::Code(1), &mut world);
+        supervisor.deadline_passed(1_010, &mut world);
+        let pid = world.last_pid();
+        assert!(supervisor.control(1_020, "web", Control::Restart, &mut world));
+        assert_eq!(world.signals, [(pid, Stop::Terminate)]);
+        supervisor.reaped(1_030, pid, Exit::Signal(15), &mut world);
+        assert!(matches!(
+            state(&supervisor, "web"),
+            Some(State::Up { since: 1_030, .. })
+        ));
+        assert_eq!(world.published.last().unwrap().1.restarts, 2);
+        supervisor.reaped(1_040, world.last_pid(), Exit::Code(1), &mut world);
+        assert_eq!(
+            state(&supervisor, "web"),
+            Some(State::Backoff {
+                until: 1_040 + FIRST_BACKOFF
+            })
+        );
+        assert!(!supervisor.control(1_050, "nope", Control::Restart, &mut world));
+    }
+
+    #[test]
+    fn down_keeps_a_service_stopped_through_reloads_until_up() {
+        let mut world = FakeWorld::default();
+        let mut supervisor = started(&mut world, &[("web", Some("/bin/web"))]);
+        let pid = world.last_pid();
+        supervisor.control(10, "web", Control::Down, &mut world);
+        supervisor.reaped(20, pid, Exit::Signal(15), &mut world);
+        assert_eq!(state(&supervisor, "web"), Some(State::Down));
+        assert_eq!(supervisor.next_deadline(), None);
+        supervisor.reload(30, scan(&[("web", Some("/bin/web"))]), &mut world);
+        supervisor.reload(40, scan(&[("web", Some("/bin/changed"))]), &mut world);
+        assert_eq!(state(&supervisor, "web"), Some(State::Down));
+        assert_eq!(world.spawned.len(), 1);
+        supervisor.control(50, "web", Control::Up, &mut world);
+        assert!(matches!(state(&supervisor, "web"), Some(State::Up { since: 50, .. })));
+    }
+
+    #[test]
+    fn signal_reaches_a_running_service_only() {
+        let mut world = FakeWorld::default();
+        let mut supervisor = started(&mut world, &[("web", Some("/bin/web"))]);
+        let pid = world.last_pid();
+        supervisor.control(10, "web", Control::Signal(1), &mut world);
+        assert_eq!(world.sent, [(pid, 1)]);
+        supervisor.reaped(20, pid, Exit::Code(1), &mut world);
+        supervisor.control(30, "web", Control::Signal(1), &mut world);
+        assert_eq!(world.sent.len(), 1);
     }
 }

@@ -15,13 +15,14 @@ fn start_leaky(services: &[(&str, &str)]) -> Going {
     }
     let work = TempDir::new("work");
     // A descriptor opened by the shell's exec is inheritable.
-    let script = format!("trap '' USR1; exec 7</etc/hostname; exec {GOING} -d \"$1\"");
+    let script = format!("trap '' USR1; exec 7</etc/hostname; exec {GOING} -d \"$1\" -r \"$2\"");
     let mut shell = without_syslog("sh");
     shell
         .arg("-c")
         .arg(script)
         .arg("sh")
         .arg(dir.path())
+        .arg(work.join("run"))
         .env("SECRET", "leaked");
     shell
         .stdin(std::process::Stdio::null())

@@ -242,7 +242,9 @@ fn credentials_need_going_to_run_as_root() {
     }
     let mut command = without_syslog("setpriv");
     command
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", GOING, "-d"])
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", GOING, "-r"])
+        .arg(work.join("run"))
+        .arg("-d")
         .arg(dir.path());
     command
         .stdin(std::process::Stdio::null())

@@ -19,7 +19,7 @@ fn start_with_syslog(services: &[(&str, &str)]) -> (Going, UnixDatagram) {
     socket.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
     std::fs::write(work.join("null"), "").unwrap();
     let script = "mount --bind /dev/null \"$1/null\" && mount -t tmpfs tmpfs /dev && touch /dev/null \
-                  && mount --bind \"$1/null\" /dev/null && ln -s \"$1/log.sock\" /dev/log && exec \"$2\" -d \"$3\"";
+                  && mount --bind \"$1/null\" /dev/null && ln -s \"$1/log.sock\" /dev/log && exec \"$2\" -d \"$3\" -r \"$1/run\"";
     let mut command = Command::new("unshare");
     command.args(["--mount", "--propagation", "private", "--", "sh", "-c", script, "sh"]);
     command.arg(work.path()).arg(GOING).arg(dir.path());

@@ -91,6 +91,8 @@ pub fn without_syslog(program: &str) -> Command {
 /// The command that runs going with `args`, its stderr into `log`.
 pub fn going_command(args: &[&str], log: &Path) -> Command {
     let mut command = without_syslog(GOING);
+    // Each going gets its own run directory beside its log, never the shared /run/going.
+    command.arg("-r").arg(log.with_file_name("run"));
     command.args(args).stdin(Stdio::null()).stdout(Stdio::null());
     command.stderr(fs::File::create(log).unwrap());
     command
