@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 pub const GOING: &str = env!("CARGO_BIN_EXE_going");
+pub const GOINGCTL: &str = env!("CARGO_BIN_EXE_goingctl");
 
 /// Generous: a busy 2-core CI machine can be slow, and a passing test never waits this long.
 pub const DEADLINE: Duration = Duration::from_secs(20);
@@ -139,6 +140,23 @@ impl Going {
 
     pub fn log(&self) -> String {
         fs::read_to_string(self.work.join("going.log")).unwrap_or_default()
+    }
+
+    /// The run directory the harness gave this going.
+    pub fn run_dir(&self) -> PathBuf {
+        self.work.join("run")
+    }
+
+    /// Runs goingctl against this going's run directory: exit code, stdout, stderr.
+    pub fn goingctl(&self, args: &[&str]) -> (i32, String, String) {
+        let output = Command::new(GOINGCTL)
+            .arg("-r")
+            .arg(self.run_dir())
+            .args(args)
+            .output()
+            .unwrap();
+        let text = |bytes: Vec<u8>| String::from_utf8(bytes).unwrap();
+        (output.status.code().unwrap(), text(output.stdout), text(output.stderr))
     }
 
     /// Waits until going has logged a line containing `text`.

@@ -1,0 +1,382 @@
+//! goingctl: see and control what going supervises.
+//!
+//! It reads the status files going keeps in its run directory and writes
+//! one-line commands to the control FIFO there (see going(8) in the README).
+//! A short-lived tool, so it uses std; it shares no code with the daemon and
+//! adds nothing to it.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+const DEFAULT_RUN_DIR: &str = "/run/going";
+const CONTROL: &str = "control";
+/// Linux reports CPU time in USER_HZ ticks, 100 a second on every architecture.
+const TICKS_PER_SECOND: f64 = 100.0;
+
+const EXIT_UNKNOWN_SERVICE: u8 = 1;
+const EXIT_USAGE: u8 = 64;
+const EXIT_UNAVAILABLE: u8 = 69;
+const EXIT_NO_PERMISSION: u8 = 77;
+
+const USAGE: &str = "usage: goingctl [-r RUNDIR] [status [--json]] [NAME...]
+       goingctl [-r RUNDIR] restart|up|down NAME...
+       goingctl [-r RUNDIR] signal SIG NAME...
+  status   show services (the default): state, pid, uptime, restarts, last exit, CPU, RSS, processes
+  restart  stop (TERM, then KILL after 5 s) and start again at once, with the backoff reset
+  down     stop and keep stopped until up (or until going restarts)
+  up       start a service that was put down
+  signal   send SIG (HUP USR1 USR2 TERM KILL INT QUIT, a name or a number) to the process group
+  -r DIR   going's run directory (default /run/going)
+";
+
+/// A failure that ends goingctl with a message and an exit code.
+struct Failure(u8, String);
+
+type Status = BTreeMap<String, String>;
+
+/// One service's status file, read from the run directory.
+fn read_status(run_dir: &Path, name: &str) -> Option<Status> {
+    let text = std::fs::read_to_string(run_dir.join(name)).ok()?;
+    Some(
+        text.lines()
+            .filter_map(|line| line.split_once('='))
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect(),
+    )
+}
+
+/// Every service's name, from the status files.
+fn service_names(run_dir: &Path) -> Result<Vec<String>, Failure> {
+    let entries = std::fs::read_dir(run_dir).map_err(|error| {
+        let message = format!(
+            "{}: {error}; is going running with this run directory?",
+            run_dir.display()
+        );
+        Failure(EXIT_UNAVAILABLE, message)
+    })?;
+    let mut names: Vec<String> = entries
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter(|name| !name.starts_with('.') && name != CONTROL)
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+fn monotonic_nanos() -> u64 {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
+}
+
+/// `3d 4h`, `2h 5m`, `12m 5s`, `7s`.
+fn format_duration(seconds: u64) -> String {
+    let (days, hours, minutes) = (seconds / 86_400, seconds / 3600 % 24, seconds / 60 % 60);
+    match (days, hours, minutes) {
+        (0, 0, 0) => format!("{seconds}s"),
+        (0, 0, _) => format!("{minutes}m {}s", seconds % 60),
+        (0, _, _) => format!("{hours}h {minutes}m"),
+        _ => format!("{days}d {hours}h"),
+    }
+}
+
+/// What /proc says of a running service: CPU seconds, RSS in kB, processes in its group.
+struct Usage {
+    cpu_seconds: f64,
+    rss_kb: u64,
+    processes: usize,
+}
+
+/// The fields of /proc/PID/stat after the command name.
+fn stat_fields(pid: &str) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    Some(stat.rsplit_once(')')?.1.split_whitespace().map(str::to_owned).collect())
+}
+
+fn usage_of(pid: &str) -> Option<Usage> {
+    // After the name: state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime.
+    let fields = stat_fields(pid)?;
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let rss_kb = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    let processes = std::fs::read_dir("/proc")
+        .ok()?
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter(|name| name.bytes().all(|b| b.is_ascii_digit()))
+        .filter(|other| stat_fields(other).is_some_and(|f| f.get(2).map(String::as_str) == Some(pid)))
+        .count();
+    Some(Usage {
+        cpu_seconds: ticks as f64 / TICKS_PER_SECOND,
+        rss_kb,
+        processes,
+    })
+}
+
+fn format_rss(kb: u64) -> String {
+    match kb {
+        kb if kb >= 1024 * 1024 => format!("{:.1}G", kb as f64 / (1024.0 * 1024.0)),
+        kb if kb >= 1024 => format!("{:.1}M", kb as f64 / 1024.0),
+        kb => format!("{kb}K"),
+    }
+}
+
+fn json_string(text: &str) -> String {
+    let mut quoted = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => quoted.push_str("\\\""),
+            '\\' => quoted.push_str("\\\\"),
+            c if (c as u32) < 0x20 => _ = write!(quoted, "\\u{:04x}", c as u32),
+            c => quoted.push(c),
+        }
+    }
+    quoted.push('"');
+    quoted
+}
+
+/// One row of the status table, with everything computed.
+struct Row {
+    name: String,
+    state: String,
+    pid: Option<String>,
+    uptime_seconds: Option<u64>,
+    restarts: String,
+    last_exit: Option<String>,
+    usage: Option<Usage>,
+}
+
+fn row(name: &str, status: &Status, now: u64) -> Row {
+    let pid = status.get("pid").cloned();
+    let since = status.get("since_mono").and_then(|value| value.parse::<u64>().ok());
+    Row {
+        name: name.to_owned(),
+        state: status.get("state").cloned().unwrap_or_else(|| "?".into()),
+        usage: pid.as_deref().and_then(usage_of),
+        pid,
+        uptime_seconds: since.map(|since| now.saturating_sub(since) / 1_000_000_000),
+        restarts: status.get("restarts").cloned().unwrap_or_else(|| "0".into()),
+        last_exit: status.get("last_exit").cloned(),
+    }
+}
+
+fn print_table(rows: &[Row], colour: bool) {
+    let width = rows.iter().map(|row| row.name.len()).max().unwrap_or(4).max(4);
+    println!(
+        "{:width$}  {:8}  {:>7}  {:>7}  {:>8}  {:12}  {:>8}  {:>6}  {:>5}",
+        "NAME", "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT", "CPU", "RSS", "PROCS"
+    );
+    for row in rows {
+        let state = match (colour, row.state.as_str()) {
+            (false, state) => format!("{state:8}"),
+            (true, "up") => format!("\x1b[32m{:8}\x1b[0m", "up"),
+            (true, "backoff") => format!("\x1b[33m{:8}\x1b[0m", "backoff"),
+            (true, state) => format!("\x1b[31m{state:8}\x1b[0m"),
+        };
+        let dash = || "-".to_owned();
+        let (cpu, rss, processes) = match &row.usage {
+            Some(usage) => (
+                format!("{:.2}s", usage.cpu_seconds),
+                format_rss(usage.rss_kb),
+                usage.processes.to_string(),
+            ),
+            None => (dash(), dash(), dash()),
+        };
+        println!(
+            "{:width$}  {state}  {:>7}  {:>7}  {:>8}  {:12}  {:>8}  {:>6}  {:>5}",
+            row.name,
+            row.pid.clone().unwrap_or_else(dash),
+            row.uptime_seconds.map_or_else(dash, format_duration),
+            row.restarts,
+            row.last_exit.clone().unwrap_or_else(dash),
+            cpu,
+            rss,
+            processes,
+        );
+    }
+}
+
+fn print_json(rows: &[Row]) {
+    let objects: Vec<String> = rows
+        .iter()
+        .map(|row| {
+            let number = |value: Option<String>| value.unwrap_or_else(|| "null".into());
+            let usage = row.usage.as_ref();
+            format!(
+                "{{\"name\":{},\"state\":{},\"pid\":{},\"uptime_seconds\":{},\"restarts\":{},\"last_exit\":{},\"cpu_seconds\":{},\"rss_kb\":{},\"processes\":{}}}",
+                json_string(&row.name),
+                json_string(&row.state),
+                number(row.pid.clone()),
+                number(row.uptime_seconds.map(|s| s.to_string())),
+                row.restarts,
+                row.last_exit.as_deref().map_or_else(|| "null".into(), json_string),
+                number(usage.map(|u| format!("{:.2}", u.cpu_seconds))),
+                number(usage.map(|u| u.rss_kb.to_string())),
+                number(usage.map(|u| u.processes.to_string())),
+            )
+        })
+        .collect();
+    println!("[{}]", objects.join(","));
+}
+
+fn status(run_dir: &Path, args: &[String]) -> Result<u8, Failure> {
+    let json = args.iter().any(|arg| arg == "--json");
+    let wanted: Vec<&String> = args.iter().filter(|arg| *arg != "--json").collect();
+    if let Some(option) = wanted.iter().find(|arg| arg.starts_with('-')) {
+        return Err(Failure(EXIT_USAGE, format!("unknown option {option}\n{USAGE}")));
+    }
+    let names = service_names(run_dir)?;
+    if !run_dir.join(CONTROL).exists() {
+        return Err(Failure(
+            EXIT_UNAVAILABLE,
+            "going is not running (no control FIFO)".into(),
+        ));
+    }
+    let mut code = 0;
+    let selected: Vec<&String> = match wanted.is_empty() {
+        true => names.iter().collect(),
+        false => wanted,
+    };
+    let now = monotonic_nanos();
+    let mut rows = Vec::new();
+    for name in selected {
+        match read_status(run_dir, name) {
+            Some(status) => rows.push(row(name, &status, now)),
+            None => {
+                eprintln!("goingctl: no service {name}");
+                code = EXIT_UNKNOWN_SERVICE;
+            }
+        }
+    }
+    match json {
+        true => print_json(&rows),
+        false => print_table(
+            &rows,
+            std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        ),
+    }
+    Ok(code)
+}
+
+/// A signal by name (`HUP`, `SIGHUP`) or number.
+fn signal_number(text: &str) -> Option<i32> {
+    const NAMES: [(&str, i32); 7] = [
+        ("HUP", 1),
+        ("INT", 2),
+        ("QUIT", 3),
+        ("KILL", 9),
+        ("USR1", 10),
+        ("USR2", 12),
+        ("TERM", 15),
+    ];
+    let name = text.strip_prefix("SIG").unwrap_or(text).to_ascii_uppercase();
+    let by_name = NAMES
+        .iter()
+        .find(|(known, _)| *known == name)
+        .map(|(_, number)| *number);
+    by_name.or_else(|| text.parse().ok().filter(|number| (1..=64).contains(number)))
+}
+
+fn open_control(run_dir: &Path) -> Result<rustix::fd::OwnedFd, Failure> {
+    use rustix::fs::{Mode, OFlags};
+    use rustix::io::Errno;
+    let path = run_dir.join(CONTROL);
+    // Non-blocking: with no reader (going not running) open fails with ENXIO instead of hanging.
+    let flags = OFlags::WRONLY | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    // rustix is built without std here: hand it a C string.
+    let c_path = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()))
+        .map_err(|_| Failure(EXIT_USAGE, "the run directory's path has a NUL byte".into()))?;
+    rustix::fs::open(c_path.as_c_str(), flags, Mode::empty()).map_err(|error| match error {
+        Errno::ACCESS | Errno::PERM => Failure(
+            EXIT_NO_PERMISSION,
+            format!(
+                "{}: permission denied; only going's user may control it",
+                path.display()
+            ),
+        ),
+        Errno::NXIO | Errno::NOENT => Failure(
+            EXIT_UNAVAILABLE,
+            "going is not running (no reader on the control FIFO)".into(),
+        ),
+        error => Failure(
+            EXIT_UNAVAILABLE,
+            format!("{}: cannot open: os error {}", path.display(), error.raw_os_error()),
+        ),
+    })
+}
+
+fn control(run_dir: &Path, command: &str, args: &[String]) -> Result<u8, Failure> {
+    let (verb, names) = match (command, args) {
+        ("signal", [signal, names @ ..]) => match signal_number(signal) {
+            Some(number) => (format!("signal {number}"), names),
+            None => return Err(Failure(EXIT_USAGE, format!("unknown signal {signal}\n{USAGE}"))),
+        },
+        (command, names) => (command.to_owned(), names),
+    };
+    if names.is_empty() {
+        return Err(Failure(
+            EXIT_USAGE,
+            format!("{command} needs at least one service name\n{USAGE}"),
+        ));
+    }
+    if !run_dir.is_dir() {
+        return Err(Failure(
+            EXIT_UNAVAILABLE,
+            format!("{}: no such directory; is going running?", run_dir.display()),
+        ));
+    }
+    let fifo = open_control(run_dir)?;
+    let mut code = 0;
+    for name in names {
+        if name.contains(char::is_whitespace) || read_status(run_dir, name).is_none() {
+            eprintln!("goingctl: no service {name}");
+            code = EXIT_UNKNOWN_SERVICE;
+            continue;
+        }
+        // One write of a short line: the FIFO keeps it whole (below PIPE_BUF).
+        let line = format!("{verb} {name}\n");
+        if let Err(error) = rustix::io::write(&fifo, line.as_bytes()) {
+            let message = format!("cannot write to the control FIFO: os error {}", error.raw_os_error());
+            return Err(Failure(EXIT_UNAVAILABLE, message));
+        }
+    }
+    Ok(code)
+}
+
+fn run(mut args: Vec<String>) -> Result<u8, Failure> {
+    let mut run_dir = PathBuf::from(DEFAULT_RUN_DIR);
+    if args.first().map(String::as_str) == Some("-r") {
+        let Some(path) = args.get(1) else {
+            return Err(Failure(EXIT_USAGE, format!("option -r needs a directory\n{USAGE}")));
+        };
+        run_dir = PathBuf::from(path);
+        args.drain(..2);
+    }
+    match args.first().map(String::as_str) {
+        Some("-h" | "--help") => {
+            print!("{USAGE}");
+            Ok(0)
+        }
+        None => status(&run_dir, &[]),
+        Some("status") => status(&run_dir, &args[1..]),
+        Some(command @ ("restart" | "up" | "down" | "signal")) => control(&run_dir, command, &args[1..]),
+        Some(option) if option.starts_with('-') && option != "--json" => {
+            Err(Failure(EXIT_USAGE, format!("unknown option {option}\n{USAGE}")))
+        }
+        Some(_) => status(&run_dir, &args),
+    }
+}
+
+fn main() -> ExitCode {
+    match run(std::env::args().skip(1).collect()) {
+        Ok(code) => ExitCode::from(code),
+        Err(Failure(code, message)) => {
+            eprintln!("goingctl: {message}");
+            ExitCode::from(code)
+        }
+    }
+}
