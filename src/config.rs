@@ -46,7 +46,30 @@ pub struct ServiceSpec {
     pub chroot: Option<String>,
     pub umask: Option<u32>,
     pub rlimits: Vec<(Resource, Rlimit)>,
+    /// Where stdout and stderr go; `None` is /dev/null.
+    pub log: Option<LogTarget>,
 }
+
+/// `log=PATH` (with its rotation) or `log=-`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LogTarget {
+    File {
+        path: String,
+        max_size: u64,
+        keep: u32,
+    },
+    /// going's own stdout, each line prefixed with the service name.
+    Stdout,
+}
+
+/// `log_size` when the file does not say.
+pub const DEFAULT_LOG_SIZE: u64 = 1024 * 1024;
+/// `log_keep` when the file does not say.
+pub const DEFAULT_LOG_KEEP: u32 = 5;
+/// The most rotated files `log_keep` may ask for.
+pub const MAX_LOG_KEEP: u32 = 1000;
+/// The smallest `log_size`: a rotation per line would be no log at all.
+pub const MIN_LOG_SIZE: u64 = 4096;
 
 /// Why a file is not a service. `line` is 1-based; 0 means the whole file.
 #[derive(Debug, PartialEq, Eq)]
@@ -142,7 +165,11 @@ pub fn parse(bytes: &[u8]) -> Result<ServiceSpec, ConfigError> {
         chroot: None,
         umask: None,
         rlimits: Vec::new(),
+        log: None,
     };
+    let mut log_path = None;
+    let mut log_size = None;
+    let mut log_keep = None;
     for (index, raw_line) in text.split('\n').enumerate() {
         let line = index + 1;
         let content = raw_line.strip_suffix('\r').unwrap_or(raw_line).trim();
@@ -179,6 +206,15 @@ pub fn parse(bytes: &[u8]) -> Result<ServiceSpec, ConfigError> {
                 spec.env.push((name, value));
                 false
             }
+            "log" => log_path
+                .replace((line, parse_log_path(value).map_err(at_line)?))
+                .is_some(),
+            "log_size" => log_size
+                .replace((line, parse_number(key, value, MIN_LOG_SIZE, u64::MAX).map_err(at_line)?))
+                .is_some(),
+            "log_keep" => log_keep
+                .replace((line, parse_number(key, value, 0, MAX_LOG_KEEP.into()).map_err(at_line)?))
+                .is_some(),
             "rlimit" => {
                 let (resource, limit) = parse_rlimit(value).map_err(at_line)?;
                 spec.rlimits.retain(|(existing, _)| *existing != resource);
@@ -199,10 +235,37 @@ pub fn parse(bytes: &[u8]) -> Result<ServiceSpec, ConfigError> {
     };
     spec.argv = argv;
     spec.cwd = cwd.unwrap_or_else(|| DEFAULT_CWD.to_string());
+    spec.log = match (log_path, log_size.or(log_keep)) {
+        (Some((_, path)), _) if path != "-" => Some(LogTarget::File {
+            path,
+            max_size: log_size.map_or(DEFAULT_LOG_SIZE, |(_, size)| size),
+            keep: log_keep.map_or(DEFAULT_LOG_KEEP, |(_, keep)| keep as u32),
+        }),
+        (_, Some((line, _))) => {
+            return Err(ConfigError::at(line, "log_size and log_keep need log=PATH"));
+        }
+        (Some(_), None) => Some(LogTarget::Stdout),
+        (None, None) => None,
+    };
     Ok(spec)
 }
 
-const KNOWN_KEYS: &str = "cmd, cwd, env, user, group, chroot, umask and rlimit";
+const KNOWN_KEYS: &str = "cmd, cwd, env, user, group, chroot, umask, rlimit, log, log_size and log_keep";
+
+fn parse_log_path(value: &str) -> Result<String, String> {
+    match value {
+        "-" => Ok(value.to_string()),
+        path if path.starts_with('/') && !path.ends_with('/') => Ok(path.to_string()),
+        _ => Err("log must be an absolute file path, or - for going's stdout".to_string()),
+    }
+}
+
+fn parse_number(key: &str, value: &str, min: u64, max: u64) -> Result<u64, String> {
+    match value.parse() {
+        Ok(number) if (min..=max).contains(&number) => Ok(number),
+        _ => Err(format!("{key} must be a whole number from {min} to {max}")),
+    }
+}
 
 fn parse_cmd(value: &str) -> Result<Vec<String>, &'static str> {
     let words = split_words(value)?;
@@ -339,7 +402,7 @@ mod tests {
             error("cmd=/bin/true\n\nusr=root\n"),
             ConfigError::at(
                 3,
-                "unknown key \"usr\"; known keys are cmd, cwd, env, user, group, chroot, umask and rlimit"
+                "unknown key \"usr\"; known keys are cmd, cwd, env, user, group, chroot, umask, rlimit, log, log_size and log_keep"
             )
         );
         assert_eq!(
@@ -432,6 +495,45 @@ mod tests {
         );
         assert!(parse(b"cmd=/bin/true\nrlimit=nofile 10:unlimited\n").is_ok());
         assert!(parse(b"cmd=/bin/true\nrlimit=nofile unlimited:10\n").is_err());
+    }
+
+    #[test]
+    fn log_to_a_file_with_rotation_or_to_stdout() {
+        let spec = parse(b"cmd=/bin/true\nlog=/var/log/web.log\n").unwrap();
+        let default = LogTarget::File {
+            path: "/var/log/web.log".into(),
+            max_size: DEFAULT_LOG_SIZE,
+            keep: DEFAULT_LOG_KEEP,
+        };
+        assert_eq!(spec.log, Some(default));
+        let spec = parse(b"cmd=/bin/true\nlog_keep=2\nlog=/l\nlog_size=10000\n").unwrap();
+        assert_eq!(
+            spec.log,
+            Some(LogTarget::File {
+                path: "/l".into(),
+                max_size: 10000,
+                keep: 2
+            })
+        );
+        assert_eq!(parse(b"cmd=/bin/true\nlog=-\n").unwrap().log, Some(LogTarget::Stdout));
+        assert_eq!(parse(b"cmd=/bin/true\n").unwrap().log, None);
+        assert_eq!(error("cmd=/bin/true\nlog=web.log\n").line, 2);
+        assert_eq!(
+            error("cmd=/bin/true\nlog_size=100000\n"),
+            ConfigError::at(2, "log_size and log_keep need log=PATH")
+        );
+        assert_eq!(
+            error("cmd=/bin/true\nlog=-\nlog_keep=3\n"),
+            ConfigError::at(3, "log_size and log_keep need log=PATH")
+        );
+        assert_eq!(
+            error("cmd=/bin/true\nlog=/l\nlog_size=10\n"),
+            ConfigError::at(3, format!("log_size must be a whole number from 4096 to {}", u64::MAX))
+        );
+        assert_eq!(
+            error("cmd=/bin/true\nlog=/l\nlog_keep=-1\n"),
+            ConfigError::at(3, "log_keep must be a whole number from 0 to 1000")
+        );
     }
 
     #[test]

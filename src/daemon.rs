@@ -10,7 +10,8 @@ use crate::log::{Logger, Severity};
 use crate::rt::{self, SIGNALFD_RECORD_SIZE, SignalSet};
 use crate::run_dir::{self, DEFAULT_RUN_DIR, RunDir};
 use crate::service_dir::{self, DirError};
-use crate::spawn::{self, FailureReport};
+use crate::service_log::ServiceLogs;
+use crate::spawn::{self, FailureReport, Stdio};
 use crate::supervisor::{Effects, Exit, Millis, Status, Stop, Supervisor};
 use alloc::rc::Rc;
 use alloc::string::String;
@@ -98,12 +99,21 @@ struct Host {
     child_nofile: Rlimit,
     starting: Vec<Starting>,
     run_dir: RunDir,
+    logs: ServiceLogs,
 }
 
 impl Effects for Host {
     fn spawn(&mut self, name: &str, spec: &Rc<ServiceSpec>) -> Result<Pid, Errno> {
         let command = spawn::prepare(spec);
-        let (pid, report) = spawn::spawn(&command, self.dev_null.as_fd(), &self.child_nofile)?;
+        let input = self.dev_null.as_fd();
+        let output = match &spec.log {
+            Some(target) => self.logs.writer_for(name, target)?,
+            None => {
+                self.logs.retire(name);
+                input
+            }
+        };
+        let (pid, report) = spawn::spawn(&command, Stdio { input, output }, &self.child_nofile)?;
         self.starting.push(Starting {
             pid,
             report,
@@ -145,6 +155,7 @@ impl Effects for Host {
 
     fn withdraw(&mut self, name: &str) {
         self.run_dir.withdraw(name);
+        self.logs.retire(name);
     }
 }
 
@@ -186,6 +197,10 @@ impl Host {
                 (None, Some(signal)) => Exit::Signal(signal),
                 (None, None) => continue,
             };
+            // Whatever the process wrote last is in its log pipe: write it before the exit line.
+            if let Some(name) = supervisor.name_of(pid) {
+                self.logs.process_exited(name, &mut self.logger);
+            }
             supervisor.reaped(now(), pid, exit, self);
         }
     }
@@ -316,6 +331,7 @@ pub fn main(args: &[&CStr]) -> i32 {
         child_nofile,
         starting: Vec::new(),
         run_dir,
+        logs: ServiceLogs::new(),
     };
     let version = env!("CARGO_PKG_VERSION");
     host.log(Severity::Info, format_args!("going {version} supervising {shown_dir}"));
@@ -340,9 +356,11 @@ pub fn main(args: &[&CStr]) -> i32 {
         let timeout = poll_timeout(deadline);
         let inotify = watch.as_ref().map(DirWatch::fd);
         let control = host.run_dir.control_fd();
-        let (inotify_ready, control_ready, ready_starts) = {
+        let starts = host.starting.len();
+        let (inotify_ready, control_ready, ready_pipes) = {
             let fixed = core::iter::once(Some(&signal_fd)).chain([inotify, control]).flatten();
-            let watched = fixed.chain(host.starting.iter().map(|s| &s.report));
+            let pipes = host.starting.iter().map(|s| &s.report).chain(host.logs.read_ends());
+            let watched = fixed.chain(pipes);
             let mut fds: Vec<PollFd> = watched.map(|fd| PollFd::new(fd, PollFlags::IN)).collect();
             match rustix::event::poll(&mut fds, timeout.as_ref()) {
                 Ok(_) | Err(Errno::INTR) => {}
@@ -353,10 +371,16 @@ pub fn main(args: &[&CStr]) -> i32 {
             let control_ready = control.is_some() && ready.next() == Some(true);
             (inotify_ready, control_ready, ready.collect::<Vec<bool>>())
         };
-        // Back to front, so that removing a finished start keeps the earlier indices valid.
+        let (ready_starts, ready_logs) = ready_pipes.split_at(starts);
+        // Back to front, so that removing a finished start or log keeps the earlier indices valid.
         for index in (0..ready_starts.len()).rev() {
             if ready_starts[index] {
                 host.check_started(index);
+            }
+        }
+        for index in (0..ready_logs.len()).rev() {
+            if ready_logs[index] {
+                host.logs.read(index, &mut host.logger);
             }
         }
         if let Some(watch) = watch.as_mut().filter(|_| inotify_ready)

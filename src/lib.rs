@@ -80,5 +80,6 @@ pub mod log;
 pub mod rt;
 pub mod run_dir;
 pub mod service_dir;
+pub mod service_log;
 pub mod spawn;
 pub mod supervisor;

@@ -162,6 +162,14 @@ fn read_service(
     let bytes = read_limited(&file).map_err(|e| format!("{shown}: cannot read: {}", describe(e)))?;
     let located = |error: ConfigError| format!("{}", Located(&shown, &error));
     let mut spec = config::parse(&bytes).map_err(located)?;
+    if let Some(config::LogTarget::File { path, .. }) = &spec.log {
+        let directory = &path[..path.rfind('/').unwrap_or(0).max(1)];
+        let is_directory = rustix::fs::stat(directory).is_ok_and(|s| FileType::from_raw_mode(s.st_mode).is_dir());
+        if !is_directory {
+            let message = format!("log directory {directory} does not exist; create it");
+            return Err(located(ConfigError { line: 0, message }));
+        }
+    }
     if spec.user.is_none() && spec.group.is_none() && spec.chroot.is_none() {
         return Ok(Some(spec));
     }

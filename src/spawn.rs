@@ -3,9 +3,11 @@
 //! Everything the child needs (paths, argv, envp) is built in the parent as
 //! NUL-terminated buffers; the child only makes system calls, never
 //! allocates, logs or touches the service table. Its setup, in order: a new
-//! session, every signal back to default with nothing blocked, stdin, stdout
-//! and stderr on /dev/null, the working directory, exec. Every descriptor
-//! going holds is close-on-exec, so only 0, 1 and 2 reach the service.
+//! session, every signal back to default with nothing blocked, stdin on
+//! /dev/null and stdout and stderr on /dev/null or the service's log pipe,
+//! resource limits, umask, chroot, the working directory, groups, gid, uid,
+//! exec. Every descriptor going holds is close-on-exec, so only 0, 1 and 2
+//! reach the service.
 //!
 //! When a step fails the child writes the step and errno to a close-on-exec
 //! pipe and exits 127 (not found) or 126; a successful exec closes the pipe
@@ -37,6 +39,15 @@ pub struct PreparedCommand {
     chroot: Option<CString>,
     /// Supplementary groups, gid and uid (kept when `None`) to switch to.
     credentials: Option<(Vec<Gid>, Gid, Option<Uid>)>,
+}
+
+/// The child's standard descriptors: stdin, and stdout and stderr both.
+#[derive(Clone, Copy)]
+pub struct Stdio<'a> {
+    /// /dev/null.
+    pub input: BorrowedFd<'a>,
+    /// /dev/null, or the write end of the service's log pipe.
+    pub output: BorrowedFd<'a>,
 }
 
 /// A step of the child's setup that failed, as read back from its pipe.
@@ -120,13 +131,13 @@ fn pointers(strings: &[CString]) -> Vec<*const u8> {
 /// Forks a child that runs `command` with `nofile` as its descriptor limit
 /// (going raises its own). Returns its pid and the read end of its failure
 /// pipe, which the caller watches.
-pub fn spawn(command: &PreparedCommand, dev_null: BorrowedFd, nofile: &Rlimit) -> Result<(Pid, OwnedFd), Errno> {
+pub fn spawn(command: &PreparedCommand, stdio: Stdio, nofile: &Rlimit) -> Result<(Pid, OwnedFd), Errno> {
     let argv = pointers(&command.argv);
     let envp = pointers(&command.envp);
     let (report_read, report_write) = rustix::pipe::pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK)?;
     match crate::rt::fork()? {
         Some(pid) => Ok((pid, report_read)),
-        None => run_child(command, &argv, &envp, dev_null, nofile, report_write.as_fd()),
+        None => run_child(command, &argv, &envp, stdio, nofile, report_write.as_fd()),
     }
 }
 
@@ -135,7 +146,7 @@ fn run_child(
     command: &PreparedCommand,
     argv: &[*const u8],
     envp: &[*const u8],
-    dev_null: BorrowedFd,
+    stdio: Stdio,
     nofile: &Rlimit,
     report: BorrowedFd,
 ) -> ! {
@@ -144,10 +155,10 @@ fn run_child(
     // Lowering a limit going raised for itself cannot fail.
     let _ = rustix::process::setrlimit(Resource::Nofile, *nofile);
     crate::rt::reset_signals_for_exec();
-    let stdio = rustix::stdio::dup2_stdin(dev_null)
-        .and_then(|()| rustix::stdio::dup2_stdout(dev_null))
-        .and_then(|()| rustix::stdio::dup2_stderr(dev_null));
-    if let Err(error) = stdio {
+    let stdio_set = rustix::stdio::dup2_stdin(stdio.input)
+        .and_then(|()| rustix::stdio::dup2_stdout(stdio.output))
+        .and_then(|()| rustix::stdio::dup2_stderr(stdio.output));
+    if let Err(error) = stdio_set {
         fail(report, STEP_STDIO, error);
     }
     for &(resource, limit) in &command.rlimits {
