@@ -29,6 +29,7 @@
 //! | [`supervisor`] | the service table and state machine: start, exit, backoff, reload, stop |
 //! | [`spawn`] | fork, the child's setup, exec, reporting a failed exec back |
 //! | [`run_dir`] | status files and the control FIFO goingctl uses |
+//! | [`service_log`] | service output: one pipe per service, timestamped and rotated files, `log=-` |
 //! | [`daemon`] | arguments, signal set-up, the event loop |
 //! | [`log`] | going's own event lines, to syslog or stderr |
 //! | [`rt`] | the no-libc runtime: raw system calls, entry, allocator, panics (the only `unsafe` room with `spawn`'s child side) |
@@ -46,7 +47,8 @@
 //!
 //! See going(5) in the README: `key=value` lines, `#` comments, keys `cmd`
 //! (required, split into words like a shell without expansion), `cwd`,
-//! `env`, `user`, `group`, `chroot`, `umask` and `rlimit`.
+//! `env`, `user`, `group`, `chroot`, `umask`, `rlimit`, `log`, `log_size`
+//! and `log_keep`.
 //! Names starting with `.` or ending in `~` are ignored. A file, and the
 //! directory, must be owned by root or going's user and not writable by group
 //! or others.
