@@ -4,6 +4,7 @@ mod common;
 use common::*;
 use std::fs;
 use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The message of a log line after its `2026-11-26T06:30:00.123Z ` timestamp, checked.
@@ -238,4 +239,46 @@ fn a_flooding_service_neither_grows_going_nor_delays_another_respawn() {
         .parse()
         .unwrap();
     assert!(rss < 1024, "going's peak RSS during the flood: {rss} kB");
+}
+
+#[test]
+fn read_only_log_directory_is_reported_once() {
+    let dir = TempDir::new("services");
+    let work = TempDir::new("work");
+    let logs = work.join("logs");
+    fs::create_dir(&logs).unwrap();
+    let text = format!(
+        "cmd=/bin/sh -c 'while true; do echo tick; sleep 0.02; done'\nlog={}/ticker.log\n",
+        logs.display()
+    );
+    write_service(dir.path(), "ticker", &text);
+    // Root ignores mode bits: a read-only bind mount, in a namespace of going's own, is truly read-only.
+    let script = "mount --bind \"$1\" \"$1\" && mount -o remount,bind,ro \"$1\" && exec \"$2\" -d \"$3\" -r \"$4\"";
+    let mut command = Command::new("unshare");
+    command.args(["--mount", "--propagation", "private", "--", "sh", "-c", script, "sh"]);
+    command.arg(&logs).arg(GOING).arg(dir.path()).arg(work.join("run"));
+    command.stdin(Stdio::null()).stdout(Stdio::null());
+    command.stderr(fs::File::create(work.join("going.log")).unwrap());
+    let going = Going::from_parts(command.spawn().unwrap(), dir, work);
+    let expected = format!(
+        "going: ticker: cannot write to {}/ticker.log: Read-only file system (dropping lines until it works)",
+        logs.display()
+    );
+    going.wait_log(&expected);
+    let pid = going.service_pid("ticker", 1);
+    // Ten more lines ("tick\n", written by the shell itself) arrive and are dropped; none adds an error line.
+    let written = || -> u64 {
+        let io = fs::read_to_string(format!("/proc/{pid}/io")).unwrap();
+        io.lines()
+            .find_map(|line| line.strip_prefix("wchar: "))
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let before = written();
+    wait_for("ten more ticks", || (written() >= before + 50).then_some(()));
+    going.signal(rustix::process::Signal::HUP);
+    going.wait_log("going: configuration: 0 added");
+    assert_eq!(going.count_log("cannot write to"), 1, "{}", going.log());
+    assert!(is_alive(pid));
 }
