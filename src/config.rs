@@ -48,6 +48,8 @@ pub struct ServiceSpec {
     pub rlimits: Vec<(Resource, Rlimit)>,
     /// Where stdout and stderr go; `None` is /dev/null.
     pub log: Option<LogTarget>,
+    /// `shutdown=yes`: when this service exits, going stops everything and exits with its status.
+    pub shutdown: bool,
 }
 
 /// `log=PATH` (with its rotation) or `log=-`.
@@ -166,7 +168,9 @@ pub fn parse(bytes: &[u8]) -> Result<ServiceSpec, ConfigError> {
         umask: None,
         rlimits: Vec::new(),
         log: None,
+        shutdown: false,
     };
+    let mut shutdown = None;
     let mut log_path = None;
     let mut log_size = None;
     let mut log_keep = None;
@@ -215,6 +219,7 @@ pub fn parse(bytes: &[u8]) -> Result<ServiceSpec, ConfigError> {
             "log_keep" => log_keep
                 .replace((line, parse_number(key, value, 0, MAX_LOG_KEEP.into()).map_err(at_line)?))
                 .is_some(),
+            "shutdown" => shutdown.replace(parse_yes_no(key, value).map_err(at_line)?).is_some(),
             "rlimit" => {
                 let (resource, limit) = parse_rlimit(value).map_err(at_line)?;
                 spec.rlimits.retain(|(existing, _)| *existing != resource);
@@ -235,6 +240,7 @@ pub fn parse(bytes: &[u8]) -> Result<ServiceSpec, ConfigError> {
     };
     spec.argv = argv;
     spec.cwd = cwd.unwrap_or_else(|| DEFAULT_CWD.to_string());
+    spec.shutdown = shutdown.unwrap_or(false);
     spec.log = match (log_path, log_size.or(log_keep)) {
         (Some((_, path)), _) if path != "-" => Some(LogTarget::File {
             path,
@@ -250,7 +256,15 @@ pub fn parse(bytes: &[u8]) -> Result<ServiceSpec, ConfigError> {
     Ok(spec)
 }
 
-const KNOWN_KEYS: &str = "cmd, cwd, env, user, group, chroot, umask, rlimit, log, log_size and log_keep";
+const KNOWN_KEYS: &str = "cmd, cwd, env, user, group, chroot, umask, rlimit, log, log_size, log_keep and shutdown";
+
+fn parse_yes_no(key: &str, value: &str) -> Result<bool, String> {
+    match value {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        _ => Err(format!("{key} must be yes or no")),
+    }
+}
 
 fn parse_log_path(value: &str) -> Result<String, String> {
     match value {
@@ -402,7 +416,7 @@ mod tests {
             error("cmd=/bin/true\n\nusr=root\n"),
             ConfigError::at(
                 3,
-                "unknown key \"usr\"; known keys are cmd, cwd, env, user, group, chroot, umask, rlimit, log, log_size and log_keep"
+                "unknown key \"usr\"; known keys are cmd, cwd, env, user, group, chroot, umask, rlimit, log, log_size, log_keep and shutdown"
             )
         );
         assert_eq!(

@@ -91,6 +91,14 @@ struct Starting {
     spec: Rc<ServiceSpec>,
 }
 
+/// The signals of a stop; a stopped process acts on SIGTERM only once continued.
+fn stop_signals(stop: Stop) -> &'static [Signal] {
+    match stop {
+        Stop::Terminate => &[Signal::TERM, Signal::CONT],
+        Stop::Kill => &[Signal::KILL],
+    }
+}
+
 /// The effects of the state machine, carried out for real.
 struct Host {
     logger: Logger,
@@ -124,17 +132,23 @@ impl Effects for Host {
     }
 
     fn signal_group(&mut self, pid: Pid, stop: Stop) {
-        let signals: &[Signal] = match stop {
-            // A stopped process acts on SIGTERM only once continued.
-            Stop::Terminate => &[Signal::TERM, Signal::CONT],
-            Stop::Kill => &[Signal::KILL],
-        };
-        for &signal in signals {
+        for &signal in stop_signals(stop) {
             // Between fork and setsid the child leads no group yet: signal it alone.
             if rustix::process::kill_process_group(pid, signal) == Err(Errno::SRCH) {
                 let _ = rustix::process::kill_process(pid, signal);
             }
         }
+    }
+
+    fn signal_leftovers(&mut self, group: Pid, stop: Stop) {
+        for &signal in stop_signals(stop) {
+            let _ = rustix::process::kill_process_group(group, signal);
+        }
+    }
+
+    fn group_alive(&mut self, group: Pid) -> bool {
+        // EPERM: a process is there that going may not signal; it still holds the group.
+        rustix::process::test_kill_process_group(group) != Err(Errno::SRCH)
     }
 
     fn send_signal(&mut self, pid: Pid, signal: i32) {
@@ -416,5 +430,5 @@ pub fn main(args: &[&CStr]) -> i32 {
     }
     host.run_dir.close();
     host.log(Severity::Info, format_args!("all services stopped; exiting"));
-    0
+    supervisor.exit_status()
 }

@@ -42,7 +42,7 @@ fn state_name(state: &State) -> &'static str {
         State::Up { .. } => "up",
         State::Backoff { .. } => "backoff",
         State::Down => "down",
-        State::Stopping { .. } => "stopping",
+        State::Stopping { .. } | State::Draining { .. } => "stopping",
     }
 }
 

@@ -35,6 +35,10 @@ pub trait Effects {
     fn spawn(&mut self, name: &str, spec: &Rc<ServiceSpec>) -> Result<Pid, Errno>;
     /// Sends SIGTERM and SIGCONT (`Stop::Terminate`) or SIGKILL to the process group led by `pid`.
     fn signal_group(&mut self, pid: Pid, stop: Stop);
+    /// Signals what is left of a process group whose leader was reaped (never the pid alone).
+    fn signal_leftovers(&mut self, group: Pid, stop: Stop);
+    /// Whether any process is left in the process group.
+    fn group_alive(&mut self, group: Pid) -> bool;
     /// Sends a signal a user asked for to the process group led by `pid`.
     fn send_signal(&mut self, pid: Pid, signal: i32);
     /// Logs one event line.
@@ -106,6 +110,13 @@ pub enum State {
     },
     /// Put down by a user: not running, not restarted.
     Down,
+    /// The main process is gone but its process group is not: SIGTERM sent to
+    /// the group, SIGKILL at `kill_at` (`None` once sent); `then` once it is empty.
+    Draining {
+        group: Pid,
+        kill_at: Option<Millis>,
+        then: AfterStop,
+    },
     /// SIGTERM sent; SIGKILL at `kill_at`, `None` once sent.
     Stopping {
         pid: Pid,
@@ -118,6 +129,10 @@ pub enum State {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AfterStop {
     Start,
+    /// A crash: wait until then (start at once if it has passed).
+    Backoff {
+        until: Millis,
+    },
     Remove,
     StayDown,
 }
@@ -149,6 +164,8 @@ struct Service {
 pub struct Supervisor {
     services: Vec<Service>,
     shutting_down: bool,
+    /// Set when a `shutdown=yes` service ended: 128 + signal when killed.
+    exit_status: Option<i32>,
 }
 
 /// The wait before the next start after `short_runs` consecutive short runs.
@@ -236,16 +253,25 @@ impl Service {
                 let kill_at = Some(now + STOP_TIMEOUT);
                 self.set_state(State::Stopping { pid, kill_at, then }, now, effects);
             }
-            State::Stopping { pid, kill_at, .. } => self.state = State::Stopping { pid, kill_at, then },
+            State::Stopping { .. } | State::Draining { .. } => self.set_then(then),
             State::Backoff { .. } | State::Down => return self.after_stop(now, then, effects),
         }
         true
+    }
+
+    /// Changes what a stop already under way leads to.
+    fn set_then(&mut self, new: AfterStop) {
+        if let State::Stopping { then, .. } | State::Draining { then, .. } = &mut self.state {
+            *then = new;
+        }
     }
 
     /// The process is gone (or there was none): do what the stop was for.
     fn after_stop(&mut self, now: Millis, then: AfterStop, effects: &mut impl Effects) -> bool {
         match then {
             AfterStop::Start => self.start(now, effects),
+            AfterStop::Backoff { until } if until <= now => self.start(now, effects),
+            AfterStop::Backoff { until } => self.set_state(State::Backoff { until }, now, effects),
             AfterStop::StayDown => self.set_state(State::Down, now, effects),
             AfterStop::Remove => {
                 effects.withdraw(&self.name);
@@ -255,41 +281,78 @@ impl Service {
         true
     }
 
-    /// Returns false when the service is gone from the table.
-    fn reaped(&mut self, now: Millis, exit: Exit, effects: &mut impl Effects) -> bool {
+    /// The main process is reaped. Returns false when the service is gone from the table.
+    fn reaped(&mut self, now: Millis, exit: Exit, ending: bool, effects: &mut impl Effects) -> bool {
         self.last_exit = Some(exit);
         let name = &self.name;
-        match self.state {
+        let (group, then, kill_at) = match self.state {
+            State::Up { .. } if ending => {
+                effects.log(
+                    Severity::Warning,
+                    format_args!("{name}: {exit}; shutdown=yes, so going stops everything"),
+                );
+                (self.pid(), AfterStop::Remove, None)
+            }
             State::Up { since, .. } => {
                 let ran = now.saturating_sub(since);
-                if ran >= HEALTHY_RUN {
+                let then = if ran >= HEALTHY_RUN {
                     self.short_runs = 0;
                     effects.log(
                         Severity::Warning,
                         format_args!("{name}: {exit} after {} (restarting now)", seconds(ran)),
                     );
-                    self.start(now, effects);
-                    return true;
-                }
-                self.short_runs += 1;
-                let delay = backoff_delay(self.short_runs);
-                let (ran, wait) = (seconds(ran), seconds(delay));
-                effects.log(
-                    Severity::Warning,
-                    format_args!("{name}: {exit} after {ran} (restarting in {wait})"),
-                );
-                self.set_state(State::Backoff { until: now + delay }, now, effects);
-                true
+                    AfterStop::Start
+                } else {
+                    self.short_runs += 1;
+                    let delay = backoff_delay(self.short_runs);
+                    let (ran, wait) = (seconds(ran), seconds(delay));
+                    effects.log(
+                        Severity::Warning,
+                        format_args!("{name}: {exit} after {ran} (restarting in {wait})"),
+                    );
+                    AfterStop::Backoff { until: now + delay }
+                };
+                (self.pid(), then, None)
             }
-            State::Stopping { then, .. } => {
+            State::Stopping { pid, kill_at, then } => {
                 effects.log(Severity::Info, format_args!("{name}: stopped ({exit})"));
-                self.after_stop(now, then, effects)
+                (Some(pid), then, kill_at)
             }
-            State::Backoff { .. } | State::Down => unreachable!("BUG: a service without a process has no pid to reap"),
+            State::Backoff { .. } | State::Down | State::Draining { .. } => {
+                unreachable!("BUG: a service without a main process has no pid to reap")
+            }
+        };
+        let group = group.expect("BUG: a reaped service had a pid");
+        // Its process group may outlive the main process: nothing restarts until the group is gone.
+        if !effects.group_alive(group) {
+            return self.after_stop(now, then, effects);
+        }
+        let kill_at = match self.state {
+            State::Up { .. } => {
+                effects.log(
+                    Severity::Info,
+                    format_args!("{name}: stopping what is left of its process group"),
+                );
+                effects.signal_leftovers(group, Stop::Terminate);
+                Some(now + STOP_TIMEOUT)
+            }
+            _ => kill_at,
+        };
+        self.set_state(State::Draining { group, kill_at, then }, now, effects);
+        true
+    }
+
+    /// After any reap: a draining service whose group is now empty goes on.
+    /// Returns false when the service is gone from the table.
+    fn check_group(&mut self, now: Millis, effects: &mut impl Effects) -> bool {
+        match self.state {
+            State::Draining { group, then, .. } if !effects.group_alive(group) => self.after_stop(now, then, effects),
+            _ => true,
         }
     }
 
     fn deadline_passed(&mut self, now: Millis, effects: &mut impl Effects) {
+        let (name, timeout) = (&self.name, seconds(STOP_TIMEOUT));
         match self.state {
             State::Backoff { until } if until <= now => self.start(now, effects),
             State::Stopping {
@@ -297,7 +360,6 @@ impl Service {
                 kill_at: Some(kill_at),
                 then,
             } if kill_at <= now => {
-                let (name, timeout) = (&self.name, seconds(STOP_TIMEOUT));
                 effects.log(
                     Severity::Warning,
                     format_args!("{name}: still running {timeout} after SIGTERM; sending SIGKILL"),
@@ -309,12 +371,31 @@ impl Service {
                     then,
                 };
             }
+            State::Draining {
+                group,
+                kill_at: Some(kill_at),
+                then,
+            } if kill_at <= now => {
+                let message =
+                    format_args!("{name}: its process group is still there {timeout} after SIGTERM; sending SIGKILL");
+                effects.log(Severity::Warning, message);
+                effects.signal_leftovers(group, Stop::Kill);
+                self.state = State::Draining {
+                    group,
+                    kill_at: None,
+                    then,
+                };
+            }
             _ => {}
         }
     }
 
     fn control(&mut self, now: Millis, control: Control, effects: &mut impl Effects) {
         let name = &self.name;
+        let stopping_then = match self.state {
+            State::Stopping { then, .. } | State::Draining { then, .. } => Some(then),
+            _ => None,
+        };
         match (control, self.state) {
             (Control::Signal(signal), State::Up { pid, .. } | State::Stopping { pid, .. }) => {
                 effects.log(Severity::Info, format_args!("{name}: sending signal {signal} as asked"));
@@ -328,36 +409,15 @@ impl Service {
                 self.short_runs = 0;
                 self.start(now, effects);
             }
-            (
-                Control::Up,
-                State::Stopping {
-                    pid,
-                    kill_at,
-                    then: AfterStop::StayDown,
-                },
-            ) => {
-                self.state = State::Stopping {
-                    pid,
-                    kill_at,
-                    then: AfterStop::Start,
-                };
-            }
+            (Control::Up, _) if stopping_then == Some(AfterStop::StayDown) => self.set_then(AfterStop::Start),
             (Control::Up, _) => {}
-            (
-                Control::Down,
-                State::Stopping {
-                    then: AfterStop::Remove,
-                    ..
-                }
-                | State::Down,
-            ) => {}
+            (Control::Down, State::Down) => {}
+            (Control::Down | Control::Restart, _) if stopping_then == Some(AfterStop::Remove) => {}
             (Control::Down | Control::Restart, _) => {
-                let then = if control == Control::Down {
-                    AfterStop::StayDown
-                } else {
-                    AfterStop::Start
+                let (then, verb) = match control {
+                    Control::Down => (AfterStop::StayDown, "down"),
+                    _ => (AfterStop::Start, "restart"),
                 };
-                let verb = if control == Control::Down { "down" } else { "restart" };
                 effects.log(Severity::Info, format_args!("{name}: {verb} as asked"));
                 self.short_runs = 0;
                 self.stop(now, then, effects);
@@ -368,15 +428,16 @@ impl Service {
     fn deadline(&self) -> Option<Millis> {
         match self.state {
             State::Backoff { until } => Some(until),
-            State::Stopping { kill_at, .. } => kill_at,
+            State::Stopping { kill_at, .. } | State::Draining { kill_at, .. } => kill_at,
             State::Up { .. } | State::Down => None,
         }
     }
 
+    /// The main process, while there is one.
     fn pid(&self) -> Option<Pid> {
         match self.state {
             State::Up { pid, .. } | State::Stopping { pid, .. } => Some(pid),
-            State::Backoff { .. } | State::Down => None,
+            State::Backoff { .. } | State::Down | State::Draining { .. } => None,
         }
     }
 }
@@ -460,12 +521,29 @@ impl Supervisor {
     /// A process was reaped. Pids that are no service's (orphans going
     /// adopted as subreaper) are ignored.
     pub fn reaped(&mut self, now: Millis, pid: Pid, exit: Exit, effects: &mut impl Effects) {
-        let Some(index) = self.services.iter().position(|s| s.pid() == Some(pid)) else {
-            return;
-        };
-        if !self.services[index].reaped(now, exit, effects) {
-            self.services.remove(index);
+        if let Some(index) = self.services.iter().position(|s| s.pid() == Some(pid)) {
+            let service = &mut self.services[index];
+            let ending = !self.shutting_down && service.spec.shutdown && matches!(service.state, State::Up { .. });
+            if ending {
+                self.exit_status = Some(match exit {
+                    Exit::Code(code) => code,
+                    Exit::Signal(signal) => 128 + signal,
+                });
+            }
+            if !self.services[index].reaped(now, exit, ending, effects) {
+                self.services.remove(index);
+            }
+            if ending {
+                self.stop_all(now, effects);
+            }
         }
+        // Any reap may have emptied a process group that a service waits for.
+        self.services.retain_mut(|service| service.check_group(now, effects));
+    }
+
+    /// going's exit status once finished: a `shutdown=yes` service's, else 0.
+    pub fn exit_status(&self) -> i32 {
+        self.exit_status.unwrap_or(0)
     }
 
     /// Acts on every deadline at or before `now`.
@@ -541,6 +619,9 @@ mod tests {
         sent: Vec<(Pid, i32)>,
         published: Vec<(String, Status)>,
         withdrawn: Vec<String>,
+        leftover_signals: Vec<(Pid, Stop)>,
+        /// Process groups that still have members after their leader was reaped.
+        live_groups: Vec<Pid>,
     }
 
     impl Effects for FakeWorld {
@@ -558,6 +639,12 @@ mod tests {
         }
         fn send_signal(&mut self, pid: Pid, signal: i32) {
             self.sent.push((pid, signal));
+        }
+        fn signal_leftovers(&mut self, group: Pid, stop: Stop) {
+            self.leftover_signals.push((group, stop));
+        }
+        fn group_alive(&mut self, group: Pid) -> bool {
+            self.live_groups.contains(&group)
         }
         fn publish(&mut self, name: &str, status: &Status) {
             self.published.push((name.to_string(), *status));
@@ -902,5 +989,65 @@ mod tests {
         supervisor.reaped(20, pid, Exit::Code(1), &mut world);
         supervisor.control(30, "web", Control::Signal(1), &mut world);
         assert_eq!(world.sent.len(), 1);
+    }
+
+    #[test]
+    fn leftovers_of_the_group_are_stopped_before_the_respawn() {
+        let mut world = FakeWorld::default();
+        let mut supervisor = started(&mut world, &[("web", Some("/bin/web"))]);
+        let pid = world.last_pid();
+        world.live_groups.push(pid);
+        supervisor.reaped(HEALTHY_RUN, pid, Exit::Code(0), &mut world);
+        assert_eq!(world.leftover_signals, [(pid, Stop::Terminate)]);
+        assert_eq!(world.spawned.len(), 1, "no respawn while the group lives");
+        assert_eq!(supervisor.next_deadline(), Some(HEALTHY_RUN + STOP_TIMEOUT));
+        supervisor.deadline_passed(HEALTHY_RUN + STOP_TIMEOUT, &mut world);
+        assert_eq!(world.leftover_signals, [(pid, Stop::Terminate), (pid, Stop::Kill)]);
+        assert!(world.signals.is_empty(), "the reaped pid itself is never signalled");
+        world.live_groups.clear();
+        // An orphan of the group reaped: the group is empty now.
+        supervisor.reaped(
+            HEALTHY_RUN + STOP_TIMEOUT + 1,
+            Pid::from_raw(999).unwrap(),
+            Exit::Signal(9),
+            &mut world,
+        );
+        assert_eq!(world.spawned.len(), 2);
+    }
+
+    #[test]
+    fn a_crash_with_leftovers_still_backs_off_from_its_exit() {
+        let mut world = FakeWorld::default();
+        let mut supervisor = started(&mut world, &[("web", Some("/bin/web"))]);
+        let pid = world.last_pid();
+        world.live_groups.push(pid);
+        supervisor.reaped(100, pid, Exit::Code(1), &mut world);
+        world.live_groups.clear();
+        supervisor.reaped(200, Pid::from_raw(999).unwrap(), Exit::Code(0), &mut world);
+        assert_eq!(
+            state(&supervisor, "web"),
+            Some(State::Backoff {
+                until: 100 + FIRST_BACKOFF
+            })
+        );
+    }
+
+    #[test]
+    fn shutdown_service_ending_stops_everything_with_its_status() {
+        let mut world = FakeWorld::default();
+        let mut supervisor = Supervisor::new();
+        let mut main = crate::config::parse(b"cmd=/bin/main\nshutdown=yes\n").unwrap();
+        main.cwd = "/".into();
+        let mut scan = scan(&[("side", Some("/bin/side"))]);
+        scan.push(("main".into(), Scanned::Valid(Box::new(main))));
+        supervisor.reload(0, scan, &mut world);
+        let main_pid = world.spawned.iter().find(|(n, _)| n == "main").unwrap().1;
+        let side_pid = world.spawned.iter().find(|(n, _)| n == "side").unwrap().1;
+        supervisor.reaped(10, main_pid, Exit::Signal(15), &mut world);
+        assert_eq!(world.spawned.len(), 2, "not restarted");
+        assert_eq!(world.signals, [(side_pid, Stop::Terminate)]);
+        supervisor.reaped(20, side_pid, Exit::Signal(15), &mut world);
+        assert!(supervisor.is_finished());
+        assert_eq!(supervisor.exit_status(), 128 + 15);
     }
 }
