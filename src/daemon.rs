@@ -338,7 +338,8 @@ pub fn main(args: &[&CStr]) -> i32 {
             return EXIT_OS_ERROR;
         }
     };
-    let run_dir = RunDir::open(run_dir, &mut logger);
+    let mut run_dir = RunDir::open(run_dir, &mut logger);
+    run_dir.kill_leftovers_of_previous_going(&mut logger);
     let mut host = Host {
         logger,
         dev_null,

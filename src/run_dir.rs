@@ -17,6 +17,7 @@ use core::fmt::Write;
 use rustix::fd::OwnedFd;
 use rustix::fs::{FileType, Mode, OFlags};
 use rustix::io::Errno;
+use rustix::process::{Pid, Signal};
 
 pub const DEFAULT_RUN_DIR: &str = "/run/going";
 /// The FIFO's name in the run directory; no service may have it.
@@ -68,6 +69,35 @@ pub fn status_text(status: &Status, now_mono: Millis, now_unix: u64) -> String {
         let _ = writeln!(text, "next_start_mono={}", until * 1_000_000);
     }
     text
+}
+
+/// Whether the process is gone or a zombie: dead either way, and a zombie
+/// still holds its pid, so the group with that number is the old service's.
+fn main_process_gone(pid: i32) -> bool {
+    let Ok(file) = rustix::fs::open(
+        format!("/proc/{pid}/stat").as_str(),
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) else {
+        return true;
+    };
+    let mut buffer = [0u8; 512];
+    let Ok(count) = rustix::io::read(&file, &mut buffer) else {
+        return true;
+    };
+    let stat = &buffer[..count];
+    // The state follows the last ')' (the command name may contain one).
+    let after_name = stat.iter().rposition(|&b| b == b')').map_or(stat, |at| &stat[at + 1..]);
+    after_name.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'Z')
+}
+
+/// The `pid=` of a status file.
+fn read_pid(path: &str) -> Option<i32> {
+    let file = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok()?;
+    let mut buffer = [0u8; 512];
+    let count = rustix::io::read(&file, &mut buffer).ok()?;
+    let text = core::str::from_utf8(&buffer[..count]).ok()?;
+    text.lines().find_map(|line| line.strip_prefix("pid="))?.parse().ok()
 }
 
 /// One control line: `up NAME`, `down NAME`, `restart NAME` or `signal NUMBER NAME`.
@@ -164,6 +194,41 @@ impl RunDir {
         let file = rustix::fs::open(temporary.as_str(), flags, Mode::from_raw_mode(0o644))?;
         rustix::io::write(&file, text.as_bytes())?;
         rustix::fs::rename(temporary.as_str(), format!("{}/{name}", self.path).as_str())
+    }
+
+    /// A previous going died (SIGKILL) and its services died with it, but
+    /// their process groups may live on. For each status file it left whose
+    /// main process is gone, SIGKILL what is left of that group, then forget
+    /// the file. A group's number cannot be reused while the group exists, so
+    /// this reaches only leftovers. A main process that is still there and no
+    /// zombie is left alone: its pid was reused, or it outlived going (a
+    /// setuid program loses the death signal).
+    pub fn kill_leftovers_of_previous_going(&mut self, logger: &mut Logger) {
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let Ok(dir) = rustix::fs::open(self.path.as_str(), flags, Mode::empty()) else {
+            return;
+        };
+        let Ok(entries) = rustix::fs::Dir::read_from(&dir) else {
+            return;
+        };
+        let names: Vec<String> = entries
+            .filter_map(|entry| entry.ok()?.file_name().to_str().ok().map(String::from))
+            .filter(|name| !name.starts_with('.') && name != CONTROL)
+            .collect();
+        for name in names {
+            let path = format!("{}/{name}", self.path);
+            let main_gone = |pid: i32| main_process_gone(pid);
+            if let Some(group) = read_pid(&path).filter(|&pid| main_gone(pid)).and_then(Pid::from_raw)
+                && rustix::process::kill_process_group(group, Signal::KILL).is_ok()
+            {
+                let pid = group.as_raw_nonzero();
+                logger.log(
+                    Severity::Warning,
+                    format_args!("{name}: killed what a previous going left of its process group {pid}"),
+                );
+            }
+            let _ = rustix::fs::unlink(path.as_str());
+        }
     }
 
     /// going is exiting: goingctl must see it is not running (no FIFO).

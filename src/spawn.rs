@@ -135,9 +135,10 @@ pub fn spawn(command: &PreparedCommand, stdio: Stdio, nofile: &Rlimit) -> Result
     let argv = pointers(&command.argv);
     let envp = pointers(&command.envp);
     let (report_read, report_write) = rustix::pipe::pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK)?;
+    let parent = rustix::process::getpid();
     match crate::rt::fork()? {
         Some(pid) => Ok((pid, report_read)),
-        None => run_child(command, &argv, &envp, stdio, nofile, report_write.as_fd()),
+        None => run_child(command, &argv, &envp, stdio, nofile, parent, report_write.as_fd()),
     }
 }
 
@@ -148,6 +149,7 @@ fn run_child(
     envp: &[*const u8],
     stdio: Stdio,
     nofile: &Rlimit,
+    parent: Pid,
     report: BorrowedFd,
 ) -> ! {
     // Cannot fail: a fresh child of going leads no process group.
@@ -179,6 +181,12 @@ fn run_child(
     }
     if let Some((groups, gid, uid)) = &command.credentials {
         drop_privileges(groups, *gid, *uid, report);
+    }
+    // After the credential change, which would clear it: when going dies, so does the service.
+    // If going died before this line, the parent is already someone else: stop here.
+    let death_signal = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
+    if death_signal.is_err() || rustix::process::getppid() != Some(parent) {
+        crate::rt::exit(1);
     }
     let mut denied = false;
     let mut last = Errno::NOENT;
