@@ -221,11 +221,16 @@ fn after_going_is_killed_a_restarted_going_never_runs_a_service_twice() {
     wait_for("one new instance", || {
         read_log().contains("going: web: started with pid").then_some(())
     });
-    let copies = fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|entry| fs::read(entry.ok()?.path().join("cmdline")).ok())
-        .filter(|cmdline| cmdline.ends_with(b"sleep\01234567\0"))
-        .count();
-    assert_eq!(copies, 1);
+    let copies = || {
+        let cmdlines = fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|entry| fs::read(entry.ok()?.path().join("cmdline")).ok());
+        cmdlines
+            .filter(|cmdline| cmdline.ends_with(b"sleep\x001234567\x00"))
+            .count()
+    };
+    // The new instance may still be between fork and exec: wait for it, then there must be one.
+    wait_for("the new instance to exec", || (copies() >= 1).then_some(()));
+    assert_eq!(copies(), 1);
     drop(second);
 }
