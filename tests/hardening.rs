@@ -10,7 +10,8 @@ use std::process::{Child, Command, Stdio};
 /// going as PID 1 of a new PID namespace (`unshare --pid --fork --mount-proc`).
 struct Namespace {
     unshare: Child,
-    services: TempDir,
+    /// Kept so that the directory lives as long as going.
+    _services: TempDir,
     work: TempDir,
 }
 
