@@ -34,7 +34,7 @@ impl Namespace {
         command.stderr(fs::File::create(work.join("going.log")).unwrap());
         let namespace = Namespace {
             unshare: command.spawn().unwrap(),
-            services: dir,
+            _services: dir,
             work,
         };
         namespace.wait_log("going: configuration:");
