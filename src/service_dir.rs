@@ -164,9 +164,14 @@ fn read_service(
     let mut spec = config::parse(&bytes).map_err(located)?;
     if let Some(config::LogTarget::File { path, .. }) = &spec.log {
         let directory = &path[..path.rfind('/').unwrap_or(0).max(1)];
-        let is_directory = rustix::fs::stat(directory).is_ok_and(|s| FileType::from_raw_mode(s.st_mode).is_dir());
-        if !is_directory {
-            let message = format!("log directory {directory} does not exist; create it");
+        let message = match rustix::fs::stat(directory) {
+            Ok(stat) if !FileType::from_raw_mode(stat.st_mode).is_dir() => Some("is not a directory".to_string()),
+            // going writes there as its user: whoever else may write there could plant a symlink.
+            Ok(stat) => distrust_reason(&stat, own_uid).map(|reason| format!("refused: {reason}")),
+            Err(_) => Some("does not exist; create it".to_string()),
+        };
+        if let Some(message) = message {
+            let message = format!("log directory {directory} {message}");
             return Err(located(ConfigError { line: 0, message }));
         }
     }

@@ -364,7 +364,8 @@ impl ServiceLog {
 }
 
 fn open_log_file(path: &str) -> Result<(OwnedFd, u64), Errno> {
-    let flags = OFlags::WRONLY | OFlags::APPEND | OFlags::CREATE | OFlags::CLOEXEC | OFlags::NOCTTY;
+    // NOFOLLOW: a symlink at PATH must not redirect going's writes elsewhere.
+    let flags = OFlags::WRONLY | OFlags::APPEND | OFlags::CREATE | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NOFOLLOW;
     let file = rustix::fs::open(path, flags, Mode::from_raw_mode(0o640))?;
     let size = rustix::fs::fstat(&file)?.st_size as u64;
     Ok((file, size))

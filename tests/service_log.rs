@@ -282,3 +282,31 @@ fn read_only_log_directory_is_reported_once() {
     assert_eq!(going.count_log("cannot write to"), 1, "{}", going.log());
     assert!(is_alive(pid));
 }
+
+#[test]
+fn log_directory_writable_by_others_is_refused_and_symlinks_are_not_followed() {
+    let going = Going::start(&[]);
+    let open_dir = going.work.join("open");
+    fs::create_dir(&open_dir).unwrap();
+    fs::set_permissions(&open_dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let text = format!("cmd=/bin/sleep 1000\nlog={}/web.log\n", open_dir.display());
+    write_service(going.services.path(), "web", &text);
+    going.reload();
+    going.wait_log(&format!(
+        "going: web: log directory {} refused: writable by group or others; chmod go-w it",
+        open_dir.display()
+    ));
+
+    let target = going.work.join("target");
+    fs::write(&target, "precious\n").unwrap();
+    let link = going.work.join("linked.log");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let text = format!("cmd=/bin/sh -c 'echo hi; exec sleep 1000'\nlog={}\n", link.display());
+    write_service(going.services.path(), "linked", &text);
+    going.reload();
+    going.wait_log(&format!(
+        "going: linked: cannot write to {}: Too many levels of symbolic links",
+        link.display()
+    ));
+    assert_eq!(fs::read_to_string(&target).unwrap(), "precious\n");
+}
