@@ -1,0 +1,136 @@
+//! Resource exhaustion: fork failing, descriptors running out, and no growth
+//! of descriptors or memory over many reloads and restarts.
+mod common;
+
+use common::*;
+use std::fs;
+use std::process::{Command, Stdio};
+
+/// going as user `uid` (root is exempt from RLIMIT_NPROC), under `prlimit` options.
+/// Each test has its own uid: RLIMIT_NPROC counts every process of the user.
+fn start_as(uid: u32, limits: &[&str], services: &[(&str, &str)]) -> Going {
+    let dir = TempDir::new("services");
+    let work = TempDir::new("work");
+    for (name, text) in services {
+        write_service(dir.path(), name, text);
+    }
+    for path in std::iter::once(dir.path().to_owned()).chain(services.iter().map(|(name, _)| dir.join(name))) {
+        std::os::unix::fs::chown(&path, Some(uid), Some(uid)).unwrap();
+    }
+    let mut command = Command::new("prlimit");
+    let (reuid, regid) = (format!("--reuid={uid}"), format!("--regid={uid}"));
+    command
+        .args(limits)
+        .args(["setpriv", &reuid, &regid, "--clear-groups", GOING, "-d"]);
+    command
+        .arg(dir.path())
+        .arg("-r")
+        .arg(work.join("run"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+    command.stderr(fs::File::create(work.join("going.log")).unwrap());
+    let going = Going::from_parts(command.spawn().unwrap(), dir, work);
+    going.wait_log("going: configuration:");
+    going
+}
+
+#[test]
+fn fork_failing_under_rlimit_nproc_is_retried_and_recovers_when_lifted() {
+    const UID: u32 = 47101;
+    // A process of the same user takes one of the 4 places: going and two services fit, a third does not.
+    let mut blocker = Command::new("setpriv");
+    blocker.args([
+        &format!("--reuid={UID}"),
+        &format!("--regid={UID}"),
+        "--clear-groups",
+        "sleep",
+        "1000",
+    ]);
+    let mut blocker = blocker.spawn().unwrap();
+    let services = [
+        ("s1", "cmd=/bin/sleep 1000\n"),
+        ("s2", "cmd=/bin/sleep 1000\n"),
+        ("s3", "cmd=/bin/sleep 1000\n"),
+    ];
+    let going = start_as(UID, &["--nproc=4:4"], &services);
+    going.wait_log("cannot start: Resource temporarily unavailable (retrying in 1.0s)");
+    assert!(is_alive(going.pid()), "going keeps running");
+    // Lifting the pressure: the blocker goes, and going's retry a second later succeeds.
+    blocker.kill().unwrap();
+    blocker.wait().unwrap();
+    for (name, _) in services {
+        going.service_pid(name, 1);
+    }
+}
+
+#[test]
+fn running_out_of_descriptors_fails_a_start_and_says_why() {
+    let logs = TempDir::new("logs");
+    const UID: u32 = 47102;
+    std::os::unix::fs::chown(logs.path(), Some(UID), Some(UID)).unwrap();
+    let texts: Vec<(String, String)> = (1..=12)
+        .map(|i| {
+            (
+                format!("l{i:02}"),
+                format!("cmd=/bin/sleep 1000\nlog={}/l{i}.log\n", logs.path().display()),
+            )
+        })
+        .collect();
+    let services: Vec<(&str, &str)> = texts.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+    // Each logged service holds a pipe (two descriptors): 20 run out part way.
+    let going = start_as(UID, &["--nofile=20:20"], &services);
+    going.wait_log("cannot start: Too many open files (retrying in 1.0s)");
+    assert!(
+        is_alive(going.service_pid("l01", 1)),
+        "the services that started keep running"
+    );
+    assert!(is_alive(going.pid()));
+}
+
+fn descriptors(pid: i32) -> usize {
+    fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count()
+}
+
+fn rss_kb(pid: i32) -> u64 {
+    status_field(pid, "VmRSS")
+        .trim_end_matches(" kB")
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn no_descriptor_or_memory_growth_over_many_reloads_and_restarts() {
+    let going = Going::start(&[("steady", "cmd=/bin/sleep 1000\n")]);
+    let log = going.work.join("web.log");
+    let text = |n: u32| {
+        format!(
+            "cmd=/bin/sh -c 'echo run {n}; exec sleep 1000'\nlog={}\n",
+            log.display()
+        )
+    };
+    let mut starts = 0;
+    let mut cycle = |going: &Going, round: u32| {
+        write_service(going.services.path(), "web", &text(round % 2));
+        going.reload();
+        starts += 1;
+        going.service_pid("web", starts);
+        // A restart through goingctl too.
+        going.goingctl(&["restart", "web"]);
+        starts += 1;
+        going.service_pid("web", starts);
+    };
+    for round in 0..20 {
+        cycle(&going, round);
+    }
+    let (fds_before, rss_before) = (descriptors(going.pid()), rss_kb(going.pid()));
+    for round in 20..300 {
+        cycle(&going, round);
+    }
+    let (fds_after, rss_after) = (descriptors(going.pid()), rss_kb(going.pid()));
+    assert_eq!(fds_after, fds_before, "descriptor leak");
+    assert!(
+        rss_after <= rss_before + 16,
+        "RSS grew from {rss_before} to {rss_after} kB over 560 restarts"
+    );
+}
