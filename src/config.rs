@@ -578,4 +578,40 @@ mod tests {
         let error = ConfigError::at(0, "missing");
         assert_eq!(format!("{}", Located("web", &error)), "web: missing");
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn any_bytes_give_a_spec_or_an_error_never_a_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+                let lines = bytes.split(|&b| b == b'\n').count();
+                match parse(&bytes) {
+                    Ok(spec) => prop_assert!(!spec.argv.is_empty() && !spec.argv[0].is_empty()),
+                    Err(error) => prop_assert!(error.line <= lines),
+                }
+            }
+
+            #[test]
+            fn any_key_value_text_parses_or_names_a_line(text in "([a-z_]{1,8}=[ -~]{0,20}\n){0,12}") {
+                if let Err(error) = parse(text.as_bytes()) {
+                    prop_assert!(error.line <= text.lines().count());
+                }
+            }
+
+            #[test]
+            fn split_words_never_panics(text in "\\PC{0,200}") {
+                let _ = split_words(&text);
+            }
+
+            #[test]
+            fn plain_words_and_single_quoted_words_come_back_as_written(
+                words in proptest::collection::vec("[^'\\x00]{0,12}", 1..8)
+            ) {
+                let quoted: Vec<String> = words.iter().map(|word| format!("'{word}'")).collect();
+                prop_assert_eq!(split_words(&quoted.join(" ")).unwrap(), words);
+            }
+        }
+    }
 }

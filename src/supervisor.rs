@@ -632,6 +632,7 @@ mod tests {
             self.next_pid += 1;
             let pid = Pid::from_raw(100 + self.next_pid).unwrap();
             self.spawned.push((name.to_string(), pid));
+
             Ok(pid)
         }
         fn signal_group(&mut self, pid: Pid, stop: Stop) {
@@ -1049,5 +1050,101 @@ mod tests {
         supervisor.reaped(20, side_pid, Exit::Signal(15), &mut world);
         assert!(supervisor.is_finished());
         assert_eq!(supervisor.exit_status(), 128 + 15);
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// One event fed to the state machine.
+        #[derive(Clone, Debug)]
+        enum Event {
+            /// Which of the names are in the directory, with one of two commands or invalid.
+            Reload(Vec<(usize, Option<bool>)>),
+            /// The nth live process exits (modulo how many there are), or an unknown pid.
+            Exit(usize, bool),
+            Time(Millis),
+            Control(usize, u8),
+            StopAll,
+        }
+
+        const NAMES: [&str; 4] = ["a", "b", "c", "d"];
+
+        fn event() -> impl Strategy<Value = Event> {
+            let entry = (0..NAMES.len(), proptest::option::of(any::<bool>()));
+            prop_oneof![
+                proptest::collection::vec(entry, 0..5).prop_map(Event::Reload),
+                (any::<usize>(), any::<bool>()).prop_map(|(n, known)| Event::Exit(n, known)),
+                (0..40_000u64).prop_map(Event::Time),
+                (0..NAMES.len(), 0..4u8).prop_map(|(n, c)| Event::Control(n, c)),
+                Just(Event::StopAll),
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn the_table_never_holds_two_processes_of_a_service_nor_loses_one(
+                events in proptest::collection::vec(event(), 1..60)
+            ) {
+                let mut world = FakeWorld::default();
+                let mut supervisor = Supervisor::new();
+                let mut now = 0;
+                let mut alive: Vec<Pid> = Vec::new();
+                let mut wanted: Vec<&str> = Vec::new();
+                for event in events {
+                    match event {
+                        Event::Reload(entries) => {
+                            let mut seen = Vec::new();
+                            let mut scan = Vec::new();
+                            wanted.clear();
+                            for (index, cmd) in entries {
+                                if seen.contains(&index) { continue; }
+                                seen.push(index);
+                                if cmd.is_some() {
+                                    wanted.push(NAMES[index]);
+                                }
+                                let scanned = match cmd {
+                                    Some(first) => Scanned::Valid(Box::new(spec(if first { "/bin/one" } else { "/bin/two" }))),
+                                    None => Scanned::Invalid,
+                                };
+                                scan.push((NAMES[index].to_string(), scanned));
+                            }
+                            supervisor.reload(now, scan, &mut world);
+                        }
+                        Event::Exit(n, known) if known && !alive.is_empty() => {
+                            let pid = alive.remove(n % alive.len());
+                            supervisor.reaped(now, pid, Exit::Code(1), &mut world);
+                        }
+                        Event::Exit(..) => supervisor.reaped(now, Pid::from_raw(1_000_000).unwrap(), Exit::Code(0), &mut world),
+                        Event::Time(delta) => {
+                            now += delta;
+                            supervisor.deadline_passed(now, &mut world);
+                        }
+                        Event::Control(n, c) => {
+                            let control = [Control::Up, Control::Down, Control::Restart, Control::Signal(1)][c as usize];
+                            supervisor.control(now, NAMES[n], control, &mut world);
+                        }
+                        Event::StopAll => supervisor.stop_all(now, &mut world),
+                    }
+                    alive.extend(world.spawned.drain(..).map(|(_, pid)| pid));
+                    let pids: Vec<Pid> = supervisor.services.iter().filter_map(Service::pid).collect();
+                    for pid in &pids {
+                        prop_assert!(alive.contains(pid), "a pid that is not a live process");
+                        prop_assert_eq!(pids.iter().filter(|p| *p == pid).count(), 1);
+                    }
+                    let names: Vec<&str> = supervisor.states().map(|(name, _)| name).collect();
+                    prop_assert!(names.windows(2).all(|w| w[0] < w[1]), "one entry per name, sorted");
+                    if !supervisor.shutting_down {
+                        // Every valid name of the last scan is in the table, whatever happened since.
+                        for name in &wanted {
+                            prop_assert!(names.contains(name), "lost {}", name);
+                        }
+                    }
+                    if let Some(deadline) = supervisor.next_deadline() {
+                        prop_assert!(deadline <= now + MAX_BACKOFF.max(STOP_TIMEOUT));
+                    }
+                }
+            }
+        }
     }
 }

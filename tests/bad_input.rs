@@ -16,39 +16,56 @@ enum Outcome {
     Ignored,
 }
 
+/// Writes a service file (mode 0644) and records what must become of it.
+fn write_case(dir: &std::path::Path, cases: &mut Vec<(String, Outcome)>, name: &str, bytes: &[u8], outcome: Outcome) {
+    fs::write(dir.join(name), bytes).unwrap();
+    fs::set_permissions(dir.join(name), std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    cases.push((name.to_owned(), outcome));
+}
+
 #[test]
 fn every_bad_input_has_its_documented_outcome() {
     let going = Going::start(&[("good", "cmd=/bin/sleep 1000\n")]);
     let dir = going.services.path().to_owned();
     let good = going.service_pid("good", 1);
     let mut cases: Vec<(String, Outcome)> = Vec::new();
-    let mut file = |name: &str, bytes: &[u8], outcome: Outcome| {
-        fs::write(dir.join(name), bytes).unwrap();
-        fs::set_permissions(dir.join(name), std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
-        cases.push((name.to_owned(), outcome));
-    };
-    file(
+    write_case(
+        &dir,
+        &mut cases,
         "latin1",
         b"cmd=/bin/sleep 1000\n# caf\xE9\n",
         Outcome::Error("latin1:2: not valid UTF-8; save the file as UTF-8"),
     );
-    file(
+    write_case(
+        &dir,
+        &mut cases,
         "nul",
         b"cmd=/bin/sleep\x00 1000\n",
         Outcome::Error("nul:1: contains a NUL byte"),
     );
-    file("crlf", b"cmd=/bin/sleep 1000\r\ncwd=/\r\n", Outcome::Starts);
+    write_case(
+        &dir,
+        &mut cases,
+        "crlf",
+        b"cmd=/bin/sleep 1000\r\ncwd=/\r\n",
+        Outcome::Starts,
+    );
     let mut huge = b"cmd=/bin/sleep 1000\n".to_vec();
     huge.resize(64 * 1024 + 1, b'#');
-    file("huge", &huge, Outcome::Error("huge: file is larger than 65536 bytes"));
+    write_case(
+        &dir,
+        &mut cases,
+        "huge",
+        &huge,
+        Outcome::Error("huge: file is larger than 65536 bytes"),
+    );
     let mut env = "cmd=/bin/sleep 1000\n".to_owned();
     (0..1000).for_each(|i| env.push_str(&format!("env=VAR{i}=value{i}\n")));
-    file("thousand-env", env.as_bytes(), Outcome::Starts);
+    write_case(&dir, &mut cases, "thousand-env", env.as_bytes(), Outcome::Starts);
     let long_name = "n".repeat(255);
-    file(&long_name, b"cmd=/bin/sleep 1000\n", Outcome::Starts);
+    write_case(&dir, &mut cases, &long_name, b"cmd=/bin/sleep 1000\n", Outcome::Starts);
     let words = format!("cmd=/bin/sh -c 'exec sleep 1000' sh{}\n", " w".repeat(10_000));
-    file("many-words", words.as_bytes(), Outcome::Starts);
-    drop(file);
+    write_case(&dir, &mut cases, "many-words", words.as_bytes(), Outcome::Starts);
 
     fs::create_dir(dir.join("subdir")).unwrap();
     cases.push(("subdir".into(), Outcome::Ignored));
