@@ -157,8 +157,9 @@ pub fn exit(code: i32) -> ! {
 }
 
 /// Program entry, allocator, panic handler and the functions the compiler
-/// expects libc to provide: only in the daemon, std brings its own to tests.
-#[cfg(not(test))]
+/// expects libc to provide: only in the daemon, std brings its own to tests
+/// and to the fuzz target (feature `hosted`).
+#[cfg(not(any(test, feature = "hosted")))]
 mod entry {
     use alloc::vec::Vec;
     use core::ffi::{CStr, c_char};
