@@ -64,7 +64,8 @@
 //!
 //! # Exit codes
 //!
-//! 0 after a clean stop, or for `-v` and `-h`; 64 usage; 71 the signalfd or
+//! 0 after a clean stop, or for `-v` and `-h`; a `shutdown=yes` service's
+//! own exit code (128 + signal) when it ended and took going down; 64 usage; 71 the signalfd or
 //! /dev/null cannot be opened; 72 the directory is missing or unreadable at
 //! start; 78 the directory is refused by the ownership rule; 101 a broken
 //! internal invariant (a bug). A child whose exec failed exits 127 (not
