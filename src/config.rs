@@ -36,6 +36,16 @@ pub struct ServiceSpec {
     pub argv: Vec<String>,
     /// An absolute path (inside `chroot` when there is one).
     pub cwd: String,
+    /// `shutdown=yes`: when this service exits, going stops everything and exits with its status.
+    pub shutdown: bool,
+    /// The other keys, boxed: most services use none of them, and a spec stays small
+    /// (a few hundred bytes per service count when there are thousands).
+    pub options: Option<alloc::boxed::Box<ServiceOptions>>,
+}
+
+/// The keys beyond `cmd`, `cwd` and `shutdown`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceOptions {
     /// `env=` entries in file order; a later one for the same name wins.
     pub env: Vec<(String, String)>,
     /// `user=` and `group=` as written, with their line numbers.
@@ -48,8 +58,29 @@ pub struct ServiceSpec {
     pub rlimits: Vec<(Resource, Rlimit)>,
     /// Where stdout and stderr go; `None` is /dev/null.
     pub log: Option<LogTarget>,
-    /// `shutdown=yes`: when this service exits, going stops everything and exits with its status.
-    pub shutdown: bool,
+}
+
+impl ServiceOptions {
+    /// What a file that names none of these keys asks for.
+    pub const NONE: ServiceOptions = ServiceOptions {
+        env: Vec::new(),
+        user: None,
+        group: None,
+        identity: None,
+        chroot: None,
+        umask: None,
+        rlimits: Vec::new(),
+        log: None,
+    };
+}
+
+/// What [`ServiceSpec::options`] gives for a spec without options.
+static NO_OPTIONS: ServiceOptions = ServiceOptions::NONE;
+
+impl ServiceSpec {
+    pub fn options(&self) -> &ServiceOptions {
+        self.options.as_deref().unwrap_or(&NO_OPTIONS)
+    }
 }
 
 /// `log=PATH` (with its rotation) or `log=-`.
@@ -160,16 +191,10 @@ pub fn parse(bytes: &[u8]) -> Result<ServiceSpec, ConfigError> {
     let mut spec = ServiceSpec {
         argv: Vec::new(),
         cwd: String::new(),
-        env: Vec::new(),
-        user: None,
-        group: None,
-        identity: None,
-        chroot: None,
-        umask: None,
-        rlimits: Vec::new(),
-        log: None,
         shutdown: false,
+        options: None,
     };
+    let mut options = ServiceOptions::NONE;
     let mut shutdown = None;
     let mut log_path = None;
     let mut log_size = None;
@@ -194,20 +219,20 @@ pub fn parse(bytes: &[u8]) -> Result<ServiceSpec, ConfigError> {
         let slot_taken = match key {
             "cmd" => argv.replace(parse_cmd(value).map_err(|m| at_line(m.into()))?).is_some(),
             "cwd" => cwd.replace(parse_absolute("cwd", value).map_err(at_line)?).is_some(),
-            "chroot" => spec
+            "chroot" => options
                 .chroot
                 .replace(parse_absolute("chroot", value).map_err(at_line)?)
                 .is_some(),
-            "user" => spec.user.replace((line, value.to_string())).is_some(),
-            "group" => spec.group.replace((line, value.to_string())).is_some(),
-            "umask" => spec
+            "user" => options.user.replace((line, value.to_string())).is_some(),
+            "group" => options.group.replace((line, value.to_string())).is_some(),
+            "umask" => options
                 .umask
                 .replace(parse_umask(value).map_err(|m| at_line(m.into()))?)
                 .is_some(),
             "env" => {
                 let (name, value) = parse_env(value).map_err(|m| at_line(m.into()))?;
-                spec.env.retain(|(existing, _)| *existing != name);
-                spec.env.push((name, value));
+                options.env.retain(|(existing, _)| *existing != name);
+                options.env.push((name, value));
                 false
             }
             "log" => log_path
@@ -222,8 +247,8 @@ pub fn parse(bytes: &[u8]) -> Result<ServiceSpec, ConfigError> {
             "shutdown" => shutdown.replace(parse_yes_no(key, value).map_err(at_line)?).is_some(),
             "rlimit" => {
                 let (resource, limit) = parse_rlimit(value).map_err(at_line)?;
-                spec.rlimits.retain(|(existing, _)| *existing != resource);
-                spec.rlimits.push((resource, limit));
+                options.rlimits.retain(|(existing, _)| *existing != resource);
+                options.rlimits.push((resource, limit));
                 false
             }
             _ => {
@@ -241,7 +266,7 @@ pub fn parse(bytes: &[u8]) -> Result<ServiceSpec, ConfigError> {
     spec.argv = argv;
     spec.cwd = cwd.unwrap_or_else(|| DEFAULT_CWD.to_string());
     spec.shutdown = shutdown.unwrap_or(false);
-    spec.log = match (log_path, log_size.or(log_keep)) {
+    options.log = match (log_path, log_size.or(log_keep)) {
         (Some((_, path)), _) if path != "-" => Some(LogTarget::File {
             path,
             max_size: log_size.map_or(DEFAULT_LOG_SIZE, |(_, size)| size),
@@ -253,6 +278,7 @@ pub fn parse(bytes: &[u8]) -> Result<ServiceSpec, ConfigError> {
         (Some(_), None) => Some(LogTarget::Stdout),
         (None, None) => None,
     };
+    spec.options = (options != ServiceOptions::NONE).then(|| alloc::boxed::Box::new(options));
     Ok(spec)
 }
 
@@ -440,7 +466,12 @@ mod tests {
     #[test]
     fn env_entries_keep_file_order_and_a_later_name_wins() {
         let spec = parse(b"cmd=/bin/true\nenv=A=1\nenv=B=x=y\nenv=A=2\nenv=EMPTY=\n").unwrap();
-        let env: Vec<(&str, &str)> = spec.env.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        let env: Vec<(&str, &str)> = spec
+            .options()
+            .env
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
         assert_eq!(env, [("B", "x=y"), ("A", "2"), ("EMPTY", "")]);
         assert_eq!(
             error("cmd=/bin/true\nenv==1\n"),
@@ -452,10 +483,10 @@ mod tests {
     #[test]
     fn user_group_chroot_and_umask_are_kept_with_their_lines() {
         let spec = parse(b"cmd=/bin/true\nuser=www\ngroup=100\nchroot=/srv/jail\numask=027\n").unwrap();
-        assert_eq!(spec.user, Some((2, "www".to_string())));
-        assert_eq!(spec.group, Some((3, "100".to_string())));
-        assert_eq!(spec.chroot.as_deref(), Some("/srv/jail"));
-        assert_eq!(spec.umask, Some(0o27));
+        assert_eq!(spec.options().user, Some((2, "www".to_string())));
+        assert_eq!(spec.options().group, Some((3, "100".to_string())));
+        assert_eq!(spec.options().chroot.as_deref(), Some("/srv/jail"));
+        assert_eq!(spec.options().umask, Some(0o27));
         assert_eq!(
             error("cmd=/bin/true\numask=0800\n"),
             ConfigError::at(2, "umask must be octal, from 000 to 777")
@@ -474,7 +505,7 @@ mod tests {
     fn rlimits_take_one_value_or_soft_and_hard() {
         let spec = parse(b"cmd=/bin/true\nrlimit=nofile 1024:4096\nrlimit=core unlimited\nrlimit=cpu 10\n").unwrap();
         assert_eq!(
-            spec.rlimits,
+            spec.options().rlimits,
             [
                 (
                     Resource::Nofile,
@@ -519,18 +550,21 @@ mod tests {
             max_size: DEFAULT_LOG_SIZE,
             keep: DEFAULT_LOG_KEEP,
         };
-        assert_eq!(spec.log, Some(default));
+        assert_eq!(spec.options().log, Some(default));
         let spec = parse(b"cmd=/bin/true\nlog_keep=2\nlog=/l\nlog_size=10000\n").unwrap();
         assert_eq!(
-            spec.log,
+            spec.options().log,
             Some(LogTarget::File {
                 path: "/l".into(),
                 max_size: 10000,
                 keep: 2
             })
         );
-        assert_eq!(parse(b"cmd=/bin/true\nlog=-\n").unwrap().log, Some(LogTarget::Stdout));
-        assert_eq!(parse(b"cmd=/bin/true\n").unwrap().log, None);
+        assert_eq!(
+            parse(b"cmd=/bin/true\nlog=-\n").unwrap().options().log,
+            Some(LogTarget::Stdout)
+        );
+        assert_eq!(parse(b"cmd=/bin/true\n").unwrap().options().log, None);
         assert_eq!(error("cmd=/bin/true\nlog=web.log\n").line, 2);
         assert_eq!(
             error("cmd=/bin/true\nlog_size=100000\n"),

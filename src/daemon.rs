@@ -30,6 +30,10 @@ pub const DEFAULT_DIR: &CStr = c"/etc/going.d";
 /// (a deploy, `git checkout`) within this window is applied in one rescan.
 pub const RESCAN_DELAY: Millis = 20;
 
+/// Children between fork and exec whose pipes going holds before it collects
+/// the finished ones (without waiting for any).
+const MAX_PENDING_STARTS: usize = 32;
+
 /// sysexits(3) codes.
 pub const EXIT_USAGE: i32 = 64;
 pub const EXIT_NO_DIR: i32 = 72;
@@ -112,9 +116,16 @@ struct Host {
 
 impl Effects for Host {
     fn spawn(&mut self, name: &str, spec: &Rc<ServiceSpec>) -> Result<Pid, Errno> {
+        // A reload starts services back to back without a turn of the loop: collect the
+        // starts that finished, or every fork would copy thousands of open pipes.
+        if self.starting.len() >= MAX_PENDING_STARTS {
+            for index in (0..self.starting.len()).rev() {
+                self.check_started(index);
+            }
+        }
         let command = spawn::prepare(spec);
         let input = self.dev_null.as_fd();
-        let output = match &spec.log {
+        let output = match &spec.options().log {
             Some(target) => self.logs.writer_for(name, target)?,
             None => {
                 self.logs.retire(name);

@@ -124,7 +124,7 @@ pub fn scan(path: &CStr, being_written: &[CString], logger: &mut Logger) -> Resu
         }
         match read_service(&dir, &name, own_uid, &mut accounts) {
             Ok(None) => {}
-            Ok(Some(spec)) => services.push((text.to_string(), Scanned::Valid(alloc::boxed::Box::new(spec)))),
+            Ok(Some(spec)) => services.push((text.to_string(), Scanned::Valid(alloc::rc::Rc::new(spec)))),
             Err(message) => {
                 logger.log(
                     Severity::Error,
@@ -162,7 +162,7 @@ fn read_service(
     let bytes = read_limited(&file).map_err(|e| format!("{shown}: cannot read: {}", describe(e)))?;
     let located = |error: ConfigError| format!("{}", Located(&shown, &error));
     let mut spec = config::parse(&bytes).map_err(located)?;
-    if let Some(config::LogTarget::File { path, .. }) = &spec.log {
+    if let Some(config::LogTarget::File { path, .. }) = &spec.options().log {
         let directory = &path[..path.rfind('/').unwrap_or(0).max(1)];
         let message = match rustix::fs::stat(directory) {
             Ok(stat) if !FileType::from_raw_mode(stat.st_mode).is_dir() => Some("is not a directory".to_string()),
@@ -175,7 +175,8 @@ fn read_service(
             return Err(located(ConfigError { line: 0, message }));
         }
     }
-    if spec.user.is_none() && spec.group.is_none() && spec.chroot.is_none() {
+    let options = spec.options();
+    if options.user.is_none() && options.group.is_none() && options.chroot.is_none() {
         return Ok(Some(spec));
     }
     if own_uid != 0 {
@@ -183,7 +184,10 @@ fn read_service(
         return Err(located(ConfigError { line: 0, message }));
     }
     let (passwd, group) = accounts.load();
-    spec.identity = accounts::resolve(spec.user.as_ref(), spec.group.as_ref(), passwd, group).map_err(located)?;
+    let identity = accounts::resolve(options.user.as_ref(), options.group.as_ref(), passwd, group).map_err(located)?;
+    if let Some(options) = spec.options.as_mut() {
+        options.identity = identity;
+    }
     Ok(Some(spec))
 }
 

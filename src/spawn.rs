@@ -84,8 +84,8 @@ fn c_string(text: &str) -> CString {
 /// the chroot when there is one).
 pub fn prepare(spec: &ServiceSpec) -> PreparedCommand {
     let mut env: Vec<(&str, &str)> = Vec::from([("PATH", DEFAULT_PATH)]);
-    let identity_env = spec.identity.iter().flat_map(|identity| identity.env.iter());
-    for (name, value) in identity_env.chain(spec.env.iter()) {
+    let identity_env = spec.options().identity.iter().flat_map(|identity| identity.env.iter());
+    for (name, value) in identity_env.chain(spec.options().env.iter()) {
         env.retain(|(existing, _)| existing != name);
         env.push((name, value));
     }
@@ -101,7 +101,7 @@ pub fn prepare(spec: &ServiceSpec) -> PreparedCommand {
             .map(|dir| c_string(&alloc::format!("{dir}/{program}")))
             .collect(),
     };
-    let credentials = spec.identity.as_ref().map(|identity| {
+    let credentials = spec.options().identity.as_ref().map(|identity| {
         let groups = identity.groups.iter().map(|&gid| Gid::from_raw(gid)).collect();
         (groups, Gid::from_raw(identity.gid), identity.uid.map(Uid::from_raw))
     });
@@ -113,9 +113,9 @@ pub fn prepare(spec: &ServiceSpec) -> PreparedCommand {
             .map(|(name, value)| c_string(&alloc::format!("{name}={value}")))
             .collect(),
         cwd: c_string(&spec.cwd),
-        rlimits: spec.rlimits.clone(),
-        umask: spec.umask.map(Mode::from_raw_mode),
-        chroot: spec.chroot.as_deref().map(c_string),
+        rlimits: spec.options().rlimits.clone(),
+        umask: spec.options().umask.map(Mode::from_raw_mode),
+        chroot: spec.options().chroot.as_deref().map(c_string),
         credentials,
     }
 }
@@ -266,7 +266,7 @@ pub struct FailureReport<'a> {
 impl fmt::Display for FailureReport<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let spec = self.spec;
-        let identity = spec.identity.as_ref();
+        let identity = spec.options().identity.as_ref();
         match self.failure {
             ChildFailure::Stdio(error) => write!(f, "cannot open /dev/null as stdio: {}", describe(error)),
             ChildFailure::Rlimit(error) => write!(f, "cannot set a resource limit: {}", describe(error)),
@@ -274,7 +274,7 @@ impl fmt::Display for FailureReport<'_> {
                 write!(
                     f,
                     "cannot chroot to {}: {}",
-                    spec.chroot.as_deref().unwrap_or(""),
+                    spec.options().chroot.as_deref().unwrap_or(""),
                     describe(error)
                 )
             }

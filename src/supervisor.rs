@@ -140,7 +140,7 @@ pub enum AfterStop {
 /// One service file's result in a directory scan.
 #[derive(Debug)]
 pub enum Scanned {
-    Valid(alloc::boxed::Box<ServiceSpec>),
+    Valid(Rc<ServiceSpec>),
     /// The file is there but has an error (already logged): a running service keeps running.
     Invalid,
 }
@@ -455,6 +455,8 @@ impl Supervisor {
         }
         let (mut added, mut removed, mut changed) = (0, 0, 0);
         scan.sort_by(|a, b| a.0.cmp(&b.0));
+        // Room for every new name at once: growing by doubling would hold two tables at the peak.
+        self.services.reserve(scan.len().saturating_sub(self.services.len()));
         self.services.retain_mut(|service| {
             if scan
                 .binary_search_by(|(name, _)| name.as_str().cmp(&service.name))
@@ -476,7 +478,6 @@ impl Supervisor {
         });
         for (name, scanned) in scan {
             let Scanned::Valid(spec) = scanned else { continue };
-            let spec = Rc::from(spec);
             let service = match self.services.binary_search_by(|s| s.name.cmp(&name)) {
                 Ok(index) => &mut self.services[index],
                 Err(index) => {
@@ -605,7 +606,7 @@ impl Supervisor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloc::boxed::Box;
+    use alloc::rc::Rc;
     use alloc::string::ToString;
 
     /// Records what the supervisor asked for; pids count up from 100.
@@ -669,7 +670,7 @@ mod tests {
     }
 
     fn scan(entries: &[(&str, Option<&str>)]) -> Vec<(String, Scanned)> {
-        let scanned = |cmd: &Option<&str>| cmd.map_or(Scanned::Invalid, |cmd| Scanned::Valid(Box::new(spec(cmd))));
+        let scanned = |cmd: &Option<&str>| cmd.map_or(Scanned::Invalid, |cmd| Scanned::Valid(Rc::new(spec(cmd))));
         entries
             .iter()
             .map(|(name, cmd)| (name.to_string(), scanned(cmd)))
@@ -1040,7 +1041,7 @@ mod tests {
         let mut main = crate::config::parse(b"cmd=/bin/main\nshutdown=yes\n").unwrap();
         main.cwd = "/".into();
         let mut scan = scan(&[("side", Some("/bin/side"))]);
-        scan.push(("main".into(), Scanned::Valid(Box::new(main))));
+        scan.push(("main".into(), Scanned::Valid(Rc::new(main))));
         supervisor.reload(0, scan, &mut world);
         let main_pid = world.spawned.iter().find(|(n, _)| n == "main").unwrap().1;
         let side_pid = world.spawned.iter().find(|(n, _)| n == "side").unwrap().1;
@@ -1104,7 +1105,7 @@ mod tests {
                                     wanted.push(NAMES[index]);
                                 }
                                 let scanned = match cmd {
-                                    Some(first) => Scanned::Valid(Box::new(spec(if first { "/bin/one" } else { "/bin/two" }))),
+                                    Some(first) => Scanned::Valid(Rc::new(spec(if first { "/bin/one" } else { "/bin/two" }))),
                                     None => Scanned::Invalid,
                                 };
                                 scan.push((NAMES[index].to_string(), scanned));
