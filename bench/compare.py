@@ -237,16 +237,16 @@ def footprint(supervisor):
     }
 
 
-def respawn_latencies(count, tries):
+def respawn_latencies(count, tries, all_started):
     """kill -9 services that have run for over 6 s; time until the replacement runs."""
-    started = {}
+    started = {index: all_started for index in range(count)}
     latencies = []
     for attempt in range(tries):
         index = attempt % count
         running = services_running(count)
         old = running[index]
         # Long enough for every peer's crash-loop window (going's is 5 s).
-        ready_at = started.get(index, 0) + 6.5
+        ready_at = started[index] + 6.5
         while time.monotonic() < ready_at:
             time.sleep(0.05)
         parent = parent_of(old)
@@ -295,7 +295,7 @@ def part_respawn(work, peers, sizes, tries, results):
         for count in sizes:
             supervisor = peer(work)
             cold_start(supervisor, count)
-            latencies = respawn_latencies(count, tries)
+            latencies = respawn_latencies(count, tries, time.monotonic())
             supervisor.stop()
             results.setdefault("respawn", {})[(peer.name, count)] = median_p90(latencies)
             median, p90 = median_p90(latencies)
@@ -335,6 +335,12 @@ def part_scale(work, results):
           f"SIGHUP with one changed file to its new process {rescan * 1000:.0f} ms", flush=True)
 
 
+def quiet_reading(pid):
+    """RSS and descriptor count once the last start's pipe is closed."""
+    time.sleep(0.2)
+    return status_kb(pid, "VmRSS"), len(os.listdir(f"/proc/{pid}/fd"))
+
+
 def part_soak(work, restarts, results):
     supervisor = Going(work)
     cold_start(supervisor, 1)
@@ -357,9 +363,9 @@ def part_soak(work, restarts, results):
             if time.monotonic() > deadline:
                 raise SystemExit(f"soak: only {i} restarts in 30 minutes")
         if i == 100:
-            measured["start"] = (status_kb(pid, "VmRSS"), len(os.listdir(f"/proc/{pid}/fd")))
+            measured["start"] = quiet_reading(pid)
         reap_orphans()
-    measured["end"] = (status_kb(pid, "VmRSS"), len(os.listdir(f"/proc/{pid}/fd")))
+    measured["end"] = quiet_reading(pid)
     os.close(fifo)
     supervisor.stop()
     results["soak"] = {"restarts": restarts, **measured}
@@ -443,7 +449,7 @@ def bars(results):
         verdicts.append(f"- zero context switches when idle: {count}, {'met' if count == 0 else 'MISSED'}")
     if "soak" in results:
         s = results["soak"]
-        ok = s["start"][1] == s["end"][1] and s["end"][0] <= s["start"][0]
+        ok = s["end"][1] <= s["start"][1] and s["end"][0] <= s["start"][0]
         verdicts.append(f"- no growth of RSS or fds over the soak: {'met' if ok else 'MISSED'}")
     return verdicts
 
