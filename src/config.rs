@@ -32,7 +32,8 @@ pub const RLIMIT_NAMES: [(&str, Resource); 9] = [
 /// reload must restart the service.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServiceSpec {
-    /// `cmd` split into words; never empty, first word never empty.
+    /// `cmd` split into words; never empty, first word never empty (empty only
+    /// with `procfile=`, before the scan expands it into one spec per process).
     pub argv: Vec<String>,
     /// An absolute path (inside `chroot` when there is one).
     pub cwd: String,
@@ -58,6 +59,9 @@ pub struct ServiceOptions {
     pub rlimits: Vec<(Resource, Rlimit)>,
     /// Where stdout and stderr go; `None` is /dev/null.
     pub log: Option<LogTarget>,
+    /// `procfile=PATH` instead of `cmd=`: one service per process type (see [`crate::procfile`]).
+    /// A spec that reaches the supervisor never has one.
+    pub procfile: Option<String>,
 }
 
 impl ServiceOptions {
@@ -71,6 +75,7 @@ impl ServiceOptions {
         umask: None,
         rlimits: Vec::new(),
         log: None,
+        procfile: None,
     };
 }
 
@@ -217,8 +222,14 @@ pub fn parse(bytes: &[u8]) -> Result<ServiceSpec, ConfigError> {
         }
         let at_line = |message: String| ConfigError::at(line, message);
         let slot_taken = match key {
-            "cmd" => argv.replace(parse_cmd(value).map_err(|m| at_line(m.into()))?).is_some(),
+            "cmd" => argv
+                .replace((line, parse_cmd(value).map_err(|m| at_line(m.into()))?))
+                .is_some(),
             "cwd" => cwd.replace(parse_absolute("cwd", value).map_err(at_line)?).is_some(),
+            "procfile" => options
+                .procfile
+                .replace(parse_absolute("procfile", value).map_err(at_line)?)
+                .is_some(),
             "chroot" => options
                 .chroot
                 .replace(parse_absolute("chroot", value).map_err(at_line)?)
@@ -260,11 +271,17 @@ pub fn parse(bytes: &[u8]) -> Result<ServiceSpec, ConfigError> {
             return Err(ConfigError::at(line, format!("duplicate key \"{key}\"")));
         }
     }
-    let Some(argv) = argv else {
-        return Err(ConfigError::at(0, "missing \"cmd\"; add a line cmd=/path/to/program"));
+    // A Procfile's processes run in its directory unless cwd= says otherwise: empty until then.
+    let default_cwd = if options.procfile.is_some() { "" } else { DEFAULT_CWD };
+    spec.argv = match (argv, &options.procfile) {
+        (Some((_, argv)), None) => argv,
+        (None, Some(_)) => Vec::new(),
+        (Some((line, _)), Some(_)) => {
+            return Err(ConfigError::at(line, "cmd and procfile exclude each other; keep one"));
+        }
+        (None, None) => return Err(ConfigError::at(0, "missing \"cmd\"; add a line cmd=/path/to/program")),
     };
-    spec.argv = argv;
-    spec.cwd = cwd.unwrap_or_else(|| DEFAULT_CWD.to_string());
+    spec.cwd = cwd.unwrap_or_else(|| default_cwd.to_string());
     spec.shutdown = shutdown.unwrap_or(false);
     options.log = match (log_path, log_size.or(log_keep)) {
         (Some((_, path)), _) if path != "-" => Some(LogTarget::File {
@@ -282,7 +299,8 @@ pub fn parse(bytes: &[u8]) -> Result<ServiceSpec, ConfigError> {
     Ok(spec)
 }
 
-const KNOWN_KEYS: &str = "cmd, cwd, env, user, group, chroot, umask, rlimit, log, log_size, log_keep and shutdown";
+const KNOWN_KEYS: &str =
+    "cmd, cwd, env, user, group, chroot, umask, rlimit, log, log_size, log_keep, shutdown and procfile";
 
 fn parse_yes_no(key: &str, value: &str) -> Result<bool, String> {
     match value {
@@ -442,7 +460,7 @@ mod tests {
             error("cmd=/bin/true\n\nusr=root\n"),
             ConfigError::at(
                 3,
-                "unknown key \"usr\"; known keys are cmd, cwd, env, user, group, chroot, umask, rlimit, log, log_size, log_keep and shutdown"
+                "unknown key \"usr\"; known keys are cmd, cwd, env, user, group, chroot, umask, rlimit, log, log_size, log_keep, shutdown and procfile"
             )
         );
         assert_eq!(
@@ -622,6 +640,8 @@ mod tests {
             fn any_bytes_give_a_spec_or_an_error_never_a_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
                 let lines = bytes.split(|&b| b == b'\n').count();
                 match parse(&bytes) {
+                    // A Procfile service has its commands in the Procfile.
+                    Ok(spec) if spec.options().procfile.is_some() => prop_assert!(spec.argv.is_empty()),
                     Ok(spec) => prop_assert!(!spec.argv.is_empty() && !spec.argv[0].is_empty()),
                     Err(error) => prop_assert!(error.line <= lines),
                 }

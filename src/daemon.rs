@@ -230,10 +230,16 @@ impl Host {
         }
     }
 
-    fn reload(&mut self, supervisor: &mut Supervisor, dir: &CStr, watch: Option<&DirWatch>) {
-        let being_written = watch.map_or(&[][..], DirWatch::being_written);
-        match service_dir::scan(dir, being_written, &mut self.logger) {
-            Ok(scan) => supervisor.reload(now(), scan, self),
+    fn reload(&mut self, supervisor: &mut Supervisor, dir: &CStr, watch: Option<&mut DirWatch>) {
+        let being_written = watch.as_ref().map_or(&[][..], |watch| watch.being_written());
+        let known: Vec<&str> = supervisor.states().map(|(name, _)| name).collect();
+        match service_dir::scan(dir, being_written, &known, &mut self.logger) {
+            Ok(scan) => {
+                if let Some(watch) = watch {
+                    watch.watch_also(&scan.procfile_dirs, &mut self.logger);
+                }
+                supervisor.reload(now(), scan.services, self);
+            }
             Err(error) => {
                 let dir = dir.to_string_lossy();
                 let message = format_args!("{dir}: {error} (services keep running as they are)");
@@ -327,7 +333,7 @@ pub fn main(args: &[&CStr]) -> i32 {
 
     let mut logger = Logger::new();
     let shown_dir = dir.to_string_lossy();
-    let scan = match service_dir::scan(dir, &[], &mut logger) {
+    let scan = match service_dir::scan(dir, &[], &[], &mut logger) {
         Ok(scan) => scan,
         Err(error) => {
             print(rt::stderr(), &alloc::format!("going: {shown_dir}: {error}\n"));
@@ -362,9 +368,12 @@ pub fn main(args: &[&CStr]) -> i32 {
     let version = env!("CARGO_PKG_VERSION");
     host.log(Severity::Info, format_args!("going {version} supervising {shown_dir}"));
     let mut supervisor = Supervisor::new();
-    supervisor.reload(now(), scan, &mut host);
+    supervisor.reload(now(), scan.services, &mut host);
     let mut watch = match DirWatch::new(dir) {
-        Ok(watch) => Some(watch),
+        Ok(mut watch) => {
+            watch.watch_also(&scan.procfile_dirs, &mut host.logger);
+            Some(watch)
+        }
         Err(error) => {
             let reason = crate::log::describe(error);
             let message = format_args!("{shown_dir}: cannot watch with inotify: {reason}; send SIGHUP after changes");
@@ -433,7 +442,7 @@ pub fn main(args: &[&CStr]) -> i32 {
                 watch.forget_writers();
             }
             rescan_at = None;
-            host.reload(&mut supervisor, dir, watch.as_ref());
+            host.reload(&mut supervisor, dir, watch.as_mut());
         }
         supervisor.deadline_passed(now(), &mut host);
         if host.run_dir.take_recreated() {

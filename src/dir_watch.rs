@@ -15,6 +15,7 @@ use crate::log::{Logger, Severity, describe};
 use crate::service_dir::is_service_name;
 use alloc::borrow::ToOwned;
 use alloc::ffi::CString;
+use alloc::string::String;
 use alloc::vec::Vec;
 use core::ffi::CStr;
 use core::mem::MaybeUninit;
@@ -34,6 +35,13 @@ const DIR_EVENTS: WatchFlags = WatchFlags::CLOSE_WRITE
     .union(WatchFlags::DELETE_SELF)
     .union(WatchFlags::ONLYDIR);
 
+const PROCFILE_DIR_EVENTS: WatchFlags = WatchFlags::CLOSE_WRITE
+    .union(WatchFlags::MOVED_TO)
+    .union(WatchFlags::MOVED_FROM)
+    .union(WatchFlags::DELETE)
+    .union(WatchFlags::ATTRIB)
+    .union(WatchFlags::ONLYDIR);
+
 const PARENT_EVENTS: WatchFlags = WatchFlags::CREATE
     .union(WatchFlags::MOVED_TO)
     .union(WatchFlags::MOVED_FROM)
@@ -49,6 +57,8 @@ pub struct DirWatch {
     dir_watch: Option<i32>,
     parent_watch: i32,
     being_written: Vec<CString>,
+    /// Watches of Procfile directories: any completed change there causes a rescan.
+    procfile_watches: Vec<i32>,
 }
 
 /// Splits `a/b/c` into `a/b` and `c`; `c` alone has parent `.`, `/c` has `/`.
@@ -82,6 +92,7 @@ impl DirWatch {
             dir_watch,
             parent_watch,
             being_written: Vec::new(),
+            procfile_watches: Vec::new(),
         })
     }
 
@@ -92,6 +103,24 @@ impl DirWatch {
     /// Names that must not be read now: their writer has not closed them yet.
     pub fn being_written(&self) -> &[CString] {
         &self.being_written
+    }
+
+    /// Watches the directories of Procfiles too. MASK_ADD: a directory that is
+    /// already watched (the service directory's parent) keeps its events.
+    pub fn watch_also(&mut self, dirs: &[String], logger: &mut Logger) {
+        for dir in dirs {
+            match inotify::add_watch(&self.inotify, dir.as_str(), PROCFILE_DIR_EVENTS | WatchFlags::MASK_ADD) {
+                Ok(watch) if !self.procfile_watches.contains(&watch) => self.procfile_watches.push(watch),
+                Ok(_) => {}
+                Err(error) => {
+                    let reason = describe(error);
+                    logger.log(
+                        Severity::Warning,
+                        format_args!("{dir}: cannot watch: {reason}; send SIGHUP after changes"),
+                    );
+                }
+            }
+        }
     }
 
     /// A forced rescan (SIGHUP) reads every file, written or not.
@@ -107,6 +136,10 @@ impl DirWatch {
         let mut rewatch = false;
         while let Ok(event) = reader.next() {
             let flags = event.events();
+            let completed = ReadFlags::CLOSE_WRITE | ReadFlags::MOVED_TO | ReadFlags::MOVED_FROM | ReadFlags::DELETE;
+            if self.procfile_watches.contains(&event.wd()) && event.file_name().is_some() {
+                rescan |= flags.intersects(completed | ReadFlags::ATTRIB);
+            }
             if flags.contains(ReadFlags::QUEUE_OVERFLOW) {
                 self.being_written.clear();
                 rescan = true;

@@ -80,6 +80,7 @@ pub mod config;
 pub mod daemon;
 pub mod dir_watch;
 pub mod log;
+pub mod procfile;
 pub mod rt;
 pub mod run_dir;
 pub mod service_dir;

@@ -9,6 +9,7 @@
 use crate::accounts;
 use crate::config::{self, ConfigError, Located, MAX_FILE_SIZE};
 use crate::log::{Logger, Severity, describe};
+use crate::procfile;
 use crate::supervisor::Scanned;
 use alloc::ffi::CString;
 use alloc::format;
@@ -72,12 +73,20 @@ pub fn open_dir(path: &CStr) -> Result<OwnedFd, DirError> {
     }
 }
 
+/// What a scan found.
+pub struct Scan {
+    pub services: Vec<(String, Scanned)>,
+    /// The directories of the Procfiles named, to watch too.
+    pub procfile_dirs: Vec<String>,
+}
+
 /// Reads every service file of the directory. Problems with one file are
 /// logged and give [`Scanned::Invalid`] (or nothing, for files that are no
 /// services); only a problem with the directory itself is an error. Names in
 /// `being_written` are not read: they give [`Scanned::Invalid`], which keeps
-/// a running service as it is.
-pub fn scan(path: &CStr, being_written: &[CString], logger: &mut Logger) -> Result<Vec<(String, Scanned)>, DirError> {
+/// a running service as it is. `known` are the services going runs now: a
+/// Procfile that cannot be used keeps those of its processes running.
+pub fn scan(path: &CStr, being_written: &[CString], known: &[&str], logger: &mut Logger) -> Result<Scan, DirError> {
     let dir = open_dir(path)?;
     let mut names = Vec::new();
     for entry in rustix::fs::Dir::read_from(&dir).map_err(DirError::Unreadable)? {
@@ -90,6 +99,11 @@ pub fn scan(path: &CStr, being_written: &[CString], logger: &mut Logger) -> Resu
     let own_uid = rustix::process::geteuid().as_raw();
     let mut accounts = AccountFiles::default();
     let mut services = Vec::new();
+    let mut procfile_dirs = Vec::new();
+    let file_names: Vec<String> = names
+        .iter()
+        .filter_map(|name| name.to_str().ok().map(String::from))
+        .collect();
     for name in names {
         let Ok(text) = name.to_str() else {
             let shown = name.to_string_lossy();
@@ -124,6 +138,15 @@ pub fn scan(path: &CStr, being_written: &[CString], logger: &mut Logger) -> Resu
         }
         match read_service(&dir, &name, own_uid, &mut accounts) {
             Ok(None) => {}
+            Ok(Some(spec)) if spec.options().procfile.is_some() => {
+                let procfile = Procfile {
+                    file: text,
+                    spec: &spec,
+                    file_names: &file_names,
+                    known,
+                };
+                procfile_dirs.extend(procfile.expand(own_uid, &mut services, logger));
+            }
             Ok(Some(spec)) => services.push((text.to_string(), Scanned::Valid(alloc::rc::Rc::new(spec)))),
             Err(message) => {
                 logger.log(
@@ -134,7 +157,93 @@ pub fn scan(path: &CStr, being_written: &[CString], logger: &mut Logger) -> Resu
             }
         }
     }
-    Ok(services)
+    Ok(Scan {
+        services,
+        procfile_dirs,
+    })
+}
+
+/// A service file that names a Procfile, being expanded into its processes.
+struct Procfile<'a> {
+    /// The service file's name.
+    file: &'a str,
+    spec: &'a config::ServiceSpec,
+    /// Every service file's name: a process may not take one.
+    file_names: &'a [String],
+    known: &'a [&'a str],
+}
+
+impl Procfile<'_> {
+    /// Adds one service per process type; returns the Procfile's directory to watch.
+    fn expand(&self, own_uid: u32, services: &mut Vec<(String, Scanned)>, logger: &mut Logger) -> Option<String> {
+        let path = self
+            .spec
+            .options()
+            .procfile
+            .as_deref()
+            .expect("BUG: called for a procfile= spec");
+        let dir = &path[..path.rfind('/').unwrap_or(0).max(1)];
+        let parsed = read_trusted_text(path, own_uid, false)
+            .and_then(|text| procfile::parse_procfile(&text).map_err(|e| format!("{}", Located(path, &e))))
+            .and_then(|types| {
+                let dotenv_path = format!("{}/.env", dir.trim_end_matches('/'));
+                let text = read_trusted_text(&dotenv_path, own_uid, true)?;
+                let dotenv = procfile::parse_dotenv(&text).map_err(|e| format!("{}", Located(&dotenv_path, &e)))?;
+                Ok((types, dotenv))
+            });
+        let (types, dotenv) = match parsed {
+            Ok(parsed) => parsed,
+            Err(message) => {
+                let file = self.file;
+                logger.log(
+                    Severity::Error,
+                    format_args!("{file}: {message} (not started; running processes keep running)"),
+                );
+                let prefix = format!("{file}.");
+                let running = self.known.iter().filter(|name| name.starts_with(&prefix));
+                services.extend(running.map(|name| (name.to_string(), Scanned::Invalid)));
+                return Some(dir.into());
+            }
+        };
+        for (process, spec) in procfile::expand(self.spec, dir, &types, &dotenv) {
+            let name = format!("{}.{}", self.file, process.name);
+            if self.file_names.binary_search(&name).is_ok() {
+                let line = process.line;
+                let message = format_args!(
+                    "{path}:{line}: process type \"{}\" would be service {name}, which a service file already is; rename one",
+                    process.name
+                );
+                logger.log(Severity::Error, message);
+                continue;
+            }
+            services.push((name, Scanned::Valid(alloc::rc::Rc::new(spec))));
+        }
+        Some(dir.into())
+    }
+}
+
+/// A Procfile or `.env`: the same ownership and mode rule as service files,
+/// since they decide what runs and as whom. `missing_is_empty`: a missing
+/// `.env` is an empty one.
+fn read_trusted_text(path: &str, own_uid: u32, missing_is_empty: bool) -> Result<String, String> {
+    let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY;
+    let file = match rustix::fs::open(path, flags, Mode::empty()) {
+        Ok(file) => file,
+        Err(Errno::NOENT) if missing_is_empty => return Ok(String::new()),
+        Err(error) => return Err(format!("{path}: cannot open: {}", describe(error))),
+    };
+    let stat = rustix::fs::fstat(&file).map_err(|e| format!("{path}: cannot stat: {}", describe(e)))?;
+    if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
+        return Err(format!("{path}: not a regular file"));
+    }
+    if let Some(reason) = distrust_reason(&stat, own_uid) {
+        return Err(format!("{path}: refused: {reason}"));
+    }
+    let bytes = read_limited(&file).map_err(|e| format!("{path}: cannot read: {}", describe(e)))?;
+    if bytes.len() > MAX_FILE_SIZE {
+        return Err(format!("{path}: file is larger than {MAX_FILE_SIZE} bytes"));
+    }
+    String::from_utf8(bytes).map_err(|_| format!("{path}: not valid UTF-8"))
 }
 
 /// One file: `Ok(None)` when it is no service (not a regular file, or gone).

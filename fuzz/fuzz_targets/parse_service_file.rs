@@ -5,6 +5,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|bytes: &[u8]| {
     match going::config::parse(bytes) {
+        Ok(spec) if spec.options().procfile.is_some() => assert!(spec.argv.is_empty()),
         Ok(spec) => assert!(!spec.argv.is_empty() && !spec.argv[0].is_empty()),
         Err(error) => assert!(error.line <= bytes.split(|&b| b == b'\n').count()),
     }
