@@ -36,6 +36,8 @@ pub struct RunDir {
     discarding: bool,
     /// Set when the directory was created again: every status must be written anew.
     recreated: bool,
+    /// Creating the directory failed and was logged: later failures are not logged again.
+    unusable: bool,
 }
 
 fn state_name(state: &State) -> &'static str {
@@ -125,8 +127,10 @@ impl RunDir {
             partial: Vec::new(),
             discarding: false,
             recreated: false,
+            unusable: false,
         };
         if let Err(error) = run_dir.create() {
+            run_dir.unusable = true;
             let reason = describe(error);
             logger.log(
                 Severity::Error,
@@ -174,11 +178,16 @@ impl RunDir {
         }
         let path = self.path.clone();
         match self.create() {
-            Ok(()) => logger.log(
-                Severity::Warning,
-                format_args!("{path}: run directory was gone; created it again"),
-            ),
+            Ok(()) => {
+                self.unusable = false;
+                logger.log(
+                    Severity::Warning,
+                    format_args!("{path}: run directory was gone; created it again"),
+                );
+            }
+            Err(_) if self.unusable => {}
             Err(error) => {
+                self.unusable = true;
                 let reason = describe(error);
                 logger.log(
                     Severity::Error,
