@@ -174,7 +174,7 @@ class Going(Supervisor):
 
 class Runit(Supervisor):
     name = "runit (runsvdir)"
-    note = "runsvdir looks for new service directories every 5 s, so a cold start takes about 1 s; runsv respawns at once"
+    note = "a cold start took about 1 s even for one service; runsv respawned at once after a long run"
 
     def prepare(self, directory, count):
         for i in range(count):
@@ -195,7 +195,7 @@ class S6(Supervisor):
 
 class Daemontools(Supervisor):
     name = "daemontools (svscan)"
-    note = "supervise respawns at once after a long run; svscan looks for new directories every 5 s"
+    note = "supervise respawned at once after a long run"
 
     def prepare(self, directory, count):
         for i in range(count):
