@@ -8,7 +8,8 @@ Usage: bench/compare.py [--quick] [PART...]
 Each supervisor is set up as its own documentation recommends (a runsvdir
 service directory, an s6 scandir, an svscan directory, a supervisord.conf,
 a going.d directory), with the same services: `sleep` with a unique argument.
-Prints tables and writes bench/RESULTS.md and bench/memory.svg (gnuplot).
+Prints tables; a full run (every part, no --quick) writes bench/RESULTS.md
+and bench/memory.svg (gnuplot).
 Installs the peers from Debian's packages when missing. Every loop is
 bounded in time; every process started is ended by its pid.
 """
@@ -172,34 +173,37 @@ class Going(Supervisor):
         shutil.rmtree(f"/dev/shm/going-bench-{os.getpid()}", ignore_errors=True)
 
 
-class Runit(Supervisor):
+class ScanDirectory(Supervisor):
+    """runit, s6 and daemontools: one directory per service with a run script."""
+
+    def prepare(self, directory, count):
+        for i in range(count):
+            run_script(os.path.join(directory, f"s{i}"), i)
+        return self.scanner_argv(directory, count)
+
+
+class Runit(ScanDirectory):
     name = "runit (runsvdir)"
     note = "a cold start took about 1 s even for one service; runsv respawned at once after a long run"
 
-    def prepare(self, directory, count):
-        for i in range(count):
-            run_script(os.path.join(directory, f"s{i}"), i)
+    def scanner_argv(self, directory, count):
         return ["runsvdir", directory]
 
 
-class S6(Supervisor):
+class S6(ScanDirectory):
     name = "s6 (s6-svscan)"
     note = "s6-supervise restarted a service about 1 s after its death even after 6 s of uptime (a designed delay)"
 
-    def prepare(self, directory, count):
-        for i in range(count):
-            run_script(os.path.join(directory, f"s{i}"), i)
+    def scanner_argv(self, directory, count):
         # s6-svscan maintains 500 services unless told more.
         return ["s6-svscan", "-c", str(max(500, 2 * count)), directory]
 
 
-class Daemontools(Supervisor):
+class Daemontools(ScanDirectory):
     name = "daemontools (svscan)"
     note = "supervise respawned at once after a long run"
 
-    def prepare(self, directory, count):
-        for i in range(count):
-            run_script(os.path.join(directory, f"s{i}"), i)
+    def scanner_argv(self, directory, count):
         return ["svscan", directory]
 
 
@@ -511,10 +515,13 @@ def main():
             part_soak(work, 2_000 if quick else 100_000, results)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    write_report(results, quick)
-    if "footprint" in results:
-        plot(results)
     print("\n".join(bars(results)))
+    # Only a full run replaces the published results; a partial one just prints.
+    if quick or len(parts) < 5:
+        print("partial run: bench/RESULTS.md and bench/memory.svg left as they are")
+        return
+    write_report(results, quick)
+    plot(results)
 
 
 if __name__ == "__main__":

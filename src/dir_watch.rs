@@ -24,23 +24,20 @@ use rustix::fs::FileType;
 use rustix::fs::inotify::{self, CreateFlags, ReadFlags, WatchFlags};
 use rustix::io::Errno;
 
-const DIR_EVENTS: WatchFlags = WatchFlags::CLOSE_WRITE
+/// Events that complete a change to a file: what a Procfile's directory is watched for.
+const COMPLETED_CHANGES: WatchFlags = WatchFlags::CLOSE_WRITE
     .union(WatchFlags::MOVED_TO)
     .union(WatchFlags::MOVED_FROM)
     .union(WatchFlags::DELETE)
     .union(WatchFlags::ATTRIB)
+    .union(WatchFlags::ONLYDIR);
+
+/// The service directory also reports writes in progress and its own moves.
+const DIR_EVENTS: WatchFlags = COMPLETED_CHANGES
     .union(WatchFlags::CREATE)
     .union(WatchFlags::MODIFY)
     .union(WatchFlags::MOVE_SELF)
-    .union(WatchFlags::DELETE_SELF)
-    .union(WatchFlags::ONLYDIR);
-
-const PROCFILE_DIR_EVENTS: WatchFlags = WatchFlags::CLOSE_WRITE
-    .union(WatchFlags::MOVED_TO)
-    .union(WatchFlags::MOVED_FROM)
-    .union(WatchFlags::DELETE)
-    .union(WatchFlags::ATTRIB)
-    .union(WatchFlags::ONLYDIR);
+    .union(WatchFlags::DELETE_SELF);
 
 const PARENT_EVENTS: WatchFlags = WatchFlags::CREATE
     .union(WatchFlags::MOVED_TO)
@@ -109,7 +106,7 @@ impl DirWatch {
     /// already watched (the service directory's parent) keeps its events.
     pub fn watch_also(&mut self, dirs: &[String], logger: &mut Logger) {
         for dir in dirs {
-            match inotify::add_watch(&self.inotify, dir.as_str(), PROCFILE_DIR_EVENTS | WatchFlags::MASK_ADD) {
+            match inotify::add_watch(&self.inotify, dir.as_str(), COMPLETED_CHANGES | WatchFlags::MASK_ADD) {
                 Ok(watch) if !self.procfile_watches.contains(&watch) => self.procfile_watches.push(watch),
                 Ok(_) => {}
                 Err(error) => {
