@@ -61,6 +61,10 @@
 //! | services | 32768 ([`service_dir::MAX_SERVICES`]) | later names are refused with an error |
 //! | backoff | 1 s doubling to 30 s ([`supervisor::MAX_BACKOFF`]) | never gives up |
 //! | stop timeout | 5 s ([`supervisor::STOP_TIMEOUT`]) | SIGKILL to the process group |
+//! | control FIFO line | 512 bytes ([`run_dir::MAX_COMMAND_LINE`]) | ignored, logged once |
+//! | service output line | 4 KiB ([`service_log::MAX_LINE`]) | written in pieces |
+//! | service output per wakeup | 64 KiB a pipe ([`service_log::READ_PER_WAKEUP`]) | read at the next wakeup |
+//! | starts pending at once | 32 ([`daemon`]) | finished ones collected before the next fork |
 //!
 //! # Exit codes
 //!
