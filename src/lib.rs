@@ -23,6 +23,7 @@
 //! | module | owns |
 //! | --- | --- |
 //! | [`config`] | one service file into a spec: `key=value` lines, word splitting, errors with line numbers |
+//! | [`procfile`] | Procfiles and `.env`: one spec per process type of a foreman-style app |
 //! | [`accounts`] | `user=` and `group=` resolved against /etc/passwd and /etc/group |
 //! | [`service_dir`] | the directory: which names are services, the ownership rule, reading the files |
 //! | [`dir_watch`] | inotify on the directory and its parent: when to rescan, which files are still being written |
