@@ -7,7 +7,7 @@
 use crate::config::ServiceSpec;
 use crate::dir_watch::DirWatch;
 use crate::log::{Logger, Severity};
-use crate::rt::{self, SIGNALFD_RECORD_SIZE, SignalSet};
+use crate::rt::{self, Disposition, SIGNALFD_RECORD_SIZE, SignalSet};
 use crate::run_dir::{self, DEFAULT_RUN_DIR, RunDir};
 use crate::service_dir::{self, DirError};
 use crate::service_log::ServiceLogs;
@@ -315,7 +315,17 @@ pub fn main(args: &[&CStr]) -> i32 {
     // Signals become data before anything can send one: block, then open the signalfd.
     let handled = [Signal::CHILD, Signal::HUP, Signal::TERM, Signal::INT];
     let set = handled.into_iter().fold(SignalSet::default(), SignalSet::with);
-    let signal_fd = match rt::block_signals(set).and_then(|()| rt::signalfd(set)) {
+    // Blocked first, so that none of them acts by its default before the signalfd reads it; then
+    // what the parent left ignored is undone (an ignored SIGCHLD would reap services behind going's
+    // back). SIGPIPE ignored: a write to a pipe whose reader is gone fails with EPIPE instead.
+    let set_up = rt::block_only(set)
+        .and_then(|()| {
+            handled
+                .into_iter()
+                .try_for_each(|signal| rt::set_disposition(signal, Disposition::Default))
+        })
+        .and_then(|()| rt::set_disposition(Signal::PIPE, Disposition::Ignore));
+    let signal_fd = match set_up.and_then(|()| rt::signalfd(set)) {
         Ok(fd) => fd,
         Err(error) => {
             let reason = crate::log::describe(error);

@@ -7,8 +7,8 @@
 //!
 //! | call | why going needs it |
 //! | --- | --- |
-//! | `rt_sigprocmask` | block SIGCHLD/TERM/INT/HUP before the signalfd exists; empty the child's mask |
-//! | `rt_sigaction` | reset every inherited disposition (SIG_IGN survives exec) in the child |
+//! | `rt_sigprocmask` | block exactly SIGCHLD/TERM/INT/HUP before the signalfd exists; empty the child's mask |
+//! | `rt_sigaction` | undo dispositions inherited through exec (SIG_IGN survives it): going's handled signals to default and SIGPIPE ignored at start, every signal to default in the child |
 //! | `signalfd4` | signals become readable data in the event loop; no handlers |
 //! | `clone(SIGCHLD)` | fork; aarch64 has no `fork` syscall, `clone` works on both |
 //! | `execve` | run the service |
@@ -37,7 +37,6 @@ impl SignalSet {
 
 // The kernel's sigset_t is 64 bits on every architecture going targets.
 const SIGSET_SIZE: usize = 8;
-const SIG_BLOCK: usize = 0;
 const SIG_SETMASK: usize = 2;
 const SFD_NONBLOCK: usize = 0o4000;
 const SFD_CLOEXEC: usize = 0o2000000;
@@ -50,12 +49,42 @@ fn errno(error: syscalls::Errno) -> Errno {
     Errno::from_raw_os_error(error.into_raw())
 }
 
-/// Adds `set` to the blocked signals, so that they wait in the signalfd.
-pub fn block_signals(set: SignalSet) -> Result<(), Errno> {
+/// Blocks exactly `set`, so that those signals wait in the signalfd, and
+/// unblocks whatever else the parent left blocked (a blocked SIGSEGV would
+/// turn a fault into a hang).
+pub fn block_only(set: SignalSet) -> Result<(), Errno> {
     // SAFETY: the kernel reads 8 bytes from a valid pointer; no old set is written.
-    unsafe { syscall!(Sysno::rt_sigprocmask, SIG_BLOCK, &set.0 as *const u64, 0, SIGSET_SIZE) }
+    unsafe { syscall!(Sysno::rt_sigprocmask, SIG_SETMASK, &set.0 as *const u64, 0, SIGSET_SIZE) }
         .map(drop)
         .map_err(errno)
+}
+
+/// What happens to a signal that is not blocked.
+#[derive(Clone, Copy)]
+pub enum Disposition {
+    Default = 0,
+    Ignore = 1,
+}
+
+/// Sets the disposition of one signal. A parent may have left SIGCHLD ignored
+/// (the kernel then reaps children itself and going never sees them exit) or
+/// SIGTERM ignored (the signalfd would never hear of it): going undoes that.
+pub fn set_disposition(signal: rustix::process::Signal, disposition: Disposition) -> Result<(), Errno> {
+    // struct kernel_sigaction { handler, flags, restorer, mask }: SIG_DFL is 0, SIG_IGN 1; no flags
+    // (SA_NOCLDWAIT off).
+    let action = [disposition as u64, 0, 0, 0];
+    // SAFETY: the kernel reads a kernel_sigaction from a valid pointer and writes no old one.
+    unsafe {
+        syscall!(
+            Sysno::rt_sigaction,
+            signal.as_raw() as usize,
+            action.as_ptr(),
+            0,
+            SIGSET_SIZE
+        )
+    }
+    .map(drop)
+    .map_err(errno)
 }
 
 /// Opens a close-on-exec, non-blocking signalfd for `set`.
