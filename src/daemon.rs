@@ -6,9 +6,10 @@
 
 use crate::config::ServiceSpec;
 use crate::dir_watch::DirWatch;
+use crate::leftovers;
 use crate::log::{Logger, Severity};
 use crate::rt::{self, Disposition, SIGNALFD_RECORD_SIZE, SignalSet};
-use crate::run_dir::{self, DEFAULT_RUN_DIR, RunDir};
+use crate::run_dir::{DEFAULT_RUN_DIR, RunDir};
 use crate::service_dir::{self, DirError};
 use crate::service_log::ServiceLogs;
 use crate::spawn::{self, FailureReport, Stdio};
@@ -174,8 +175,7 @@ impl Effects for Host {
 
     fn publish(&mut self, name: &str, status: &Status) {
         let wall = rustix::time::clock_gettime(ClockId::Realtime).tv_sec as u64;
-        let text = run_dir::status_text(status, now(), wall);
-        self.run_dir.publish(name, &text, &mut self.logger);
+        self.run_dir.publish(name, status, now(), wall, &mut self.logger);
     }
 
     fn withdraw(&mut self, name: &str) {
@@ -366,7 +366,8 @@ pub fn main(args: &[&CStr]) -> i32 {
         }
     };
     let mut run_dir = RunDir::open(run_dir, &mut logger);
-    run_dir.kill_leftovers_of_previous_going(&mut logger);
+    let previous = run_dir.take_previous_statuses();
+    leftovers::kill_leftovers(&previous, run_dir.boot_id(), &mut logger);
     let mut host = Host {
         logger,
         dev_null,

@@ -1,43 +1,89 @@
 //! The run directory: a status file per service, rewritten on every change
-//! of that service, and the control FIFO goingctl writes one-line commands to.
+//! of that service, the control FIFO goingctl writes one-line commands to,
+//! and a lock that tells goingctl a going serves the directory.
 //!
-//! Status files (`DIR/NAME`) are written to `DIR/.NAME.tmp` and renamed into
-//! place, so a reader never sees half a file. The FIFO is opened read-write
-//! and non-blocking: going is always a writer of its own FIFO, so it never
-//! sees end-of-file when a goingctl closes it. If the directory is deleted
-//! under going, the next status write creates it, the FIFO and (through the
-//! caller) every status file again, and logs it once.
+//! going runs as root and writes here, so the directory gets the same
+//! distrust as the service directory: it is opened without following a
+//! symlink and used only when going's user owns it and nobody else may write
+//! to it; every later operation is relative to that descriptor. Status files
+//! (`DIR/NAME`) are written to `DIR/.status.tmp`, created exclusively and
+//! never through a symlink, and renamed into place, so a reader never sees
+//! half a file. The FIFO is opened read-write and non-blocking: going is
+//! always a writer of its own FIFO, so it never sees end-of-file when a
+//! goingctl closes it. `DIR/.lock` carries a POSIX write lock for going's
+//! whole life: goingctl asks for it (F_GETLK, no lock taken) to know whether
+//! a going is there, and a second going on the same directory is refused.
+//! If the directory is deleted under going, the next status write creates
+//! it, the FIFO and (through the caller) every status file again, and logs it
+//! once.
 
 use crate::log::{Logger, Severity, describe, signal_name};
+use crate::proc_stat;
 use crate::supervisor::{Control, Exit, Millis, State, Status};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::fmt::Write;
+use core::fmt::{self, Write};
 use rustix::fd::OwnedFd;
-use rustix::fs::{FileType, Mode, OFlags};
+use rustix::fs::{AtFlags, FileType, FlockOperation, Mode, OFlags};
 use rustix::io::Errno;
-use rustix::process::{Pid, Signal};
 
 pub const DEFAULT_RUN_DIR: &str = "/run/going";
 /// The FIFO's name in the run directory; no service may have it.
 pub const CONTROL: &str = "control";
+/// The file whose lock says that a going serves the directory.
+pub const LOCK: &str = ".lock";
+/// Where a status file is written before it is renamed into place: one name
+/// for every service (going writes one at a time), short enough for any.
+const TEMPORARY: &str = ".status.tmp";
 /// A control line longer than this is ignored whole (with one log line).
 pub const MAX_COMMAND_LINE: usize = 512;
 /// Bytes read from the FIFO per wakeup: a flood cannot starve the rest of the loop.
 const READ_PER_WAKEUP: usize = 4096;
+/// A status file is far smaller; a larger file in the directory is none of going's.
+pub const MAX_STATUS_FILE: usize = 4096;
 
 pub struct RunDir {
     path: String,
+    /// The trusted directory, `None` while it cannot be used.
+    dir: Option<OwnedFd>,
+    /// Holds the lock on [`LOCK`] for as long as going uses the directory.
+    lock: Option<OwnedFd>,
     control: Option<OwnedFd>,
+    /// This boot's id, written into status files beside each process's start time.
+    boot_id: String,
     /// The start of a line whose end has not arrived yet.
     partial: Vec<u8>,
     /// Inside a line that grew past [`MAX_COMMAND_LINE`]: dropped up to its newline.
     discarding: bool,
     /// Set when the directory was created again: every status must be written anew.
     recreated: bool,
-    /// Creating the directory failed and was logged: later failures are not logged again.
+    /// Setting the directory up failed and was logged: later failures are not logged again.
     unusable: bool,
+}
+
+/// Why the run directory cannot be used.
+enum SetupError {
+    Os(Errno),
+    Untrusted(String),
+    /// Another going holds the lock: its pid.
+    Taken(i32),
+}
+
+impl fmt::Display for SetupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SetupError::Os(error) => write!(f, "{}", describe(*error)),
+            SetupError::Untrusted(reason) => write!(f, "refused: {reason}"),
+            SetupError::Taken(pid) => write!(f, "another going (pid {pid}) uses it; give each going its own with -r"),
+        }
+    }
+}
+
+impl From<Errno> for SetupError {
+    fn from(error: Errno) -> Self {
+        SetupError::Os(error)
+    }
 }
 
 fn state_name(state: &State) -> &'static str {
@@ -49,13 +95,22 @@ fn state_name(state: &State) -> &'static str {
     }
 }
 
+/// Which process a status file names, beyond its pid: a pid is reused, this pair is not.
+pub struct ProcessIdentity<'a> {
+    pub boot_id: &'a str,
+    pub start_time: u64,
+}
+
 /// The contents of a status file; going(8) documents every key.
-pub fn status_text(status: &Status, now_mono: Millis, now_unix: u64) -> String {
+pub fn status_text(status: &Status, now_mono: Millis, now_unix: u64, identity: Option<ProcessIdentity>) -> String {
     let mut text = String::new();
     let since_unix = now_unix.saturating_sub(now_mono.saturating_sub(status.since) / 1000);
     let _ = writeln!(text, "state={}", state_name(&status.state));
     if let State::Up { pid, .. } | State::Stopping { pid, .. } = status.state {
         let _ = writeln!(text, "pid={}", pid.as_raw_nonzero());
+    }
+    if let Some(ProcessIdentity { boot_id, start_time }) = identity {
+        let _ = writeln!(text, "boot_id={boot_id}\nstart_time={start_time}");
     }
     let _ = writeln!(text, "since={since_unix}\nsince_mono={}", status.since * 1_000_000);
     let _ = writeln!(text, "restarts={}", status.restarts);
@@ -71,35 +126,6 @@ pub fn status_text(status: &Status, now_mono: Millis, now_unix: u64) -> String {
         let _ = writeln!(text, "next_start_mono={}", until * 1_000_000);
     }
     text
-}
-
-/// Whether the process is gone or a zombie: dead either way, and a zombie
-/// still holds its pid, so the group with that number is the old service's.
-fn main_process_gone(pid: i32) -> bool {
-    let Ok(file) = rustix::fs::open(
-        format!("/proc/{pid}/stat").as_str(),
-        OFlags::RDONLY | OFlags::CLOEXEC,
-        Mode::empty(),
-    ) else {
-        return true;
-    };
-    let mut buffer = [0u8; 512];
-    let Ok(count) = rustix::io::read(&file, &mut buffer) else {
-        return true;
-    };
-    let stat = &buffer[..count];
-    // The state follows the last ')' (the command name may contain one).
-    let after_name = stat.iter().rposition(|&b| b == b')').map_or(stat, |at| &stat[at + 1..]);
-    after_name.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'Z')
-}
-
-/// The `pid=` of a status file.
-fn read_pid(path: &str) -> Option<i32> {
-    let file = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok()?;
-    let mut buffer = [0u8; 512];
-    let count = rustix::io::read(&file, &mut buffer).ok()?;
-    let text = core::str::from_utf8(&buffer[..count]).ok()?;
-    text.lines().find_map(|line| line.strip_prefix("pid="))?.parse().ok()
 }
 
 /// One control line: `up NAME`, `down NAME`, `restart NAME` or `signal NUMBER NAME`.
@@ -118,12 +144,40 @@ pub fn parse_command(line: &str) -> Result<(&str, Control), String> {
     Ok(control)
 }
 
+/// Opens `name` in `dir` for reading without following a symlink or
+/// blocking on a FIFO; `None` unless it is a regular file.
+pub fn open_regular(dir: &OwnedFd, name: &str) -> Option<OwnedFd> {
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+    let file = rustix::fs::openat(dir, name, flags, Mode::empty()).ok()?;
+    let stat = rustix::fs::fstat(&file).ok()?;
+    (FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile).then_some(file)
+}
+
+/// A file of at most [`MAX_STATUS_FILE`] bytes as text.
+fn read_small(file: &OwnedFd) -> Option<String> {
+    let mut buffer = [0u8; MAX_STATUS_FILE + 1];
+    let mut length = 0;
+    while length < buffer.len() {
+        match rustix::io::read(file, &mut buffer[length..]) {
+            Ok(0) => break,
+            Ok(count) => length += count,
+            Err(Errno::INTR) => {}
+            Err(_) => return None,
+        }
+    }
+    let text = core::str::from_utf8(&buffer[..length.min(MAX_STATUS_FILE)]).ok()?;
+    (length <= MAX_STATUS_FILE).then(|| text.into())
+}
+
 impl RunDir {
-    /// Creates the directory and FIFO if missing; problems are logged, never fatal.
+    /// Sets up the directory, its lock and its FIFO; problems are logged, never fatal.
     pub fn open(path: &str, logger: &mut Logger) -> RunDir {
         let mut run_dir = RunDir {
             path: path.into(),
+            dir: None,
+            lock: None,
             control: None,
+            boot_id: proc_stat::boot_id(),
             partial: Vec::new(),
             discarding: false,
             recreated: false,
@@ -131,32 +185,51 @@ impl RunDir {
         };
         if let Err(error) = run_dir.create() {
             run_dir.unusable = true;
-            let reason = describe(error);
             logger.log(
                 Severity::Error,
-                format_args!("{path}: cannot set up the run directory: {reason}; goingctl will not work"),
+                format_args!("{path}: cannot set up the run directory: {error}; goingctl will not work"),
             );
         }
         run_dir.recreated = false;
         run_dir
     }
 
-    fn create(&mut self) -> Result<(), Errno> {
+    fn create(&mut self) -> Result<(), SetupError> {
         match rustix::fs::mkdir(self.path.as_str(), Mode::from_raw_mode(0o755)) {
             Ok(()) | Err(Errno::EXIST) => {}
-            Err(error) => return Err(error),
+            Err(error) => return Err(error.into()),
         }
-        let fifo = format!("{}/{CONTROL}", self.path);
-        let _ = rustix::fs::unlink(fifo.as_str());
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            fifo.as_str(),
-            FileType::Fifo,
-            Mode::from_raw_mode(0o600),
-            0,
-        )?;
-        let flags = OFlags::RDWR | OFlags::NONBLOCK | OFlags::CLOEXEC;
-        self.control = Some(rustix::fs::open(fifo.as_str(), flags, Mode::empty())?);
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let dir = rustix::fs::open(self.path.as_str(), flags, Mode::empty()).map_err(|error| match error {
+            Errno::NOTDIR | Errno::LOOP => {
+                SetupError::Untrusted("not a directory (a symlink is not followed; name the real one)".into())
+            }
+            error => SetupError::Os(error),
+        })?;
+        let stat = rustix::fs::fstat(&dir)?;
+        let own_uid = rustix::process::geteuid().as_raw();
+        if stat.st_uid != own_uid {
+            let owner = stat.st_uid;
+            return Err(SetupError::Untrusted(format!(
+                "owned by uid {owner}, not by going's user {own_uid}; chown it or remove it"
+            )));
+        }
+        if Mode::from_raw_mode(stat.st_mode).intersects(Mode::WGRP | Mode::WOTH) {
+            return Err(SetupError::Untrusted(
+                "writable by group or others; chmod go-w it".into(),
+            ));
+        }
+        let lock = take_lock(&dir)?;
+        let _ = rustix::fs::unlinkat(&dir, CONTROL, AtFlags::empty());
+        rustix::fs::mknodat(&dir, CONTROL, FileType::Fifo, Mode::from_raw_mode(0o600), 0)?;
+        let flags = OFlags::RDWR | OFlags::NONBLOCK | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let control = rustix::fs::openat(&dir, CONTROL, flags, Mode::empty())?;
+        if FileType::from_raw_mode(rustix::fs::fstat(&control)?.st_mode) != FileType::Fifo {
+            return Err(SetupError::Untrusted(format!(
+                "{CONTROL} was replaced while going made it"
+            )));
+        }
+        (self.dir, self.lock, self.control) = (Some(dir), Some(lock), Some(control));
         self.recreated = true;
         Ok(())
     }
@@ -171,11 +244,22 @@ impl RunDir {
     }
 
     /// Rewrites the status file of one service.
-    pub fn publish(&mut self, name: &str, text: &str, logger: &mut Logger) {
-        match self.write_status(name, text) {
-            Err(Errno::NOENT) => {}
-            _ => return,
+    pub fn publish(&mut self, name: &str, status: &Status, now_mono: Millis, now_unix: u64, logger: &mut Logger) {
+        if let Some(dir) = &self.dir {
+            let pid = match status.state {
+                State::Up { pid, .. } | State::Stopping { pid, .. } => Some(pid.as_raw_nonzero().get()),
+                _ => None,
+            };
+            let start_time = pid.and_then(proc_stat::read).map(|stat| stat.start_time);
+            let boot_id = self.boot_id.as_str();
+            let identity = start_time.map(|start_time| ProcessIdentity { boot_id, start_time });
+            let text = status_text(status, now_mono, now_unix, identity);
+            match write_status(dir, name, &text) {
+                Err(Errno::NOENT) => {}
+                _ => return,
+            }
         }
+        (self.dir, self.lock, self.control) = (None, None, None);
         let path = self.path.clone();
         match self.create() {
             Ok(()) => {
@@ -188,68 +272,56 @@ impl RunDir {
             Err(_) if self.unusable => {}
             Err(error) => {
                 self.unusable = true;
-                let reason = describe(error);
                 logger.log(
                     Severity::Error,
-                    format_args!("{path}: cannot create the run directory again: {reason}"),
+                    format_args!("{path}: cannot create the run directory again: {error}"),
                 );
             }
         }
     }
 
-    fn write_status(&self, name: &str, text: &str) -> Result<(), Errno> {
-        let temporary = format!("{}/.{name}.tmp", self.path);
-        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC;
-        let file = rustix::fs::open(temporary.as_str(), flags, Mode::from_raw_mode(0o644))?;
-        rustix::io::write(&file, text.as_bytes())?;
-        rustix::fs::rename(temporary.as_str(), format!("{}/{name}", self.path).as_str())
-    }
-
-    /// A previous going died (SIGKILL) and its services died with it, but
-    /// their process groups may live on. For each status file it left whose
-    /// main process is gone, SIGKILL what is left of that group, then forget
-    /// the file. A group's number cannot be reused while the group exists, so
-    /// this reaches only leftovers. A main process that is still there and no
-    /// zombie is left alone: its pid was reused, or it outlived going (a
-    /// setuid program loses the death signal).
-    pub fn kill_leftovers_of_previous_going(&mut self, logger: &mut Logger) {
-        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
-        let Ok(dir) = rustix::fs::open(self.path.as_str(), flags, Mode::empty()) else {
-            return;
-        };
-        let Ok(entries) = rustix::fs::Dir::read_from(&dir) else {
-            return;
+    /// The status files a previous going left, as (name, text), removed from
+    /// the directory: none of them describes this going's services. A file
+    /// that is no status file (it does not start with `state=`) is left alone.
+    pub fn take_previous_statuses(&mut self) -> Vec<(String, String)> {
+        let Some(dir) = &self.dir else { return Vec::new() };
+        let Ok(entries) = rustix::fs::Dir::read_from(dir) else {
+            return Vec::new();
         };
         let names: Vec<String> = entries
             .filter_map(|entry| entry.ok()?.file_name().to_str().ok().map(String::from))
             .filter(|name| !name.starts_with('.') && name != CONTROL)
             .collect();
+        let mut statuses = Vec::new();
         for name in names {
-            let path = format!("{}/{name}", self.path);
-            let main_gone = |pid: i32| main_process_gone(pid);
-            if let Some(group) = read_pid(&path).filter(|&pid| main_gone(pid)).and_then(Pid::from_raw)
-                && rustix::process::kill_process_group(group, Signal::KILL).is_ok()
-            {
-                let pid = group.as_raw_nonzero();
-                logger.log(
-                    Severity::Warning,
-                    format_args!("{name}: killed what a previous going left of its process group {pid}"),
-                );
+            let Some(text) = open_regular(dir, &name).as_ref().and_then(read_small) else {
+                continue;
+            };
+            if text.starts_with("state=") {
+                let _ = rustix::fs::unlinkat(dir, name.as_str(), AtFlags::empty());
+                statuses.push((name, text));
             }
-            let _ = rustix::fs::unlink(path.as_str());
         }
+        statuses
     }
 
-    /// going is exiting: goingctl must see it is not running (no FIFO).
+    /// This boot's id, as status files record it.
+    pub fn boot_id(&self) -> &str {
+        &self.boot_id
+    }
+
+    /// going is exiting: goingctl must see it is not running (no FIFO, and the lock goes with going).
     pub fn close(&mut self) {
-        if self.control.take().is_some() {
-            let _ = rustix::fs::unlink(format!("{}/{CONTROL}", self.path).as_str());
+        if let (Some(dir), Some(_)) = (&self.dir, self.control.take()) {
+            let _ = rustix::fs::unlinkat(dir, CONTROL, AtFlags::empty());
         }
     }
 
     /// Removes the status file of a service that is gone.
     pub fn withdraw(&mut self, name: &str) {
-        let _ = rustix::fs::unlink(format!("{}/{name}", self.path).as_str());
+        if let Some(dir) = &self.dir {
+            let _ = rustix::fs::unlinkat(dir, name, AtFlags::empty());
+        }
     }
 
     /// Reads what arrived on the FIFO: complete lines, parsed. Bad lines are logged and dropped.
@@ -290,6 +362,45 @@ impl RunDir {
     }
 }
 
+/// Opens [`LOCK`] and takes its write lock without waiting.
+fn take_lock(dir: &OwnedFd) -> Result<OwnedFd, SetupError> {
+    let flags = OFlags::RDWR | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let lock = rustix::fs::openat(dir, LOCK, flags, Mode::from_raw_mode(0o644))?;
+    if FileType::from_raw_mode(rustix::fs::fstat(&lock)?.st_mode) != FileType::RegularFile {
+        return Err(SetupError::Untrusted(format!(
+            "{LOCK} is not a regular file; remove it"
+        )));
+    }
+    match rustix::fs::fcntl_lock(&lock, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(lock),
+        Err(Errno::AGAIN | Errno::ACCESS) => {
+            let probe = rustix::process::Flock::from(rustix::process::FlockType::WriteLock);
+            let holder = rustix::process::fcntl_getlk(&lock, &probe).ok().flatten();
+            Err(SetupError::Taken(
+                holder
+                    .and_then(|lock| lock.pid)
+                    .map_or(0, |pid| pid.as_raw_nonzero().get()),
+            ))
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+fn write_status(dir: &OwnedFd, name: &str, text: &str) -> Result<(), Errno> {
+    let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let mode = Mode::from_raw_mode(0o644);
+    // A temporary file left by a write that failed half-way is removed, never written through.
+    let file = match rustix::fs::openat(dir, TEMPORARY, flags, mode) {
+        Err(Errno::EXIST) => {
+            rustix::fs::unlinkat(dir, TEMPORARY, AtFlags::empty())?;
+            rustix::fs::openat(dir, TEMPORARY, flags, mode)?
+        }
+        opened => opened?,
+    };
+    rustix::io::write(&file, text.as_bytes())?;
+    rustix::fs::renameat(dir, TEMPORARY, dir, name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,10 +425,14 @@ mod tests {
             restarts: 2,
             last_exit: Some(Exit::Signal(9)),
         };
-        let text = status_text(&up, 7_000, 1_000_000);
+        let identity = Some(ProcessIdentity {
+            boot_id: "b-1",
+            start_time: 77,
+        });
+        let text = status_text(&up, 7_000, 1_000_000, identity);
         assert_eq!(
             text,
-            "state=up\npid=42\nsince=999998\nsince_mono=5000000000\nrestarts=2\nlast_exit=signal KILL\n"
+            "state=up\npid=42\nboot_id=b-1\nstart_time=77\nsince=999998\nsince_mono=5000000000\nrestarts=2\nlast_exit=signal KILL\n"
         );
         let backoff = Status {
             state: State::Backoff { until: 9_000 },
@@ -325,7 +440,7 @@ mod tests {
             restarts: 0,
             last_exit: Some(Exit::Code(3)),
         };
-        let text = status_text(&backoff, 8_000, 100);
+        let text = status_text(&backoff, 8_000, 100, None);
         assert_eq!(
             text,
             "state=backoff\nsince=100\nsince_mono=8000000000\nrestarts=0\nlast_exit=exit 3\nnext_start_mono=9000000000\n"
