@@ -180,8 +180,23 @@ pub fn split_words(text: &str) -> Result<Vec<String>, &'static str> {
     Ok(words)
 }
 
+/// The lines of the keys whose checks happen after parsing (against the
+/// file system or going's own user), so that their errors can name the line.
+/// 0 where the key is absent.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KeyLines {
+    pub log: usize,
+    /// The first of `user=`, `group=` and `chroot=`: what needs going to run as root.
+    pub privileged: usize,
+}
+
 /// Parses the contents of one service file.
 pub fn parse(bytes: &[u8]) -> Result<ServiceSpec, ConfigError> {
+    parse_with_lines(bytes).map(|(spec, _)| spec)
+}
+
+/// Parses the contents of one service file, with the lines of [`KeyLines`].
+pub fn parse_with_lines(bytes: &[u8]) -> Result<(ServiceSpec, KeyLines), ConfigError> {
     if bytes.len() > MAX_FILE_SIZE {
         return Err(ConfigError::at(0, format!("file is larger than {MAX_FILE_SIZE} bytes")));
     }
@@ -204,6 +219,7 @@ pub fn parse(bytes: &[u8]) -> Result<ServiceSpec, ConfigError> {
     let mut log_path = None;
     let mut log_size = None;
     let mut log_keep = None;
+    let mut lines = KeyLines::default();
     for (index, raw_line) in text.split('\n').enumerate() {
         let line = index + 1;
         let content = raw_line.strip_suffix('\r').unwrap_or(raw_line).trim();
@@ -221,6 +237,12 @@ pub fn parse(bytes: &[u8]) -> Result<ServiceSpec, ConfigError> {
             return Err(ConfigError::at(line, format!("empty value for \"{key}\"")));
         }
         let at_line = |message: String| ConfigError::at(line, message);
+        if matches!(key, "user" | "group" | "chroot") && lines.privileged == 0 {
+            lines.privileged = line;
+        }
+        if key == "log" {
+            lines.log = line;
+        }
         let slot_taken = match key {
             "cmd" => argv
                 .replace((line, parse_cmd(value).map_err(|m| at_line(m.into()))?))
@@ -296,7 +318,7 @@ pub fn parse(bytes: &[u8]) -> Result<ServiceSpec, ConfigError> {
         (None, None) => None,
     };
     spec.options = (options != ServiceOptions::NONE).then(|| alloc::boxed::Box::new(options));
-    Ok(spec)
+    Ok((spec, lines))
 }
 
 const KNOWN_KEYS: &str =

@@ -240,6 +240,13 @@ impl Host {
                 }
                 supervisor.reload(now(), scan.services, self);
             }
+            // Deleted, not moved away: it was empty, so every service file was deleted.
+            Err(DirError::Unreadable(Errno::NOENT)) if watch.as_ref().is_some_and(|watch| watch.removed()) => {
+                let dir = dir.to_string_lossy();
+                let message = format_args!("{dir}: directory deleted; stopping its services");
+                self.logger.log(Severity::Warning, message);
+                supervisor.reload(now(), Vec::new(), self);
+            }
             Err(error) => {
                 let dir = dir.to_string_lossy();
                 let message = format_args!("{dir}: {error} (services keep running as they are)");

@@ -54,6 +54,9 @@ pub struct DirWatch {
     dir_watch: Option<i32>,
     parent_watch: i32,
     being_written: Vec<CString>,
+    /// The watched directory was deleted (not moved): it was empty, so every
+    /// file in it was deleted too, whatever deleted them (`rm -rf`).
+    removed: bool,
     /// Watches of Procfile directories: any completed change there causes a rescan.
     procfile_watches: Vec<i32>,
 }
@@ -89,6 +92,7 @@ impl DirWatch {
             dir_watch,
             parent_watch,
             being_written: Vec::new(),
+            removed: false,
             procfile_watches: Vec::new(),
         })
     }
@@ -118,6 +122,11 @@ impl DirWatch {
                 }
             }
         }
+    }
+
+    /// Whether the directory was deleted and no new one has appeared at its path since.
+    pub fn removed(&self) -> bool {
+        self.removed
     }
 
     /// A forced rescan (SIGHUP) reads every file, written or not.
@@ -154,6 +163,7 @@ impl DirWatch {
                     format_args!("{dir}: directory moved or removed; watching for a new one"),
                 );
                 self.dir_watch = None;
+                self.removed |= flags.contains(ReadFlags::DELETE_SELF);
                 rescan = true;
             } else {
                 rescan |= flags.contains(ReadFlags::ATTRIB);
@@ -175,6 +185,7 @@ impl DirWatch {
                     let _ = inotify::remove_watch(&self.inotify, old);
                 }
                 self.being_written.clear();
+                self.removed = false;
             }
             // Not there yet: the parent's watch tells when it is.
             Err(Errno::NOENT) => {}

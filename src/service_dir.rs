@@ -270,7 +270,7 @@ fn read_service(
     }
     let bytes = read_limited(&file).map_err(|e| format!("{shown}: cannot read: {}", describe(e)))?;
     let located = |error: ConfigError| format!("{}", Located(&shown, &error));
-    let mut spec = config::parse(&bytes).map_err(located)?;
+    let (mut spec, lines) = config::parse_with_lines(&bytes).map_err(located)?;
     if let Some(config::LogTarget::File { path, .. }) = &spec.options().log {
         let directory = &path[..path.rfind('/').unwrap_or(0).max(1)];
         let message = match rustix::fs::stat(directory) {
@@ -281,7 +281,10 @@ fn read_service(
         };
         if let Some(message) = message {
             let message = format!("log directory {directory} {message}");
-            return Err(located(ConfigError { line: 0, message }));
+            return Err(located(ConfigError {
+                line: lines.log,
+                message,
+            }));
         }
     }
     let options = spec.options();
@@ -290,7 +293,10 @@ fn read_service(
     }
     if own_uid != 0 {
         let message = "user=, group= and chroot= need going to run as root".to_string();
-        return Err(located(ConfigError { line: 0, message }));
+        return Err(located(ConfigError {
+            line: lines.privileged,
+            message,
+        }));
     }
     let (passwd, group) = accounts.load();
     let identity = accounts::resolve(options.user.as_ref(), options.group.as_ref(), passwd, group).map_err(located)?;

@@ -251,6 +251,6 @@ fn credentials_need_going_to_run_as_root() {
         .stdout(std::process::Stdio::null());
     command.stderr(fs::File::create(work.join("going.log")).unwrap());
     let going = Going::from_parts(command.spawn().unwrap(), dir, work);
-    going.wait_log("going: asuser: user=, group= and chroot= need going to run as root (not started");
+    going.wait_log("going: asuser:2: user=, group= and chroot= need going to run as root (not started");
     exec_pid(&going, "plain", "sleep");
 }

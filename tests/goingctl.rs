@@ -263,3 +263,84 @@ fn a_run_directory_that_cannot_be_created_is_reported_once_and_going_supervises_
     going.service_pid("crash", 3);
     assert_eq!(going.count_log("run directory"), 1, "{}", going.log());
 }
+
+#[test]
+fn after_going_is_killed_goingctl_says_it_is_not_running() {
+    let mut going = Going::start(&[("web", "cmd=/bin/sleep 1000\n")]);
+    going.service_pid("web", 1);
+    wait_for("the status file", || status_key(&going, "web", "state"));
+    going.signal(rustix::process::Signal::KILL);
+    going.wait_exit();
+    let not_running = format!("goingctl: going is not running ({})\n", going.run_dir().display());
+    for args in [
+        &[][..],
+        &["status"],
+        &["status", "--json"],
+        &["web"],
+        &["restart", "web"],
+    ] {
+        let (code, stdout, stderr) = going.goingctl(args);
+        assert_eq!(
+            (code, stdout.as_str(), stderr.as_str()),
+            (69, "", not_running.as_str()),
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn a_new_going_shows_none_of_a_dead_goings_services() {
+    let mut first = Going::start(&[("web", "cmd=/bin/sleep 1000\n"), ("db", "cmd=/bin/sleep 1000\n")]);
+    first.service_pid("db", 1);
+    wait_for("db's status file", || status_key(&first, "db", "state"));
+    first.signal(rustix::process::Signal::KILL);
+    first.wait_exit();
+    fs::remove_file(first.services.join("db")).unwrap();
+    // init's respawn: the same directories, a new going.
+    let log = first.work.join("second.log");
+    let dir = first.services.path().to_str().unwrap().to_owned();
+    let second = going_command(&["-d", &dir], &log).spawn().unwrap();
+    let second = Going::from_parts(second, TempDir::new("unused"), TempDir::new("unused"));
+    wait_for("web to start again", || {
+        fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("going: web: started")
+            .then_some(())
+    });
+    wait_for("web's new status", || status_key(&first, "web", "state"));
+    assert!(!first.run_dir().join("db").exists(), "a stale status file survived");
+    let (code, table, _) = first.goingctl(&[]);
+    assert_eq!(code, 0);
+    assert!(table.contains("web") && !table.contains("db"), "{table}");
+    drop(second);
+}
+
+#[test]
+fn a_255_byte_service_name_has_a_status_file_and_goingctl_shows_it() {
+    let name = "n".repeat(255);
+    let going = Going::start(&[(&name, "cmd=/bin/sleep 1000\n")]);
+    going.service_pid(&name, 1);
+    assert_eq!(wait_status(&going, &name, "state", |state| state == "up"), "up");
+    let (code, table, _) = going.goingctl(&[&name]);
+    assert_eq!(code, 0);
+    assert!(table.contains(&name), "{table}");
+}
+
+#[test]
+fn a_mistyped_command_is_a_usage_error_not_a_lookup() {
+    let going = Going::start(&[("web", "cmd=/bin/sleep 1000\n")]);
+    going.service_pid("web", 1);
+    wait_for("the status file", || status_key(&going, "web", "state"));
+    for args in [&["frobnicate"][..], &["restrat", "web"]] {
+        let (code, stdout, stderr) = going.goingctl(args);
+        assert_eq!(code, 64, "{args:?}: {stderr}");
+        assert!(stdout.is_empty() && stderr.contains("unknown command"), "{stderr}");
+        assert!(
+            stderr.contains("commands: status, restart, up, down, signal"),
+            "{stderr}"
+        );
+    }
+    // A service's name alone is still a status query.
+    let (code, table, _) = going.goingctl(&["web"]);
+    assert_eq!((code, table.contains("web")), (0, true));
+}

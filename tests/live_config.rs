@@ -166,3 +166,22 @@ fn directory_swapped_by_rename_applies_only_the_difference() {
     going.service_pid("later", 1);
     let _ = fs::remove_dir_all(&retired);
 }
+
+#[test]
+fn rm_rf_of_the_directory_stops_every_service() {
+    let mut going = Going::start(&[STEADY, ("web", "cmd=/bin/sleep 1000\n")]);
+    let steady = going.service_pid("steady", 1);
+    let web = going.service_pid("web", 1);
+    fs::remove_dir_all(going.services.path()).unwrap();
+    going.wait_log("directory deleted; stopping its services");
+    wait_for("both services to be reaped", || {
+        (is_reaped(steady) && is_reaped(web)).then_some(())
+    });
+    assert!(going.log().contains("going: steady: stopped"), "{}", going.log());
+    // going itself supervises on and picks up a directory made again at the same path.
+    fs::create_dir(going.services.path()).unwrap();
+    fs::set_permissions(going.services.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    write_service(going.services.path(), "fresh", "cmd=/bin/sleep 1000\n");
+    going.service_pid("fresh", 1);
+    assert_eq!(going.stop().code(), Some(0));
+}

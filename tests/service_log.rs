@@ -151,7 +151,7 @@ fn unwritable_log_is_reported_once_and_recovery_counts_the_dropped_lines() {
 #[test]
 fn missing_log_directory_is_a_config_error() {
     let going = Going::start(&[("web", "cmd=/bin/true\nlog=/no/such/dir/web.log\n")]);
-    going.wait_log("going: web: log directory /no/such/dir does not exist; create it");
+    going.wait_log("going: web:2: log directory /no/such/dir does not exist; create it");
 }
 
 #[test]
@@ -293,7 +293,7 @@ fn log_directory_writable_by_others_is_refused_and_symlinks_are_not_followed() {
     write_service(going.services.path(), "web", &text);
     going.reload();
     going.wait_log(&format!(
-        "going: web: log directory {} refused: writable by group or others; chmod go-w it",
+        "going: web:2: log directory {} refused: writable by group or others; chmod go-w it",
         open_dir.display()
     ));
 

@@ -37,15 +37,65 @@ struct Failure(u8, String);
 
 type Status = BTreeMap<String, String>;
 
-/// One service's status file, read from the run directory.
+/// A status file is far smaller; anything larger in the run directory is none of going's.
+const MAX_STATUS_FILE: u64 = 4096;
+/// The lock going holds for as long as it serves the run directory.
+const LOCK: &str = ".lock";
+
+/// One service's status file, read from the run directory: never through a
+/// symlink, never blocking on a FIFO, only a small regular file that starts
+/// with `state=`.
 fn read_status(run_dir: &Path, name: &str) -> Option<Status> {
-    let text = std::fs::read_to_string(run_dir.join(name)).ok()?;
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let flags = libc_flags::NOFOLLOW | libc_flags::NONBLOCK;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags)
+        .open(run_dir.join(name))
+        .ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut text = String::new();
+    file.take(MAX_STATUS_FILE + 1).read_to_string(&mut text).ok()?;
+    if text.len() as u64 > MAX_STATUS_FILE || !text.starts_with("state=") {
+        return None;
+    }
     Some(
         text.lines()
             .filter_map(|line| line.split_once('='))
             .map(|(k, v)| (k.into(), v.into()))
             .collect(),
     )
+}
+
+/// The open(2) flags std does not name.
+mod libc_flags {
+    pub const NOFOLLOW: i32 = rustix::fs::OFlags::NOFOLLOW.bits() as i32;
+    pub const NONBLOCK: i32 = rustix::fs::OFlags::NONBLOCK.bits() as i32;
+}
+
+/// Whether a going serves the run directory: it holds a write lock on
+/// `.lock` for its whole life. Asking (F_GETLK) takes no lock, so goingctl
+/// never gets in the way of a going that is starting.
+fn ensure_going_runs(run_dir: &Path) -> Result<(), Failure> {
+    use rustix::fs::{Mode, OFlags};
+    let not_running = || {
+        Failure(
+            EXIT_UNAVAILABLE,
+            format!("going is not running ({})", run_dir.display()),
+        )
+    };
+    let path = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(run_dir.join(LOCK).as_os_str()))
+        .map_err(|_| Failure(EXIT_USAGE, "the run directory's path has a NUL byte".into()))?;
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let lock = rustix::fs::open(path.as_c_str(), flags, Mode::empty()).map_err(|_| not_running())?;
+    let probe = rustix::process::Flock::from(rustix::process::FlockType::ReadLock);
+    match rustix::process::fcntl_getlk(&lock, &probe) {
+        Ok(Some(_)) => Ok(()),
+        _ => Err(not_running()),
+    }
 }
 
 /// Every service's name, from the status files.
@@ -150,18 +200,28 @@ struct Row {
     usage: Option<Usage>,
 }
 
+/// A status value that must be a whole number; anything else is shown as unknown.
+fn number(status: &Status, key: &str) -> Option<u64> {
+    status.get(key)?.parse().ok()
+}
+
 fn row(name: &str, status: &Status, now: u64) -> Row {
-    let pid = status.get("pid").cloned();
-    let since = status.get("since_mono").and_then(|value| value.parse::<u64>().ok());
+    let pid = number(status, "pid").filter(|&pid| pid > 1).map(|pid| pid.to_string());
+    let since = number(status, "since_mono");
     Row {
         name: name.to_owned(),
         state: status.get("state").cloned().unwrap_or_else(|| "?".into()),
         usage: pid.as_deref().and_then(usage_of),
         pid,
         uptime_seconds: since.map(|since| now.saturating_sub(since) / 1_000_000_000),
-        restarts: status.get("restarts").cloned().unwrap_or_else(|| "0".into()),
+        restarts: number(status, "restarts").unwrap_or(0).to_string(),
         last_exit: status.get("last_exit").cloned(),
     }
+}
+
+/// A value as a terminal may show it: control characters (escape sequences) become `?`.
+fn printable(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
 }
 
 fn print_table(rows: &[Row], colour: bool) {
@@ -172,10 +232,10 @@ fn print_table(rows: &[Row], colour: bool) {
     );
     for row in rows {
         let state = match (colour, row.state.as_str()) {
-            (false, state) => format!("{state:8}"),
+            (false, state) => format!("{:8}", printable(state)),
             (true, "up") => format!("\x1b[32m{:8}\x1b[0m", "up"),
             (true, "backoff") => format!("\x1b[33m{:8}\x1b[0m", "backoff"),
-            (true, state) => format!("\x1b[31m{state:8}\x1b[0m"),
+            (true, state) => format!("\x1b[31m{:8}\x1b[0m", printable(state)),
         };
         let dash = || "-".to_owned();
         let (cpu, rss, processes) = match &row.usage {
@@ -188,11 +248,11 @@ fn print_table(rows: &[Row], colour: bool) {
         };
         println!(
             "{:width$}  {state}  {:>7}  {:>7}  {:>8}  {:12}  {:>8}  {:>6}  {:>5}",
-            row.name,
+            printable(&row.name),
             row.pid.clone().unwrap_or_else(dash),
             row.uptime_seconds.map_or_else(dash, format_duration),
             row.restarts,
-            row.last_exit.clone().unwrap_or_else(dash),
+            row.last_exit.as_deref().map_or_else(dash, printable),
             cpu,
             rss,
             processes,
@@ -229,15 +289,11 @@ fn status(run_dir: &Path, args: &[String]) -> Result<u8, Failure> {
     if let Some(option) = wanted.iter().find(|arg| arg.starts_with('-')) {
         return Err(Failure(EXIT_USAGE, format!("unknown option {option}\n{USAGE}")));
     }
+    ensure_going_runs(run_dir)?;
     let names = service_names(run_dir)?;
-    if !run_dir.join(CONTROL).exists() {
-        return Err(Failure(
-            EXIT_UNAVAILABLE,
-            "going is not running (no control FIFO)".into(),
-        ));
-    }
     let mut code = 0;
-    let selected: Vec<&String> = match wanted.is_empty() {
+    let every = wanted.is_empty();
+    let selected: Vec<&String> = match every {
         true => names.iter().collect(),
         false => wanted,
     };
@@ -246,6 +302,8 @@ fn status(run_dir: &Path, args: &[String]) -> Result<u8, Failure> {
     for name in selected {
         match read_status(run_dir, name) {
             Some(status) => rows.push(row(name, &status, now)),
+            // A file in the run directory that is no status file is none of going's.
+            None if every => {}
             None => {
                 eprintln!("goingctl: no service {name}");
                 code = EXIT_UNKNOWN_SERVICE;
@@ -281,32 +339,40 @@ fn signal_number(text: &str) -> Option<i32> {
     by_name.or_else(|| text.parse().ok().filter(|number| (1..=64).contains(number)))
 }
 
-fn open_control(run_dir: &Path) -> Result<rustix::fd::OwnedFd, Failure> {
-    use rustix::fs::{Mode, OFlags};
-    use rustix::io::Errno;
+/// Opens the control FIFO for writing: never through a symlink, and only a
+/// FIFO owned by the run directory's owner (nothing planted by someone else).
+fn open_control(run_dir: &Path) -> Result<std::fs::File, Failure> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
     let path = run_dir.join(CONTROL);
     // Non-blocking: with no reader (going not running) open fails with ENXIO instead of hanging.
-    let flags = OFlags::WRONLY | OFlags::NONBLOCK | OFlags::CLOEXEC;
-    // rustix is built without std here: hand it a C string.
-    let c_path = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()))
-        .map_err(|_| Failure(EXIT_USAGE, "the run directory's path has a NUL byte".into()))?;
-    rustix::fs::open(c_path.as_c_str(), flags, Mode::empty()).map_err(|error| match error {
-        Errno::ACCESS | Errno::PERM => Failure(
-            EXIT_NO_PERMISSION,
-            format!(
-                "{}: permission denied; only going's user may control it",
-                path.display()
+    let flags = libc_flags::NOFOLLOW | libc_flags::NONBLOCK;
+    let fifo = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(flags)
+        .open(&path)
+        .map_err(|error| match error.kind() {
+            std::io::ErrorKind::PermissionDenied => Failure(
+                EXIT_NO_PERMISSION,
+                format!(
+                    "{}: permission denied; only going's user may control it",
+                    path.display()
+                ),
             ),
-        ),
-        Errno::NXIO | Errno::NOENT => Failure(
-            EXIT_UNAVAILABLE,
-            "going is not running (no reader on the control FIFO)".into(),
-        ),
-        error => Failure(
-            EXIT_UNAVAILABLE,
-            format!("{}: cannot open: os error {}", path.display(), error.raw_os_error()),
-        ),
-    })
+            _ => Failure(EXIT_UNAVAILABLE, format!("{}: cannot open: {error}", path.display())),
+        })?;
+    let (fifo_meta, dir_meta) = (fifo.metadata(), std::fs::metadata(run_dir));
+    let trusted = match (&fifo_meta, &dir_meta) {
+        (Ok(fifo), Ok(dir)) => fifo.file_type().is_fifo() && fifo.uid() == dir.uid(),
+        _ => false,
+    };
+    if !trusted {
+        let message = format!(
+            "{}: not a FIFO of the run directory's owner; not written to",
+            path.display()
+        );
+        return Err(Failure(EXIT_UNAVAILABLE, message));
+    }
+    Ok(fifo)
 }
 
 fn control(run_dir: &Path, command: &str, args: &[String]) -> Result<u8, Failure> {
@@ -323,13 +389,8 @@ fn control(run_dir: &Path, command: &str, args: &[String]) -> Result<u8, Failure
             format!("{command} needs at least one service name\n{USAGE}"),
         ));
     }
-    if !run_dir.is_dir() {
-        return Err(Failure(
-            EXIT_UNAVAILABLE,
-            format!("{}: no such directory; is going running?", run_dir.display()),
-        ));
-    }
-    let fifo = open_control(run_dir)?;
+    ensure_going_runs(run_dir)?;
+    let mut fifo = open_control(run_dir)?;
     let mut code = 0;
     for name in names {
         if name.contains(char::is_whitespace) || read_status(run_dir, name).is_none() {
@@ -339,8 +400,8 @@ fn control(run_dir: &Path, command: &str, args: &[String]) -> Result<u8, Failure
         }
         // One write of a short line: the FIFO keeps it whole (below PIPE_BUF).
         let line = format!("{verb} {name}\n");
-        if let Err(error) = rustix::io::write(&fifo, line.as_bytes()) {
-            let message = format!("cannot write to the control FIFO: os error {}", error.raw_os_error());
+        if let Err(error) = std::io::Write::write_all(&mut fifo, line.as_bytes()) {
+            let message = format!("cannot write to the control FIFO: {error}");
             return Err(Failure(EXIT_UNAVAILABLE, message));
         }
     }
@@ -367,7 +428,14 @@ fn run(mut args: Vec<String>) -> Result<u8, Failure> {
         Some(option) if option.starts_with('-') && option != "--json" => {
             Err(Failure(EXIT_USAGE, format!("unknown option {option}\n{USAGE}")))
         }
-        Some(_) => status(&run_dir, &args),
+        // `goingctl NAME...` is a status query only when the first name is a service:
+        // a mistyped command (`goingctl restrat web`) is a usage error, not a lookup.
+        Some("--json") => status(&run_dir, &args),
+        Some(name) if read_status(&run_dir, name).is_some() => status(&run_dir, &args),
+        Some(unknown) => Err(Failure(
+            EXIT_USAGE,
+            format!("unknown command {unknown:?} (commands: status, restart, up, down, signal)\n{USAGE}"),
+        )),
     }
 }
 
