@@ -76,9 +76,38 @@ fn groups_of(user: &str, primary: u32, group_file: &str) -> Vec<u32> {
     groups
 }
 
+/// The id the kernel reads as "leave it unchanged" in setresuid and
+/// setresgid: a service asked to run as it would keep going's root.
+pub const NO_CHANGE_ID: u32 = u32::MAX;
+
 /// Resolves `user=` and `group=` (as written, with their lines) against the
 /// contents of /etc/passwd and /etc/group.
 pub fn resolve(
+    user: Option<&(usize, String)>,
+    group: Option<&(usize, String)>,
+    passwd_file: &str,
+    group_file: &str,
+) -> Result<Option<Identity>, ConfigError> {
+    let identity = resolve_ids(user, group, passwd_file, group_file)?;
+    let Some(identity) = identity else { return Ok(None) };
+    let line_of = |key: Option<&(usize, String)>| key.map_or(0, |(line, _)| *line);
+    if identity.uid == Some(NO_CHANGE_ID) {
+        return Err(config_error(
+            line_of(user),
+            format!("uid {NO_CHANGE_ID} cannot be used: setuid reads it as \"no change\""),
+        ));
+    }
+    if identity.gid == NO_CHANGE_ID || identity.groups.contains(&NO_CHANGE_ID) {
+        let line = line_of(group.or(user));
+        return Err(config_error(
+            line,
+            format!("gid {NO_CHANGE_ID} cannot be used: setgid reads it as \"no change\""),
+        ));
+    }
+    Ok(Some(identity))
+}
+
+fn resolve_ids(
     user: Option<&(usize, String)>,
     group: Option<&(usize, String)>,
     passwd_file: &str,
@@ -160,6 +189,22 @@ mod tests {
 
     fn group(name: &str) -> Option<(usize, String)> {
         Some((3, name.to_string()))
+    }
+
+    #[test]
+    fn the_no_change_id_is_refused_as_uid_or_gid() {
+        let no_change = NO_CHANGE_ID.to_string();
+        let error = resolve(user("0").as_ref(), group(&no_change).as_ref(), PASSWD, GROUP).unwrap_err();
+        assert_eq!(error.line, 3);
+        assert!(
+            error.message.starts_with("gid 4294967295 cannot be used"),
+            "{}",
+            error.message
+        );
+        let error = resolve(None, group(&no_change).as_ref(), PASSWD, GROUP).unwrap_err();
+        assert_eq!(error.line, 3);
+        let error = resolve(user(&no_change).as_ref(), group("0").as_ref(), PASSWD, GROUP).unwrap_err();
+        assert_eq!((error.line, error.message.starts_with("uid 4294967295")), (2, true));
     }
 
     #[test]

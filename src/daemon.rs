@@ -10,7 +10,7 @@ use crate::leftovers;
 use crate::log::{Logger, Severity};
 use crate::rt::{self, Disposition, SIGNALFD_RECORD_SIZE, SignalSet};
 use crate::run_dir::{DEFAULT_RUN_DIR, RunDir};
-use crate::service_dir::{self, DirError};
+use crate::service_dir::{self, DirError, ToldErrors};
 use crate::service_log::ServiceLogs;
 use crate::spawn::{self, FailureReport, Stdio};
 use crate::supervisor::{Effects, Exit, Millis, Status, Stop, Supervisor};
@@ -30,6 +30,11 @@ pub const DEFAULT_DIR: &CStr = c"/etc/going.d";
 /// How long after a directory event the rescan happens: a burst of changes
 /// (a deploy, `git checkout`) within this window is applied in one rescan.
 pub const RESCAN_DELAY: Millis = 20;
+
+/// The least time between the starts of two rescans: a stream of events (a
+/// file truncated in a loop) costs at most ten rescans a second, while a
+/// single change after a quiet spell still applies after [`RESCAN_DELAY`].
+pub const MIN_RESCAN_GAP: Millis = 100;
 
 /// Children between fork and exec whose pipes going holds before it collects
 /// the finished ones (without waiting for any).
@@ -113,6 +118,8 @@ struct Host {
     starting: Vec<Starting>,
     run_dir: RunDir,
     logs: ServiceLogs,
+    /// The configuration errors already logged.
+    told: ToldErrors,
 }
 
 impl Effects for Host {
@@ -233,7 +240,7 @@ impl Host {
     fn reload(&mut self, supervisor: &mut Supervisor, dir: &CStr, watch: Option<&mut DirWatch>) {
         let being_written = watch.as_ref().map_or(&[][..], |watch| watch.being_written());
         let known: Vec<&str> = supervisor.states().map(|(name, _)| name).collect();
-        match service_dir::scan(dir, being_written, &known, &mut self.logger) {
+        match service_dir::scan(dir, being_written, &known, &mut self.told, &mut self.logger) {
             Ok(scan) => {
                 if let Some(watch) = watch {
                     watch.watch_also(&scan.procfile_dirs, &mut self.logger);
@@ -350,7 +357,8 @@ pub fn main(args: &[&CStr]) -> i32 {
 
     let mut logger = Logger::new();
     let shown_dir = dir.to_string_lossy();
-    let scan = match service_dir::scan(dir, &[], &[], &mut logger) {
+    let mut told = ToldErrors::default();
+    let scan = match service_dir::scan(dir, &[], &[], &mut told, &mut logger) {
         Ok(scan) => scan,
         Err(error) => {
             print(rt::stderr(), &alloc::format!("going: {shown_dir}: {error}\n"));
@@ -382,6 +390,7 @@ pub fn main(args: &[&CStr]) -> i32 {
         starting: Vec::new(),
         run_dir,
         logs: ServiceLogs::new(),
+        told,
     };
     let version = env!("CARGO_PKG_VERSION");
     host.log(Severity::Info, format_args!("going {version} supervising {shown_dir}"));
@@ -400,6 +409,7 @@ pub fn main(args: &[&CStr]) -> i32 {
         }
     };
     let mut rescan_at: Option<Millis> = None;
+    let mut last_rescan: Option<Millis> = None;
 
     while !supervisor.is_finished() {
         let deadline = match (supervisor.next_deadline(), rescan_at) {
@@ -439,7 +449,8 @@ pub fn main(args: &[&CStr]) -> i32 {
         if let Some(watch) = watch.as_mut().filter(|_| inotify_ready)
             && watch.read_events(&mut host.logger)
         {
-            rescan_at.get_or_insert(now() + RESCAN_DELAY);
+            let earliest = last_rescan.map_or(0, |at| at + MIN_RESCAN_GAP);
+            rescan_at.get_or_insert((now() + RESCAN_DELAY).max(earliest));
         }
         if control_ready {
             for (name, control) in host.run_dir.read_commands(&mut host.logger) {
@@ -456,10 +467,14 @@ pub fn main(args: &[&CStr]) -> i32 {
             host.log(Severity::Info, format_args!("received {name}; stopping all services"));
             supervisor.stop_all(now(), &mut host);
         } else if signals.hang_up || rescan_at.is_some_and(|at| at <= now()) {
-            if let Some(watch) = watch.as_mut().filter(|_| signals.hang_up) {
-                watch.forget_writers();
+            if signals.hang_up {
+                host.told.forget();
+                if let Some(watch) = watch.as_mut() {
+                    watch.forget_writers();
+                }
             }
             rescan_at = None;
+            last_rescan = Some(now());
             host.reload(&mut supervisor, dir, watch.as_mut());
         }
         supervisor.deadline_passed(now(), &mut host);

@@ -82,6 +82,7 @@ extern crate alloc;
 
 pub mod accounts;
 pub mod config;
+pub mod console;
 pub mod daemon;
 pub mod dir_watch;
 pub mod leftovers;

@@ -3,8 +3,11 @@
 //! Lines go to the syslog datagram socket /dev/log (facility daemon, ident
 //! `going`, with pid) when one accepts them, and to stderr otherwise. Sending
 //! never blocks: a missing socket, a refused connection or a full queue sends
-//! that line to stderr instead, and the next line tries syslog again.
+//! that line to stderr instead, and the next line tries syslog again. Nor
+//! does stderr block ([`crate::console`]): a line it does not take is counted
+//! and the count is told with the next line it takes.
 
+use crate::console::Console;
 use alloc::string::String;
 use core::fmt::{self, Write};
 use rustix::fd::OwnedFd;
@@ -29,6 +32,9 @@ pub enum Severity {
 /// Where going's event lines go.
 pub struct Logger {
     syslog: Option<OwnedFd>,
+    stderr: Console,
+    /// Lines stderr did not take (its reader is behind), told with the next line it takes.
+    dropped: u64,
     pid: i32,
 }
 
@@ -36,6 +42,8 @@ impl Logger {
     pub fn new() -> Self {
         Logger {
             syslog: None,
+            stderr: Console::new(crate::rt::stderr()),
+            dropped: 0,
             pid: rustix::process::getpid().as_raw_nonzero().get(),
         }
     }
@@ -49,10 +57,21 @@ impl Logger {
             return;
         }
         let start = line.find("]: ").map_or(0, |at| at + 3);
-        let mut plain = String::from("going: ");
+        let mut plain = String::new();
+        if self.dropped > 0 {
+            let _ = writeln!(
+                plain,
+                "going: {} lines were dropped: stderr was not writable",
+                self.dropped
+            );
+        }
+        plain.push_str("going: ");
         plain.push_str(&line[start..]);
         plain.push('\n');
-        let _ = rustix::io::write(crate::rt::stderr(), plain.as_bytes());
+        match self.stderr.write_all(plain.as_bytes()) {
+            Ok(()) => self.dropped = 0,
+            Err(_) => self.dropped += 1,
+        }
     }
 
     fn send_to_syslog(&mut self, datagram: &[u8]) -> Result<(), Errno> {

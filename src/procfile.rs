@@ -36,12 +36,21 @@ fn error(line: usize, message: impl Into<String>) -> ConfigError {
     }
 }
 
+/// A NUL byte cannot reach exec (C strings end at it): refused like in service files.
+fn reject_nul(line: usize, content: &str) -> Result<(), ConfigError> {
+    match content.contains('\0') {
+        true => Err(error(line, "contains a NUL byte")),
+        false => Ok(()),
+    }
+}
+
 /// The process types of a Procfile, in order.
 pub fn parse_procfile(text: &str) -> Result<Vec<ProcessType>, ConfigError> {
     let mut types: Vec<ProcessType> = Vec::new();
     for (index, raw) in text.lines().enumerate() {
         let line = index + 1;
         let content = raw.trim();
+        reject_nul(line, content)?;
         if content.is_empty() || content.starts_with('#') {
             continue;
         }
@@ -81,6 +90,7 @@ pub fn parse_dotenv(text: &str) -> Result<Vec<(String, String)>, ConfigError> {
     for (index, raw) in text.lines().enumerate() {
         let line = index + 1;
         let content = raw.trim();
+        reject_nul(line, content)?;
         if content.is_empty() || content.starts_with('#') {
             continue;
         }

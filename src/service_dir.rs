@@ -86,8 +86,20 @@ pub struct Scan {
 /// `being_written` are not read: they give [`Scanned::Invalid`], which keeps
 /// a running service as it is. `known` are the services going runs now: a
 /// Procfile that cannot be used keeps those of its processes running.
-pub fn scan(path: &CStr, being_written: &[CString], known: &[&str], logger: &mut Logger) -> Result<Scan, DirError> {
+pub fn scan(
+    path: &CStr,
+    being_written: &[CString],
+    known: &[&str],
+    told: &mut ToldErrors,
+    logger: &mut Logger,
+) -> Result<Scan, DirError> {
     let dir = open_dir(path)?;
+    let mut logger = Reporter {
+        logger,
+        told,
+        lines: Vec::new(),
+    };
+    let logger = &mut logger;
     let mut names = Vec::new();
     for entry in rustix::fs::Dir::read_from(&dir).map_err(DirError::Unreadable)? {
         let entry = entry.map_err(DirError::Unreadable)?;
@@ -157,10 +169,49 @@ pub fn scan(path: &CStr, being_written: &[CString], known: &[&str], logger: &mut
             }
         }
     }
+    logger.finish();
     Ok(Scan {
         services,
         procfile_dirs,
     })
+}
+
+/// The error lines the last scan logged. A rescan logs only lines that are
+/// new, so a broken file is told once, not at every rescan that another
+/// file's change (or a flood of changes) causes; a file fixed and broken
+/// again is told again.
+#[derive(Default)]
+pub struct ToldErrors(Vec<String>);
+
+impl ToldErrors {
+    /// A forced rescan (SIGHUP) tells every error again.
+    pub fn forget(&mut self) {
+        self.0.clear();
+    }
+}
+
+/// Logs a scan's lines through [`ToldErrors`].
+struct Reporter<'a> {
+    logger: &'a mut Logger,
+    told: &'a mut ToldErrors,
+    lines: Vec<String>,
+}
+
+impl Reporter<'_> {
+    fn log(&mut self, severity: Severity, message: core::fmt::Arguments) {
+        let line = message.to_string();
+        if self.told.0.binary_search(&line).is_err() {
+            self.logger.log(severity, format_args!("{line}"));
+        }
+        self.lines.push(line);
+    }
+
+    fn finish(&mut self) {
+        let mut lines = core::mem::take(&mut self.lines);
+        lines.sort_unstable();
+        lines.dedup();
+        self.told.0 = lines;
+    }
 }
 
 /// A service file that names a Procfile, being expanded into its processes.
@@ -175,7 +226,7 @@ struct Procfile<'a> {
 
 impl Procfile<'_> {
     /// Adds one service per process type; returns the Procfile's directory to watch.
-    fn expand(&self, own_uid: u32, services: &mut Vec<(String, Scanned)>, logger: &mut Logger) -> Option<String> {
+    fn expand(&self, own_uid: u32, services: &mut Vec<(String, Scanned)>, logger: &mut Reporter) -> Option<String> {
         let path = self
             .spec
             .options()
@@ -183,14 +234,15 @@ impl Procfile<'_> {
             .as_deref()
             .expect("BUG: called for a procfile= spec");
         let dir = &path[..path.rfind('/').unwrap_or(0).max(1)];
-        let parsed = read_trusted_text(path, own_uid, false)
-            .and_then(|text| procfile::parse_procfile(&text).map_err(|e| format!("{}", Located(path, &e))))
-            .and_then(|types| {
-                let dotenv_path = format!("{}/.env", dir.trim_end_matches('/'));
-                let text = read_trusted_text(&dotenv_path, own_uid, true)?;
-                let dotenv = procfile::parse_dotenv(&text).map_err(|e| format!("{}", Located(&dotenv_path, &e)))?;
-                Ok((types, dotenv))
-            });
+        let file_name = &path[path.rfind('/').map_or(0, |slash| slash + 1)..];
+        let dotenv_path = format!("{}/.env", dir.trim_end_matches('/'));
+        let parsed = open_app_dir(dir, own_uid).and_then(|app_dir| {
+            let text = read_app_file(&app_dir, file_name, path, own_uid, false)?;
+            let types = procfile::parse_procfile(&text).map_err(|e| format!("{}", Located(path, &e)))?;
+            let text = read_app_file(&app_dir, ".env", &dotenv_path, own_uid, true)?;
+            let dotenv = procfile::parse_dotenv(&text).map_err(|e| format!("{}", Located(&dotenv_path, &e)))?;
+            Ok((types, dotenv))
+        });
         let (types, dotenv) = match parsed {
             Ok(parsed) => parsed,
             Err(message) => {
@@ -222,28 +274,73 @@ impl Procfile<'_> {
     }
 }
 
-/// A Procfile or `.env`: the same ownership and mode rule as service files,
-/// since they decide what runs and as whom. `missing_is_empty`: a missing
-/// `.env` is an empty one.
-fn read_trusted_text(path: &str, own_uid: u32, missing_is_empty: bool) -> Result<String, String> {
-    let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY;
-    let file = match rustix::fs::open(path, flags, Mode::empty()) {
+/// What a trusted read found.
+enum Found {
+    /// No such file (or it vanished between readdir and open).
+    Missing,
+    /// A directory, FIFO, device or socket.
+    NotRegular,
+    Bytes(Vec<u8>),
+}
+
+/// Reads `name` in `dir` under the ownership and mode rule: whoever can write
+/// a file going reads decides what runs and as whom. Never blocks on a FIFO;
+/// `follow`: a symlink is followed (service files) or refused (Procfiles and
+/// `.env`, whose directory an app's owner may share). Errors name `shown`.
+fn read_trusted(dir: &OwnedFd, name: &CStr, shown: &str, own_uid: u32, follow: bool) -> Result<Found, String> {
+    let mut flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY;
+    if !follow {
+        flags |= OFlags::NOFOLLOW;
+    }
+    let file = match rustix::fs::openat(dir, name, flags, Mode::empty()) {
         Ok(file) => file,
-        Err(Errno::NOENT) if missing_is_empty => return Ok(String::new()),
-        Err(error) => return Err(format!("{path}: cannot open: {}", describe(error))),
+        Err(Errno::NOENT) => return Ok(Found::Missing),
+        Err(Errno::LOOP) if !follow => return Err(format!("{shown}: is a symlink, which is not followed here")),
+        Err(error) => return Err(format!("{shown}: cannot open: {}", describe(error))),
     };
-    let stat = rustix::fs::fstat(&file).map_err(|e| format!("{path}: cannot stat: {}", describe(e)))?;
+    let stat = rustix::fs::fstat(&file).map_err(|e| format!("{shown}: cannot stat: {}", describe(e)))?;
     if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
-        return Err(format!("{path}: not a regular file"));
+        return Ok(Found::NotRegular);
     }
     if let Some(reason) = distrust_reason(&stat, own_uid) {
-        return Err(format!("{path}: refused: {reason}"));
+        return Err(format!("{shown}: refused: {reason}"));
     }
-    let bytes = read_limited(&file).map_err(|e| format!("{path}: cannot read: {}", describe(e)))?;
+    let bytes = read_limited(&file).map_err(|e| format!("{shown}: cannot read: {}", describe(e)))?;
+    Ok(Found::Bytes(bytes))
+}
+
+/// A Procfile or its `.env` as text, read from the Procfile's directory
+/// (already checked). `missing_is_empty`: a missing `.env` is an empty one.
+fn read_app_file(
+    dir: &OwnedFd,
+    name: &str,
+    shown: &str,
+    own_uid: u32,
+    missing_is_empty: bool,
+) -> Result<String, String> {
+    let name = CString::new(name).map_err(|_| format!("{shown}: the path has a NUL byte"))?;
+    let bytes = match read_trusted(dir, &name, shown, own_uid, false)? {
+        Found::Bytes(bytes) => bytes,
+        Found::Missing if missing_is_empty => Vec::new(),
+        Found::Missing => return Err(format!("{shown}: cannot open: {}", describe(Errno::NOENT))),
+        Found::NotRegular => return Err(format!("{shown}: not a regular file")),
+    };
     if bytes.len() > MAX_FILE_SIZE {
-        return Err(format!("{path}: file is larger than {MAX_FILE_SIZE} bytes"));
+        return Err(format!("{shown}: file is larger than {MAX_FILE_SIZE} bytes"));
     }
-    String::from_utf8(bytes).map_err(|_| format!("{path}: not valid UTF-8"))
+    String::from_utf8(bytes).map_err(|_| format!("{shown}: not valid UTF-8"))
+}
+
+/// Opens a Procfile's directory under the ownership and mode rule: whoever
+/// may write there could put a symlink in place of the Procfile or `.env`.
+fn open_app_dir(dir: &str, own_uid: u32) -> Result<OwnedFd, String> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let fd = rustix::fs::open(dir, flags, Mode::empty()).map_err(|e| format!("{dir}: cannot open: {}", describe(e)))?;
+    let stat = rustix::fs::fstat(&fd).map_err(|e| format!("{dir}: cannot stat: {}", describe(e)))?;
+    match distrust_reason(&stat, own_uid) {
+        Some(reason) => Err(format!("{dir}: refused: {reason}")),
+        None => Ok(fd),
+    }
 }
 
 /// One file: `Ok(None)` when it is no service (not a regular file, or gone).
@@ -254,21 +351,9 @@ fn read_service(
     accounts: &mut AccountFiles,
 ) -> Result<Option<config::ServiceSpec>, String> {
     let shown = name.to_string_lossy();
-    // NONBLOCK: a FIFO named like a service must not hang the scan.
-    let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY;
-    let file = match rustix::fs::openat(dir, name, flags, Mode::empty()) {
-        Ok(file) => file,
-        Err(Errno::NOENT) => return Ok(None),
-        Err(error) => return Err(format!("{shown}: cannot open: {}", describe(error))),
-    };
-    let stat = rustix::fs::fstat(&file).map_err(|e| format!("{shown}: cannot stat: {}", describe(e)))?;
-    if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
+    let Found::Bytes(bytes) = read_trusted(dir, name, &shown, own_uid, true)? else {
         return Ok(None);
-    }
-    if let Some(reason) = distrust_reason(&stat, own_uid) {
-        return Err(format!("{shown}: refused: {reason}"));
-    }
-    let bytes = read_limited(&file).map_err(|e| format!("{shown}: cannot read: {}", describe(e)))?;
+    };
     let located = |error: ConfigError| format!("{}", Located(&shown, &error));
     let (mut spec, lines) = config::parse_with_lines(&bytes).map_err(located)?;
     if let Some(config::LogTarget::File { path, .. }) = &spec.options().log {

@@ -14,12 +14,13 @@
 //! with one log line when it starts and one when writing works again.
 
 use crate::config::LogTarget;
+use crate::console::Console;
 use crate::log::{Logger, Severity, describe};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
-use rustix::fs::{Mode, OFlags};
+use rustix::fs::{FileType, Mode, OFlags};
 use rustix::io::Errno;
 use rustix::pipe::PipeFlags;
 
@@ -107,8 +108,8 @@ struct ServiceLog {
 /// Every service log, for the event loop.
 pub struct ServiceLogs {
     logs: Vec<ServiceLog>,
-    /// going's stdout opened anew, non-blocking, so `log=-` never blocks going.
-    stdout: Option<OwnedFd>,
+    /// going's stdout, written without blocking, so `log=-` never blocks going.
+    stdout: Console,
 }
 
 impl Default for ServiceLogs {
@@ -119,12 +120,9 @@ impl Default for ServiceLogs {
 
 impl ServiceLogs {
     pub fn new() -> ServiceLogs {
-        // A new open file description of fd 1: O_NONBLOCK on it leaves fd 1's own flags alone.
-        let flags = OFlags::WRONLY | OFlags::APPEND | OFlags::NONBLOCK | OFlags::CLOEXEC;
-        let stdout = rustix::fs::open(c"/proc/self/fd/1", flags, Mode::empty()).ok();
         ServiceLogs {
             logs: Vec::new(),
-            stdout,
+            stdout: Console::new(crate::rt::stdout()),
         }
     }
 
@@ -177,7 +175,7 @@ impl ServiceLogs {
     /// Reads what the pipe at `index` holds (bounded) and writes its complete lines.
     /// A pipe whose last writer closed it is flushed and forgotten.
     pub fn read(&mut self, index: usize, logger: &mut Logger) {
-        let stdout = self.stdout.as_ref().map(|fd| fd.as_fd()).unwrap_or(crate::rt::stdout());
+        let stdout = &self.stdout;
         let log = &mut self.logs[index];
         if log.read_pipe(stdout, logger) == Err(Errno::PIPE) {
             log.finish_partial_line(stdout, logger);
@@ -188,7 +186,7 @@ impl ServiceLogs {
     /// A process of `name` exited: write what it left in the pipe, its last
     /// line too even without a newline.
     pub fn process_exited(&mut self, name: &str, logger: &mut Logger) {
-        let stdout = self.stdout.as_ref().map(|fd| fd.as_fd()).unwrap_or(crate::rt::stdout());
+        let stdout = &self.stdout;
         for log in self
             .logs
             .iter_mut()
@@ -202,7 +200,7 @@ impl ServiceLogs {
 
 impl ServiceLog {
     /// Reads at most [`READ_PER_WAKEUP`]; `Err(PIPE)` once every writer has closed it.
-    fn read_pipe(&mut self, stdout: BorrowedFd, logger: &mut Logger) -> Result<(), Errno> {
+    fn read_pipe(&mut self, stdout: &Console, logger: &mut Logger) -> Result<(), Errno> {
         let mut buffer = [0u8; 16 * 1024];
         let mut total = 0;
         while total < READ_PER_WAKEUP {
@@ -220,7 +218,7 @@ impl ServiceLog {
     }
 
     /// Splits `data` into lines (and [`MAX_LINE`] pieces) and writes them.
-    fn take_lines(&mut self, data: &[u8], stdout: BorrowedFd, logger: &mut Logger) {
+    fn take_lines(&mut self, data: &[u8], stdout: &Console, logger: &mut Logger) {
         let mut batch = Batch::new(self.prefix());
         let mut rest = data;
         while let Some(newline) = rest.iter().position(|&b| b == b'\n') {
@@ -244,7 +242,7 @@ impl ServiceLog {
         self.flush(&mut batch, stdout, logger);
     }
 
-    fn finish_partial_line(&mut self, stdout: BorrowedFd, logger: &mut Logger) {
+    fn finish_partial_line(&mut self, stdout: &Console, logger: &mut Logger) {
         if !self.partial.is_empty() {
             let mut batch = Batch::new(self.prefix());
             let line = core::mem::take(&mut self.partial);
@@ -262,7 +260,7 @@ impl ServiceLog {
 
     /// Adds one line to the batch, in [`MAX_LINE`] pieces, rotating the file
     /// between two lines when the next would pass the size.
-    fn add_line(&mut self, batch: &mut Batch, line: &[u8], stdout: BorrowedFd, logger: &mut Logger) {
+    fn add_line(&mut self, batch: &mut Batch, line: &[u8], stdout: &Console, logger: &mut Logger) {
         let pieces = line.chunks(MAX_LINE).chain(line.is_empty().then_some(&line[..0]));
         for piece in pieces {
             let length = (batch.prefix.len() + piece.len() + 1) as u64;
@@ -279,29 +277,26 @@ impl ServiceLog {
         }
     }
 
-    fn flush(&mut self, batch: &mut Batch, stdout: BorrowedFd, logger: &mut Logger) {
+    fn flush(&mut self, batch: &mut Batch, stdout: &Console, logger: &mut Logger) {
         self.write_batch(&batch.bytes, batch.lines, stdout, logger);
         batch.bytes.clear();
         batch.lines = 0;
     }
 
-    fn write_batch(&mut self, batch: &[u8], lines: u64, stdout: BorrowedFd, logger: &mut Logger) {
+    fn write_batch(&mut self, batch: &[u8], lines: u64, stdout: &Console, logger: &mut Logger) {
         if batch.is_empty() {
             return;
         }
-        let written = match &self.target {
-            LogTarget::Stdout => write_all(stdout, batch),
+        let written: Result<(), WriteFailure> = match &self.target {
+            LogTarget::Stdout => stdout.write_all(batch).map_err(WriteFailure::from),
             LogTarget::File { path, .. } => match self.file.as_ref() {
-                Some(file) => write_all(file, batch),
-                None => match open_log_file(path) {
-                    Ok((file, size)) => {
-                        self.size = size;
-                        let written = write_all(&file, batch);
-                        self.file = Some(file);
-                        written
-                    }
-                    Err(error) => Err(error),
-                },
+                Some(file) => write_all(file, batch).map_err(WriteFailure::from),
+                None => open_log_file(path).and_then(|(file, size)| {
+                    self.size = size;
+                    let written = write_all(&file, batch);
+                    self.file = Some(file);
+                    Ok(written?)
+                }),
             },
         };
         let destination = match &self.target {
@@ -319,9 +314,8 @@ impl ServiceLog {
                     format_args!("{name}: writing to {destination} works again; {dropped} lines were dropped"),
                 );
             }
-            (Err(error), None) => {
+            (Err(reason), None) => {
                 self.dropped = Some(lines);
-                let reason = describe(error);
                 logger.log(
                     Severity::Error,
                     format_args!("{name}: cannot write to {destination}: {reason} (dropping lines until it works)"),
@@ -363,12 +357,38 @@ impl ServiceLog {
     }
 }
 
-fn open_log_file(path: &str) -> Result<(OwnedFd, u64), Errno> {
-    // NOFOLLOW: a symlink at PATH must not redirect going's writes elsewhere.
+/// Why a line was not written.
+enum WriteFailure {
+    Os(Errno),
+    /// The log path is a FIFO, a device or a hard link to another file: going writes none of them.
+    NotAPlainFile,
+}
+
+impl From<Errno> for WriteFailure {
+    fn from(error: Errno) -> Self {
+        WriteFailure::Os(error)
+    }
+}
+
+impl core::fmt::Display for WriteFailure {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            WriteFailure::Os(error) => write!(f, "{}", describe(*error)),
+            WriteFailure::NotAPlainFile => f.write_str("not a regular file with a single link; remove it"),
+        }
+    }
+}
+
+fn open_log_file(path: &str) -> Result<(OwnedFd, u64), WriteFailure> {
+    // NOFOLLOW: a symlink at PATH must not redirect going's writes elsewhere; NONBLOCK: a FIFO
+    // planted there must not hang going in open (it is refused just below).
     let flags = OFlags::WRONLY | OFlags::APPEND | OFlags::CREATE | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NOFOLLOW;
-    let file = rustix::fs::open(path, flags, Mode::from_raw_mode(0o640))?;
-    let size = rustix::fs::fstat(&file)?.st_size as u64;
-    Ok((file, size))
+    let file = rustix::fs::open(path, flags | OFlags::NONBLOCK, Mode::from_raw_mode(0o640))?;
+    let stat = rustix::fs::fstat(&file)?;
+    if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile || stat.st_nlink != 1 {
+        return Err(WriteFailure::NotAPlainFile);
+    }
+    Ok((file, stat.st_size as u64))
 }
 
 fn write_all(fd: impl AsFd, mut bytes: &[u8]) -> Result<(), Errno> {

@@ -27,6 +27,10 @@ use rustix::process::{Gid, Pid, Resource, Rlimit, Uid};
 /// The only environment a service gets.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
+/// A service's umask unless `umask=` says otherwise: never whatever going inherited (000 from
+/// some parents would make every file a service creates writable by anyone).
+pub const DEFAULT_UMASK: u32 = 0o022;
+
 /// A service's command ready for exec: every string NUL-terminated.
 pub struct PreparedCommand {
     /// Paths to try in order: the program itself, or each PATH entry joined with it.
@@ -35,7 +39,7 @@ pub struct PreparedCommand {
     envp: Vec<CString>,
     cwd: CString,
     rlimits: Vec<(Resource, Rlimit)>,
-    umask: Option<Mode>,
+    umask: Mode,
     chroot: Option<CString>,
     /// Supplementary groups, gid and uid (kept when `None`) to switch to.
     credentials: Option<(Vec<Gid>, Gid, Option<Uid>)>,
@@ -114,7 +118,7 @@ pub fn prepare(spec: &ServiceSpec) -> PreparedCommand {
             .collect(),
         cwd: c_string(&spec.cwd),
         rlimits: spec.options().rlimits.clone(),
-        umask: spec.options().umask.map(Mode::from_raw_mode),
+        umask: Mode::from_raw_mode(spec.options().umask.unwrap_or(DEFAULT_UMASK)),
         chroot: spec.options().chroot.as_deref().map(c_string),
         credentials,
     }
@@ -168,9 +172,7 @@ fn run_child(
             fail(report, STEP_RLIMIT, error);
         }
     }
-    if let Some(mask) = command.umask {
-        rustix::process::umask(mask);
-    }
+    rustix::process::umask(command.umask);
     if let Some(jail) = &command.chroot
         && let Err(error) = rustix::process::chroot(jail.as_c_str())
     {
@@ -212,6 +214,10 @@ fn drop_privileges(groups: &[Gid], gid: Gid, uid: Option<Uid>, report: BorrowedF
     }
     if let Err(error) = rustix::thread::set_thread_res_gid(gid, gid, gid) {
         fail(report, STEP_GID, error);
+    }
+    // A gid the kernel reads as "no change" would leave going's own: check what it became.
+    if rustix::process::getgid() != gid || rustix::process::getegid() != gid {
+        fail(report, STEP_GID, Errno::PERM);
     }
     let Some(uid) = uid.filter(|uid| !uid.is_root()) else {
         return;
