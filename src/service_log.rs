@@ -383,7 +383,11 @@ fn open_log_file(path: &str) -> Result<(OwnedFd, u64), WriteFailure> {
     // NOFOLLOW: a symlink at PATH must not redirect going's writes elsewhere; NONBLOCK: a FIFO
     // planted there must not hang going in open (it is refused just below).
     let flags = OFlags::WRONLY | OFlags::APPEND | OFlags::CREATE | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NOFOLLOW;
-    let file = rustix::fs::open(path, flags | OFlags::NONBLOCK, Mode::from_raw_mode(0o640))?;
+    let file = match rustix::fs::open(path, flags | OFlags::NONBLOCK, Mode::from_raw_mode(0o640)) {
+        // A FIFO without a reader, or a device without a driver.
+        Err(Errno::NXIO) => return Err(WriteFailure::NotAPlainFile),
+        opened => opened?,
+    };
     let stat = rustix::fs::fstat(&file)?;
     if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile || stat.st_nlink != 1 {
         return Err(WriteFailure::NotAPlainFile);

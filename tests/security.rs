@@ -1,0 +1,395 @@
+//! Attacks a local user could try on a going that runs as root, each
+//! reproduced for real: the attacker is `nobody` (uid 65534), who owns the
+//! paths it was given, and the victim files are root's.
+mod common;
+
+use common::*;
+use rustix::process::Signal;
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+const NOBODY: u32 = 65534;
+
+fn chown_to_nobody(path: &Path) {
+    std::os::unix::fs::lchown(path, Some(NOBODY), Some(NOBODY)).unwrap();
+}
+
+fn mkfifo(path: &Path) {
+    assert!(Command::new("mkfifo").arg(path).status().unwrap().success());
+}
+
+/// A root-only file with known contents: what an attack would overwrite or read.
+fn secret(work: &TempDir, name: &str, text: &str) -> std::path::PathBuf {
+    let path = work.join(name);
+    fs::write(&path, text).unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+    path
+}
+
+/// going on its own services directory with `run` as its run directory.
+fn start_with_run_dir(services: &[(&str, &str)], run: &Path, work: TempDir) -> Going {
+    let dir = TempDir::new("services");
+    for (name, text) in services {
+        write_service(dir.path(), name, text);
+    }
+    let (dir_arg, run_arg) = (
+        dir.path().to_str().unwrap().to_owned(),
+        run.to_str().unwrap().to_owned(),
+    );
+    let child = going_command(&["-r", &run_arg, "-d", &dir_arg], &work.join("going.log"))
+        .spawn()
+        .unwrap();
+    let going = Going::from_parts(child, dir, work);
+    going.wait_log("going: configuration:");
+    going
+}
+
+#[test]
+fn a_run_directory_another_user_owns_is_refused_and_nothing_planted_there_is_followed() {
+    let work = TempDir::new("work");
+    let victim = secret(&work, "victim", "root only\n");
+    let run = work.join("attacker-run");
+    fs::create_dir(&run).unwrap();
+    std::os::unix::fs::symlink(&victim, run.join(".web.tmp")).unwrap();
+    std::os::unix::fs::symlink(&victim, run.join(".status.tmp")).unwrap();
+    mkfifo(&run.join(".db.tmp"));
+    for entry in [
+        run.clone(),
+        run.join(".web.tmp"),
+        run.join(".status.tmp"),
+        run.join(".db.tmp"),
+    ] {
+        chown_to_nobody(&entry);
+    }
+    let going = start_with_run_dir(
+        &[("web", "cmd=/bin/sleep 1000\n"), ("db", "cmd=/bin/sleep 1000\n")],
+        &run,
+        work,
+    );
+    going.wait_log(&format!(
+        "{}: cannot set up the run directory: refused: owned by uid 65534, not by going's user 0",
+        run.display()
+    ));
+    // A planted FIFO no longer hangs going: both services start.
+    going.service_pid("web", 1);
+    going.service_pid("db", 1);
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "root only\n");
+    assert_eq!(fs::metadata(&victim).unwrap().mode() & 0o777, 0o600);
+    assert!(!run.join("web").exists() && !run.join("control").exists());
+}
+
+#[test]
+fn a_run_directory_path_that_is_a_symlink_is_refused_and_its_target_left_alone() {
+    let work = TempDir::new("work");
+    let target = work.join("important");
+    fs::create_dir(&target).unwrap();
+    fs::write(target.join("config"), "keep me\n").unwrap();
+    fs::write(target.join("web"), "state=up\npid=1\n").unwrap();
+    let run = work.join("run-link");
+    std::os::unix::fs::symlink(&target, &run).unwrap();
+    let going = start_with_run_dir(&[("web", "cmd=/bin/sleep 1000\n")], &run, work);
+    going.wait_log("cannot set up the run directory: refused: not a directory (a symlink is not followed");
+    going.service_pid("web", 1);
+    assert_eq!(fs::read_to_string(target.join("config")).unwrap(), "keep me\n");
+    assert_eq!(fs::read_to_string(target.join("web")).unwrap(), "state=up\npid=1\n");
+}
+
+#[test]
+fn a_group_writable_run_directory_is_refused() {
+    let work = TempDir::new("work");
+    let run = work.join("shared-run");
+    fs::create_dir(&run).unwrap();
+    fs::set_permissions(&run, fs::Permissions::from_mode(0o775)).unwrap();
+    let going = start_with_run_dir(&[("web", "cmd=/bin/sleep 1000\n")], &run, work);
+    going.wait_log("refused: writable by group or others; chmod go-w it; goingctl will not work");
+}
+
+#[test]
+fn planted_pids_never_kill_an_unrelated_process_group() {
+    // A process group whose leader is gone, like a leftover: what a forged status file would aim at.
+    let work = TempDir::new("work");
+    let pidfile = work.join("member");
+    let script = format!("sleep 1000 & echo $! > {}", pidfile.display());
+    let mut leader = Command::new("setsid").args(["sh", "-c", &script]).spawn().unwrap();
+    let group = leader.id() as i32;
+    let member: i32 = wait_file(&pidfile).trim().parse().unwrap();
+    leader.wait().unwrap();
+    let run = work.join("run");
+    fs::create_dir(&run).unwrap();
+    let boot_id = fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    let forged = [
+        ("negative", format!("state=up\npid=-{group}\n")),
+        ("no-identity", format!("state=up\npid={group}\n")),
+        (
+            "other-boot",
+            format!("state=up\npid={group}\nboot_id=00000000-0000-0000-0000-000000000000\nstart_time=1\n"),
+        ),
+        // The member started long after this start time, but the group's real leader is not this one:
+        // a start time later than the member's means a member older than the service.
+        (
+            "later-start",
+            format!(
+                "state=up\npid={group}\nboot_id={}\nstart_time=18446744073709551615\n",
+                boot_id.trim()
+            ),
+        ),
+        (
+            "init",
+            format!("state=up\npid=1\nboot_id={}\nstart_time=0\n", boot_id.trim()),
+        ),
+    ];
+    for (name, text) in &forged {
+        fs::write(run.join(name), text).unwrap();
+    }
+    let going = start_with_run_dir(&[("web", "cmd=/bin/sleep 1000\n")], &run, work);
+    going.service_pid("web", 1);
+    assert!(is_alive(member), "{}", going.log());
+    assert!(is_alive(going.pid()));
+    assert!(
+        !going.log().contains("killed what a previous going left"),
+        "{}",
+        going.log()
+    );
+    for (name, _) in &forged {
+        assert!(!run.join(name).exists(), "the stale status file {name} was removed");
+    }
+    signal_pid(member, Signal::KILL);
+}
+
+#[test]
+fn goingctl_writes_only_to_the_real_fifo() {
+    let going = Going::start(&[("web", "cmd=/bin/sleep 1000\n")]);
+    let first = going.service_pid("web", 1);
+    wait_for("web's status", || going.run_dir().join("web").exists().then_some(()));
+    let victim = secret(&going.work, "victim", "root only\n");
+    let control = going.run_dir().join("control");
+    fs::remove_file(&control).unwrap();
+    std::os::unix::fs::symlink(&victim, &control).unwrap();
+    let (code, _, stderr) = going.goingctl(&["restart", "web"]);
+    assert_ne!(code, 0, "{stderr}");
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "root only\n");
+    // A regular file in its place is no FIFO either.
+    fs::remove_file(&control).unwrap();
+    fs::write(&control, "").unwrap();
+    assert_ne!(going.goingctl(&["restart", "web"]).0, 0);
+    assert_eq!(fs::read_to_string(&control).unwrap(), "");
+    assert_eq!(going.latest_pid("web"), first);
+}
+
+#[test]
+fn goingctl_json_cannot_be_given_new_keys_by_a_status_value() {
+    let going = Going::start(&[("web", "cmd=/bin/sleep 1000\n")]);
+    going.service_pid("web", 1);
+    wait_for("web's status", || going.run_dir().join("web").exists().then_some(()));
+    let forged = "state=up\x1b[2J\",\"admin\":true,\"x\":\"\npid=0,\"admin\":true\nrestarts=0,\"admin\":true\nsince_mono=1\nlast_exit=\"},{\"name\":\"evil\n";
+    fs::write(going.run_dir().join("web"), forged).unwrap();
+    let (code, json, _) = going.goingctl(&["status", "--json"]);
+    assert_eq!(code, 0);
+    assert!(
+        !json.contains("\"admin\":true") && !json.contains("\"name\":\"evil"),
+        "{json}"
+    );
+    assert!(
+        json.contains("\"pid\":null") && json.contains("\"restarts\":0,"),
+        "{json}"
+    );
+    let (_, table, _) = going.goingctl(&["status"]);
+    assert!(!table.contains('\x1b'), "{table:?}");
+}
+
+#[test]
+fn a_procfile_directory_another_user_owns_is_refused_and_a_planted_env_symlink_is_not_read() {
+    let going = Going::start(&[]);
+    let password = secret(&going.work, "secrets", "DB_PASSWORD=hunter2\n");
+    let app = going.work.join("app");
+    fs::create_dir(&app).unwrap();
+    fs::write(app.join("Procfile"), "web: env > env.out; exec sleep 1000\n").unwrap();
+    fs::set_permissions(app.join("Procfile"), fs::Permissions::from_mode(0o644)).unwrap();
+    std::os::unix::fs::symlink(&password, app.join(".env")).unwrap();
+    chown_to_nobody(&app);
+    let text = format!("procfile={}/Procfile\nuser=nobody\n", app.display());
+    write_service(going.services.path(), "shop", &text);
+    going.reload();
+    going.wait_log(&format!("{}: refused: owned by uid 65534", app.display()));
+    // Given back to root, the directory is trusted, but the symlink in it is still not followed.
+    std::os::unix::fs::lchown(&app, Some(0), Some(0)).unwrap();
+    going.reload();
+    going.wait_log(&format!(
+        "{}/.env: is a symlink, which is not followed here",
+        app.display()
+    ));
+    assert_eq!(going.count_log("going: shop.web: started"), 0);
+    assert!(!app.join("env.out").exists());
+}
+
+#[test]
+fn nul_in_a_procfile_or_env_is_an_error_on_its_line_and_going_survives() {
+    let going = Going::start(&[("steady", "cmd=/bin/sleep 1000\n")]);
+    let steady = going.service_pid("steady", 1);
+    let app = going.work.join("app");
+    fs::create_dir(&app).unwrap();
+    for (name, text) in [("Procfile", "web: exec sleep 1000\n"), (".env", "A=1\nB=x\0y\n")] {
+        fs::write(app.join(name), text).unwrap();
+        fs::set_permissions(app.join(name), fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    write_service(
+        going.services.path(),
+        "shop",
+        &format!("procfile={}/Procfile\n", app.display()),
+    );
+    going.reload();
+    going.wait_log(&format!("going: shop: {}/.env:2: contains a NUL byte", app.display()));
+    fs::write(app.join("Procfile"), "web: exec\0 sleep 1000\n").unwrap();
+    fs::write(app.join(".env"), "A=1\n").unwrap();
+    going.reload();
+    going.wait_log(&format!(
+        "going: shop: {}/Procfile:1: contains a NUL byte",
+        app.display()
+    ));
+    assert!(is_alive(steady) && is_alive(going.pid()));
+}
+
+#[test]
+fn the_no_change_gid_is_refused_at_its_line() {
+    let going = Going::start(&[("steady", "cmd=/bin/sleep 1000\n")]);
+    write_service(
+        going.services.path(),
+        "sneaky",
+        "cmd=/bin/sleep 1000\nuser=nobody\ngroup=4294967295\n",
+    );
+    going.reload();
+    going.wait_log("going: sneaky:3: gid 4294967295 cannot be used: setgid reads it as \"no change\"");
+    assert_eq!(going.count_log("going: sneaky: started"), 0);
+}
+
+#[test]
+fn a_fifo_at_a_log_path_is_refused_without_hanging_going() {
+    let going = Going::start(&[]);
+    let logs = going.work.join("logs");
+    fs::create_dir(&logs).unwrap();
+    mkfifo(&logs.join("web.log"));
+    let text = format!(
+        "cmd=/bin/sh -c 'echo hello; exec sleep 1000'\nlog={}/web.log\n",
+        logs.display()
+    );
+    write_service(going.services.path(), "web", &text);
+    write_service(going.services.path(), "other", "cmd=/bin/sleep 1000\n");
+    going.reload();
+    going.wait_log("web.log: not a regular file with a single link; remove it (dropping lines until it works)");
+    let other = going.service_pid("other", 1);
+    wait_exec(other, "sleep");
+    signal_pid(other, Signal::KILL);
+    going.service_pid("other", 2);
+}
+
+/// Starts going with `stdout` or `stderr` a socket nobody reads, and a
+/// service that floods its output there. Returns going and the unread end.
+fn with_a_stalled_socket(on_stderr: bool) -> (Going, UnixStream) {
+    let (going_end, unread_end) = UnixStream::pair().unwrap();
+    let dir = TempDir::new("services");
+    write_service(dir.path(), "web", "cmd=/bin/sleep 1000\n");
+    write_service(
+        dir.path(),
+        "flood",
+        "cmd=/bin/sh -c 'while :; do echo flooding flooding flooding; done'\nlog=-\n",
+    );
+    let work = TempDir::new("work");
+    let mut command = going_command(&["-d", dir.path().to_str().unwrap()], &work.join("going.log"));
+    match on_stderr {
+        true => command.stderr(Stdio::from(std::os::fd::OwnedFd::from(going_end))),
+        false => command.stdout(Stdio::from(std::os::fd::OwnedFd::from(going_end))),
+    };
+    (Going::from_parts(command.spawn().unwrap(), dir, work), unread_end)
+}
+
+/// The pid in a status file once it differs from `old`.
+fn new_status_pid(going: &Going, name: &str, old: Option<i32>) -> i32 {
+    wait_for(&format!("a new pid in {name}'s status file"), || {
+        let text = fs::read_to_string(going.run_dir().join(name)).ok()?;
+        let pid: i32 = text.lines().find_map(|line| line.strip_prefix("pid="))?.parse().ok()?;
+        (Some(pid) != old).then_some(pid)
+    })
+}
+
+#[test]
+fn a_stalled_reader_of_going_stdout_does_not_stop_supervision() {
+    let (going, _unread) = with_a_stalled_socket(false);
+    going.wait_log("going: flood: cannot write to going's stdout: Resource temporarily unavailable");
+    let web = going.service_pid("web", 1);
+    wait_exec(web, "sleep");
+    signal_pid(web, Signal::KILL);
+    going.service_pid("web", 2);
+}
+
+#[test]
+fn a_stalled_reader_of_going_stderr_does_not_stop_supervision() {
+    let (going, _unread) = with_a_stalled_socket(true);
+    let web = new_status_pid(&going, "web", None);
+    // Thousands of log lines: each bad control line is one.
+    let fifo = going.run_dir().join("control");
+    let garbage = "no such command\n".repeat(20_000);
+    std::thread::spawn(move || fs::write(fifo, garbage));
+    wait_exec(web, "sleep");
+    signal_pid(web, Signal::KILL);
+    let second = new_status_pid(&going, "web", Some(web));
+    wait_exec(second, "sleep");
+    signal_pid(second, Signal::KILL);
+    new_status_pid(&going, "web", Some(second));
+}
+
+#[test]
+fn a_file_changed_in_a_loop_is_rescanned_at_most_ten_times_a_second_and_a_broken_file_told_once() {
+    let going = Going::start(&[("broken", "cmd=/bin/true\nusr=root\n")]);
+    going.wait_log("going: broken:2: unknown key");
+    let churn = going.services.join("churn");
+    let started = std::time::Instant::now();
+    for round in 0..300 {
+        write_service(
+            going.services.path(),
+            "churn",
+            &format!("cmd=/bin/sleep {}\n", 1000 + round % 2),
+        );
+    }
+    let elapsed = started.elapsed();
+    // The last change is applied, then no more rescans come.
+    wait_for("the last change to apply", || {
+        let last = format!("sleep {}", 1000 + 299 % 2);
+        let pid = going.latest_pid("churn");
+        let cmdline = fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        cmdline.replace('\0', " ").contains(&last).then_some(())
+    });
+    let before = going.count_log("going: configuration:");
+    let rescans_allowed = elapsed.as_millis() as usize / 100 + 3;
+    assert!(before <= rescans_allowed + 1, "{before} rescans in {elapsed:?}");
+    assert_eq!(going.count_log("going: broken:2: unknown key"), 1, "{}", going.log());
+    let _ = fs::remove_file(churn);
+}
+
+#[test]
+fn children_get_umask_022_whatever_going_inherited() {
+    let dir = TempDir::new("services");
+    let work = TempDir::new("work");
+    let made = work.join("made-by-service");
+    write_service(
+        dir.path(),
+        "maker",
+        &format!("cmd=/bin/sh -c ': > {}; exec sleep 1000'\n", made.display()),
+    );
+    let mut command = without_syslog("sh");
+    command
+        .args(["-c", "umask 000; exec \"$0\" \"$@\"", GOING, "-r"])
+        .arg(work.join("run"));
+    command
+        .arg("-d")
+        .arg(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+    command.stderr(fs::File::create(work.join("going.log")).unwrap());
+    let going = Going::from_parts(command.spawn().unwrap(), dir, work);
+    going.service_pid("maker", 1);
+    let mode = wait_for("the service's file", || fs::metadata(&made).ok()).mode();
+    assert_eq!(mode & 0o777, 0o644);
+}
