@@ -86,6 +86,7 @@ mod tests {
         ProcessStat {
             state,
             group,
+            cpu_ticks: 0,
             start_time,
         }
     }

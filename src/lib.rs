@@ -89,6 +89,7 @@ pub mod leftovers;
 pub mod log;
 pub mod proc_stat;
 pub mod procfile;
+pub mod protocol;
 pub mod rt;
 pub mod run_dir;
 pub mod service_dir;

@@ -148,29 +148,9 @@ impl fmt::Display for Reason {
     }
 }
 
-/// The name of a signal number without its SIG prefix (`TERM`), for log lines.
-pub fn signal_name(signal: i32) -> Option<&'static str> {
-    const NAMES: [&str; 31] = [
-        "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2", "PIPE", "ALRM",
-        "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG", "XCPU", "XFSZ", "VTALRM", "PROF",
-        "WINCH", "IO", "PWR", "SYS",
-    ];
-    NAMES.get(usize::try_from(signal).ok()?.checked_sub(1)?).copied()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn signal_names_follow_the_linux_numbering() {
-        assert_eq!(signal_name(1), Some("HUP"));
-        assert_eq!(signal_name(9), Some("KILL"));
-        assert_eq!(signal_name(15), Some("TERM"));
-        assert_eq!(signal_name(31), Some("SYS"));
-        assert_eq!(signal_name(0), None);
-        assert_eq!(signal_name(34), None);
-    }
 
     #[test]
     fn errors_read_like_strerror() {

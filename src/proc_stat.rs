@@ -16,6 +16,8 @@ pub struct ProcessStat {
     /// `R`, `S`, `Z`...
     pub state: u8,
     pub group: i32,
+    /// User and system CPU time in clock ticks (fields 14 and 15).
+    pub cpu_ticks: u64,
     /// Clock ticks after boot (field 22).
     pub start_time: u64,
 }
@@ -31,12 +33,14 @@ impl ProcessStat {
 pub fn parse_stat(stat: &[u8]) -> Option<ProcessStat> {
     let after_name = &stat[stat.iter().rposition(|&b| b == b')')? + 1..];
     let text = core::str::from_utf8(after_name).ok()?;
-    // After the name: state(3) ppid(4) pgrp(5) ... starttime(22).
+    // After the name: state(3) ppid(4) pgrp(5) ... utime(14) stime(15) ... starttime(22).
     let fields: Vec<&str> = text.split_ascii_whitespace().take(20).collect();
+    let number = |index: usize| fields.get(index)?.parse::<u64>().ok();
     Some(ProcessStat {
         state: *fields.first()?.as_bytes().first()?,
         group: fields.get(2)?.parse().ok()?,
-        start_time: fields.get(19)?.parse().ok()?,
+        cpu_ticks: number(11)? + number(12)?,
+        start_time: number(19)?,
     })
 }
 
@@ -80,13 +84,14 @@ mod tests {
 
     #[test]
     fn fields_are_read_after_the_last_parenthesis() {
-        let stat = b"42 (we) ird) S 1 40 40 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 12345 1000 200 18446744073709551615";
+        let stat = b"42 (we) ird) S 1 40 40 0 -1 4194560 1 0 0 0 7 5 0 0 20 0 1 0 12345 1000 200 18446744073709551615";
         let parsed = parse_stat(stat).unwrap();
         assert_eq!(
             parsed,
             ProcessStat {
                 state: b'S',
                 group: 40,
+                cpu_ticks: 12,
                 start_time: 12345
             }
         );

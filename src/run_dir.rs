@@ -17,8 +17,9 @@
 //! it, the FIFO and (through the caller) every status file again, and logs it
 //! once.
 
-use crate::log::{Logger, Severity, describe, signal_name};
+use crate::log::{Logger, Severity, describe};
 use crate::proc_stat;
+use crate::protocol::{CONTROL, LOCK, MAX_COMMAND_LINE, MAX_STATUS_FILE, parse_command, signal_name};
 use crate::supervisor::{Control, Exit, Millis, State, Status};
 use alloc::format;
 use alloc::string::String;
@@ -28,20 +29,11 @@ use rustix::fd::OwnedFd;
 use rustix::fs::{AtFlags, FileType, FlockOperation, Mode, OFlags};
 use rustix::io::Errno;
 
-pub const DEFAULT_RUN_DIR: &str = "/run/going";
-/// The FIFO's name in the run directory; no service may have it.
-pub const CONTROL: &str = "control";
-/// The file whose lock says that a going serves the directory.
-pub const LOCK: &str = ".lock";
 /// Where a status file is written before it is renamed into place: one name
 /// for every service (going writes one at a time), short enough for any.
 const TEMPORARY: &str = ".status.tmp";
-/// A control line longer than this is ignored whole (with one log line).
-pub const MAX_COMMAND_LINE: usize = 512;
 /// Bytes read from the FIFO per wakeup: a flood cannot starve the rest of the loop.
 const READ_PER_WAKEUP: usize = 4096;
-/// A status file is far smaller; a larger file in the directory is none of going's.
-pub const MAX_STATUS_FILE: usize = 4096;
 
 pub struct RunDir {
     path: String,
@@ -126,22 +118,6 @@ pub fn status_text(status: &Status, now_mono: Millis, now_unix: u64, identity: O
         let _ = writeln!(text, "next_start_mono={}", until * 1_000_000);
     }
     text
-}
-
-/// One control line: `up NAME`, `down NAME`, `restart NAME` or `signal NUMBER NAME`.
-pub fn parse_command(line: &str) -> Result<(&str, Control), String> {
-    let words: Vec<&str> = line.split_whitespace().collect();
-    let control = match words[..] {
-        ["up", name] => (name, Control::Up),
-        ["down", name] => (name, Control::Down),
-        ["restart", name] => (name, Control::Restart),
-        ["signal", number, name] => match number.parse() {
-            Ok(signal @ 1..=64) => (name, Control::Signal(signal)),
-            _ => return Err(format!("bad signal number {number:?}")),
-        },
-        _ => return Err(format!("unknown command {line:?}")),
-    };
-    Ok(control)
 }
 
 /// Opens `name` in `dir` for reading without following a symlink or
@@ -405,16 +381,6 @@ fn write_status(dir: &OwnedFd, name: &str, text: &str) -> Result<(), Errno> {
 mod tests {
     use super::*;
     use rustix::process::Pid;
-
-    #[test]
-    fn commands_parse_or_explain_why_not() {
-        assert_eq!(parse_command("restart web"), Ok(("web", Control::Restart)));
-        assert_eq!(parse_command("signal 1 web"), Ok(("web", Control::Signal(1))));
-        assert_eq!(parse_command(" down  web "), Ok(("web", Control::Down)));
-        assert!(parse_command("signal 99 web").is_err());
-        assert!(parse_command("explode web").is_err());
-        assert!(parse_command("up").is_err());
-    }
 
     #[test]
     fn status_text_has_every_key_of_its_state() {

@@ -132,7 +132,7 @@ pub fn scan(
             );
             continue;
         }
-        if text == crate::run_dir::CONTROL {
+        if text == crate::protocol::CONTROL {
             let message = "the name is taken by goingctl's FIFO in the run directory; rename the file";
             logger.log(Severity::Error, format_args!("{text}: {message} (not started)"));
             continue;

@@ -7,7 +7,8 @@
 //! fake clock and fake effects.
 
 use crate::config::ServiceSpec;
-use crate::log::{Severity, describe, signal_name};
+use crate::log::{Severity, describe};
+use crate::protocol::signal_name;
 use alloc::rc::Rc;
 use alloc::string::String;
 use alloc::vec::Vec;

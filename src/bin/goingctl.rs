@@ -2,8 +2,9 @@
 //!
 //! It reads the status files going keeps in its run directory and writes
 //! one-line commands to the control FIFO there (see going(8) in the README).
-//! A short-lived tool, so it uses std; it shares no code with the daemon and
-//! adds nothing to it.
+//! A short-lived tool, so it uses std; what it shares with going (file
+//! names, command lines, signal names, /proc parsing) comes from the
+//! library's `protocol` and `proc_stat` rooms, so the two cannot drift apart.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -11,8 +12,9 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-const DEFAULT_RUN_DIR: &str = "/run/going";
-const CONTROL: &str = "control";
+use going::proc_stat::{self, ProcessStat};
+use going::protocol::{CONTROL, DEFAULT_RUN_DIR, LOCK, MAX_STATUS_FILE, command_line, signal_number};
+use going::supervisor::Control;
 /// Linux reports CPU time in USER_HZ ticks, 100 a second on every architecture.
 const TICKS_PER_SECOND: f64 = 100.0;
 
@@ -28,7 +30,7 @@ const USAGE: &str = "usage: goingctl [-r RUNDIR] [status [--json]] [NAME...]
   restart  stop (TERM, then KILL after 5 s) and start again at once, with the backoff reset
   down     stop and keep stopped until up (or until going restarts)
   up       start a service that was put down
-  signal   send SIG (HUP USR1 USR2 TERM KILL INT QUIT, a name or a number) to the process group
+  signal   send SIG (a name such as HUP, USR1 or WINCH, with or without SIG, or a number) to the process group
   -r DIR   going's run directory (default /run/going)
 ";
 
@@ -36,11 +38,6 @@ const USAGE: &str = "usage: goingctl [-r RUNDIR] [status [--json]] [NAME...]
 struct Failure(u8, String);
 
 type Status = BTreeMap<String, String>;
-
-/// A status file is far smaller; anything larger in the run directory is none of going's.
-const MAX_STATUS_FILE: u64 = 4096;
-/// The lock going holds for as long as it serves the run directory.
-const LOCK: &str = ".lock";
 
 /// One service's status file, read from the run directory: never through a
 /// symlink, never blocking on a FIFO, only a small regular file that starts
@@ -58,8 +55,8 @@ fn read_status(run_dir: &Path, name: &str) -> Option<Status> {
         return None;
     }
     let mut text = String::new();
-    file.take(MAX_STATUS_FILE + 1).read_to_string(&mut text).ok()?;
-    if text.len() as u64 > MAX_STATUS_FILE || !text.starts_with("state=") {
+    file.take(MAX_STATUS_FILE as u64 + 1).read_to_string(&mut text).ok()?;
+    if text.len() > MAX_STATUS_FILE || !text.starts_with("state=") {
         return None;
     }
     Some(
@@ -138,30 +135,27 @@ struct Usage {
     processes: usize,
 }
 
-/// The fields of /proc/PID/stat after the command name.
-fn stat_fields(pid: &str) -> Option<Vec<String>> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    Some(stat.rsplit_once(')')?.1.split_whitespace().map(str::to_owned).collect())
+fn stat_of(pid: &str) -> Option<ProcessStat> {
+    proc_stat::parse_stat(&std::fs::read(format!("/proc/{pid}/stat")).ok()?)
 }
 
 fn usage_of(pid: &str) -> Option<Usage> {
-    // After the name: state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime.
-    let fields = stat_fields(pid)?;
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    let stat = stat_of(pid)?;
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let rss_kb = status
         .lines()
         .find_map(|line| line.strip_prefix("VmRSS:"))
         .and_then(|value| value.split_whitespace().next()?.parse().ok())
         .unwrap_or(0);
+    let group: i32 = pid.parse().ok()?;
     let processes = std::fs::read_dir("/proc")
         .ok()?
         .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
         .filter(|name| name.bytes().all(|b| b.is_ascii_digit()))
-        .filter(|other| stat_fields(other).is_some_and(|f| f.get(2).map(String::as_str) == Some(pid)))
+        .filter(|other| stat_of(other).is_some_and(|stat| stat.group == group))
         .count();
     Some(Usage {
-        cpu_seconds: ticks as f64 / TICKS_PER_SECOND,
+        cpu_seconds: stat.cpu_ticks as f64 / TICKS_PER_SECOND,
         rss_kb,
         processes,
     })
@@ -320,25 +314,6 @@ fn status(run_dir: &Path, args: &[String]) -> Result<u8, Failure> {
     Ok(code)
 }
 
-/// A signal by name (`HUP`, `SIGHUP`) or number.
-fn signal_number(text: &str) -> Option<i32> {
-    const NAMES: [(&str, i32); 7] = [
-        ("HUP", 1),
-        ("INT", 2),
-        ("QUIT", 3),
-        ("KILL", 9),
-        ("USR1", 10),
-        ("USR2", 12),
-        ("TERM", 15),
-    ];
-    let name = text.strip_prefix("SIG").unwrap_or(text).to_ascii_uppercase();
-    let by_name = NAMES
-        .iter()
-        .find(|(known, _)| *known == name)
-        .map(|(_, number)| *number);
-    by_name.or_else(|| text.parse().ok().filter(|number| (1..=64).contains(number)))
-}
-
 /// Opens the control FIFO for writing: never through a symlink, and only a
 /// FIFO owned by the run directory's owner (nothing planted by someone else).
 fn open_control(run_dir: &Path) -> Result<std::fs::File, Failure> {
@@ -376,12 +351,14 @@ fn open_control(run_dir: &Path) -> Result<std::fs::File, Failure> {
 }
 
 fn control(run_dir: &Path, command: &str, args: &[String]) -> Result<u8, Failure> {
-    let (verb, names) = match (command, args) {
+    let (control, names) = match (command, args) {
         ("signal", [signal, names @ ..]) => match signal_number(signal) {
-            Some(number) => (format!("signal {number}"), names),
+            Some(number) => (Control::Signal(number), names),
             None => return Err(Failure(EXIT_USAGE, format!("unknown signal {signal}\n{USAGE}"))),
         },
-        (command, names) => (command.to_owned(), names),
+        ("up", names) => (Control::Up, names),
+        ("down", names) => (Control::Down, names),
+        (_, names) => (Control::Restart, names),
     };
     if names.is_empty() {
         return Err(Failure(
@@ -399,7 +376,7 @@ fn control(run_dir: &Path, command: &str, args: &[String]) -> Result<u8, Failure
             continue;
         }
         // One write of a short line: the FIFO keeps it whole (below PIPE_BUF).
-        let line = format!("{verb} {name}\n");
+        let line = command_line(control, name);
         if let Err(error) = std::io::Write::write_all(&mut fifo, line.as_bytes()) {
             let message = format!("cannot write to the control FIFO: {error}");
             return Err(Failure(EXIT_UNAVAILABLE, message));
