@@ -37,13 +37,7 @@ fn passwd_entries(text: &str) -> impl Iterator<Item = PasswdEntry<'_>> {
         let [name, _, uid, gid, _, home, shell] = fields[..] else {
             return None;
         };
-        Some(PasswdEntry {
-            name,
-            uid: uid.parse().ok()?,
-            gid: gid.parse().ok()?,
-            home,
-            shell,
-        })
+        Some(PasswdEntry { name, uid: uid.parse().ok()?, gid: gid.parse().ok()?, home, shell })
     })
 }
 
@@ -59,9 +53,7 @@ fn group_entries(text: &str) -> impl Iterator<Item = (&str, u32, &str)> {
 }
 
 fn find_group(wanted: &str, group_file: &str) -> Option<u32> {
-    let by_name = group_entries(group_file)
-        .find(|(name, _, _)| *name == wanted)
-        .map(|(_, gid, _)| gid);
+    let by_name = group_entries(group_file).find(|(name, _, _)| *name == wanted).map(|(_, gid, _)| gid);
     by_name.or_else(|| wanted.parse().ok())
 }
 
@@ -99,10 +91,7 @@ pub fn resolve(
     }
     if identity.gid == NO_CHANGE_ID || identity.groups.contains(&NO_CHANGE_ID) {
         let line = line_of(group.or(user));
-        return Err(config_error(
-            line,
-            format!("gid {NO_CHANGE_ID} cannot be used: setgid reads it as \"no change\""),
-        ));
+        return Err(config_error(line, format!("gid {NO_CHANGE_ID} cannot be used: setgid reads it as \"no change\"")));
     }
     Ok(Some(identity))
 }
@@ -118,32 +107,19 @@ fn resolve_ids(
         Some((line, name)) => match find_group(name, group_file) {
             Some(gid) => Some(gid),
             None => {
-                return Err(config_error(
-                    *line,
-                    format!("unknown group \"{name}\" (not in /etc/group)"),
-                ));
+                return Err(config_error(*line, format!("unknown group \"{name}\" (not in /etc/group)")));
             }
         },
     };
     let Some((line, name)) = user else {
         let env = Vec::new();
-        return Ok(group_id.map(|gid| Identity {
-            uid: None,
-            gid,
-            groups: Vec::new(),
-            env,
-        }));
+        return Ok(group_id.map(|gid| Identity { uid: None, gid, groups: Vec::new(), env }));
     };
     let entry = passwd_entries(passwd_file)
         .find(|entry| entry.name == name)
         .or_else(|| passwd_entries(passwd_file).find(|entry| Some(entry.uid) == name.parse().ok()));
     if let Some(entry) = entry {
-        let env = [
-            ("HOME", entry.home),
-            ("USER", entry.name),
-            ("LOGNAME", entry.name),
-            ("SHELL", entry.shell),
-        ];
+        let env = [("HOME", entry.home), ("USER", entry.name), ("LOGNAME", entry.name), ("SHELL", entry.shell)];
         return Ok(Some(Identity {
             uid: Some(entry.uid),
             gid: group_id.unwrap_or(entry.gid),
@@ -154,21 +130,12 @@ fn resolve_ids(
     match (name.parse::<u32>(), group_id) {
         (Ok(uid), Some(gid)) => {
             let env = Vec::from([("HOME".to_string(), "/".to_string())]);
-            Ok(Some(Identity {
-                uid: Some(uid),
-                gid,
-                groups: Vec::new(),
-                env,
-            }))
+            Ok(Some(Identity { uid: Some(uid), gid, groups: Vec::new(), env }))
         }
-        (Ok(_), None) => Err(config_error(
-            *line,
-            format!("user {name} has no passwd entry; add group= to run it without one"),
-        )),
-        (Err(_), _) => Err(config_error(
-            *line,
-            format!("unknown user \"{name}\" (not in /etc/passwd)"),
-        )),
+        (Ok(_), None) => {
+            Err(config_error(*line, format!("user {name} has no passwd entry; add group= to run it without one")))
+        }
+        (Err(_), _) => Err(config_error(*line, format!("unknown user \"{name}\" (not in /etc/passwd)"))),
     }
 }
 
@@ -196,11 +163,7 @@ mod tests {
         let no_change = NO_CHANGE_ID.to_string();
         let error = resolve(user("0").as_ref(), group(&no_change).as_ref(), PASSWD, GROUP).unwrap_err();
         assert_eq!(error.line, 3);
-        assert!(
-            error.message.starts_with("gid 4294967295 cannot be used"),
-            "{}",
-            error.message
-        );
+        assert!(error.message.starts_with("gid 4294967295 cannot be used"), "{}", error.message);
         let error = resolve(None, group(&no_change).as_ref(), PASSWD, GROUP).unwrap_err();
         assert_eq!(error.line, 3);
         let error = resolve(user(&no_change).as_ref(), group("0").as_ref(), PASSWD, GROUP).unwrap_err();
@@ -216,10 +179,7 @@ mod tests {
     fn user_by_name_or_uid_gets_its_gid_groups_and_environment() {
         for name in ["web", "1001"] {
             let identity = resolve(user(name).as_ref(), None, PASSWD, GROUP).unwrap().unwrap();
-            assert_eq!(
-                (identity.uid, identity.gid, identity.groups.as_slice()),
-                (Some(1001), 1001, &[1001, 33][..])
-            );
+            assert_eq!((identity.uid, identity.gid, identity.groups.as_slice()), (Some(1001), 1001, &[1001, 33][..]));
             let home = identity.env.iter().find(|(k, _)| k == "HOME").unwrap();
             assert_eq!(home.1, "/srv/web");
             assert_eq!(identity.env.len(), 4);
@@ -228,13 +188,8 @@ mod tests {
 
     #[test]
     fn group_with_user_replaces_only_the_primary_gid() {
-        let identity = resolve(user("web").as_ref(), group("admins").as_ref(), PASSWD, GROUP)
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            (identity.uid, identity.gid, identity.groups),
-            (Some(1001), 2000, Vec::from([1001, 33]))
-        );
+        let identity = resolve(user("web").as_ref(), group("admins").as_ref(), PASSWD, GROUP).unwrap().unwrap();
+        assert_eq!((identity.uid, identity.gid, identity.groups), (Some(1001), 2000, Vec::from([1001, 33])));
     }
 
     #[test]
@@ -245,35 +200,18 @@ mod tests {
 
     #[test]
     fn numeric_user_without_entry_needs_a_group() {
-        let identity = resolve(user("5000").as_ref(), group("5000").as_ref(), PASSWD, GROUP)
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            (identity.uid, identity.gid, identity.groups.len()),
-            (Some(5000), 5000, 0)
-        );
+        let identity = resolve(user("5000").as_ref(), group("5000").as_ref(), PASSWD, GROUP).unwrap().unwrap();
+        assert_eq!((identity.uid, identity.gid, identity.groups.len()), (Some(5000), 5000, 0));
         assert_eq!(identity.env, [("HOME".to_string(), "/".to_string())]);
         let error = resolve(user("5000").as_ref(), None, PASSWD, GROUP).unwrap_err();
-        assert_eq!(
-            error,
-            config_error(
-                2,
-                "user 5000 has no passwd entry; add group= to run it without one".into()
-            )
-        );
+        assert_eq!(error, config_error(2, "user 5000 has no passwd entry; add group= to run it without one".into()));
     }
 
     #[test]
     fn unknown_names_are_errors_on_their_lines() {
         let error = resolve(user("nobody-here").as_ref(), None, PASSWD, GROUP).unwrap_err();
-        assert_eq!(
-            error,
-            config_error(2, "unknown user \"nobody-here\" (not in /etc/passwd)".into())
-        );
+        assert_eq!(error, config_error(2, "unknown user \"nobody-here\" (not in /etc/passwd)".into()));
         let error = resolve(user("web").as_ref(), group("nogroup-here").as_ref(), PASSWD, GROUP).unwrap_err();
-        assert_eq!(
-            error,
-            config_error(3, "unknown group \"nogroup-here\" (not in /etc/group)".into())
-        );
+        assert_eq!(error, config_error(3, "unknown group \"nogroup-here\" (not in /etc/group)".into()));
     }
 }

@@ -118,10 +118,7 @@ pub struct ConfigError {
 
 impl ConfigError {
     fn at(line: usize, message: impl Into<String>) -> Self {
-        ConfigError {
-            line,
-            message: message.into(),
-        }
+        ConfigError { line, message: message.into() }
     }
 }
 
@@ -208,12 +205,7 @@ pub fn parse_with_lines(bytes: &[u8]) -> Result<(ServiceSpec, KeyLines), ConfigE
 
     let mut argv = None;
     let mut cwd = None;
-    let mut spec = ServiceSpec {
-        argv: Vec::new(),
-        cwd: String::new(),
-        shutdown: false,
-        options: None,
-    };
+    let mut spec = ServiceSpec { argv: Vec::new(), cwd: String::new(), shutdown: false, options: None };
     let mut options = ServiceOptions::NONE;
     let mut shutdown = None;
     let mut log_path = None;
@@ -244,39 +236,26 @@ pub fn parse_with_lines(bytes: &[u8]) -> Result<(ServiceSpec, KeyLines), ConfigE
             lines.log = line;
         }
         let slot_taken = match key {
-            "cmd" => argv
-                .replace((line, parse_cmd(value).map_err(|m| at_line(m.into()))?))
-                .is_some(),
+            "cmd" => argv.replace((line, parse_cmd(value).map_err(|m| at_line(m.into()))?)).is_some(),
             "cwd" => cwd.replace(parse_absolute("cwd", value).map_err(at_line)?).is_some(),
-            "procfile" => options
-                .procfile
-                .replace(parse_absolute("procfile", value).map_err(at_line)?)
-                .is_some(),
-            "chroot" => options
-                .chroot
-                .replace(parse_absolute("chroot", value).map_err(at_line)?)
-                .is_some(),
+            "procfile" => options.procfile.replace(parse_absolute("procfile", value).map_err(at_line)?).is_some(),
+            "chroot" => options.chroot.replace(parse_absolute("chroot", value).map_err(at_line)?).is_some(),
             "user" => options.user.replace((line, value.to_string())).is_some(),
             "group" => options.group.replace((line, value.to_string())).is_some(),
-            "umask" => options
-                .umask
-                .replace(parse_umask(value).map_err(|m| at_line(m.into()))?)
-                .is_some(),
+            "umask" => options.umask.replace(parse_umask(value).map_err(|m| at_line(m.into()))?).is_some(),
             "env" => {
                 let (name, value) = parse_env(value).map_err(|m| at_line(m.into()))?;
                 options.env.retain(|(existing, _)| *existing != name);
                 options.env.push((name, value));
                 false
             }
-            "log" => log_path
-                .replace((line, parse_log_path(value).map_err(at_line)?))
-                .is_some(),
-            "log_size" => log_size
-                .replace((line, parse_number(key, value, MIN_LOG_SIZE, u64::MAX).map_err(at_line)?))
-                .is_some(),
-            "log_keep" => log_keep
-                .replace((line, parse_number(key, value, 0, MAX_LOG_KEEP.into()).map_err(at_line)?))
-                .is_some(),
+            "log" => log_path.replace((line, parse_log_path(value).map_err(at_line)?)).is_some(),
+            "log_size" => {
+                log_size.replace((line, parse_number(key, value, MIN_LOG_SIZE, u64::MAX).map_err(at_line)?)).is_some()
+            }
+            "log_keep" => {
+                log_keep.replace((line, parse_number(key, value, 0, MAX_LOG_KEEP.into()).map_err(at_line)?)).is_some()
+            }
             "shutdown" => shutdown.replace(parse_yes_no(key, value).map_err(at_line)?).is_some(),
             "rlimit" => {
                 let (resource, limit) = parse_rlimit(value).map_err(at_line)?;
@@ -419,10 +398,7 @@ mod tests {
 
     #[test]
     fn words_split_on_blanks_and_keep_shell_characters() {
-        assert_eq!(
-            words("  /bin/echo a;b  c|d > e & "),
-            ["/bin/echo", "a;b", "c|d", ">", "e", "&"]
-        );
+        assert_eq!(words("  /bin/echo a;b  c|d > e & "), ["/bin/echo", "a;b", "c|d", ">", "e", "&"]);
     }
 
     #[test]
@@ -485,38 +461,21 @@ mod tests {
                 "unknown key \"usr\"; known keys are cmd, cwd, env, user, group, chroot, umask, rlimit, log, log_size, log_keep, shutdown and procfile"
             )
         );
-        assert_eq!(
-            error("cmd=/bin/true\ncmd=/bin/false\n"),
-            ConfigError::at(2, "duplicate key \"cmd\"")
-        );
-        assert_eq!(
-            error("cmd=/bin/true\njust words\n"),
-            ConfigError::at(2, "expected key=value")
-        );
+        assert_eq!(error("cmd=/bin/true\ncmd=/bin/false\n"), ConfigError::at(2, "duplicate key \"cmd\""));
+        assert_eq!(error("cmd=/bin/true\njust words\n"), ConfigError::at(2, "expected key=value"));
         assert_eq!(error("cmd=\n"), ConfigError::at(1, "empty value for \"cmd\""));
         assert_eq!(error("cmd=/bin/echo 'oops\n").line, 1);
         assert_eq!(error("cmd=''\n"), ConfigError::at(1, "cmd names no program"));
-        assert_eq!(
-            error("cmd=/bin/true\ncwd=tmp\n"),
-            ConfigError::at(2, "cwd must be an absolute path")
-        );
+        assert_eq!(error("cmd=/bin/true\ncwd=tmp\n"), ConfigError::at(2, "cwd must be an absolute path"));
         assert_eq!(error("cmd=/bin/a\0b\n"), ConfigError::at(1, "contains a NUL byte"));
     }
 
     #[test]
     fn env_entries_keep_file_order_and_a_later_name_wins() {
         let spec = parse(b"cmd=/bin/true\nenv=A=1\nenv=B=x=y\nenv=A=2\nenv=EMPTY=\n").unwrap();
-        let env: Vec<(&str, &str)> = spec
-            .options()
-            .env
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect();
+        let env: Vec<(&str, &str)> = spec.options().env.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
         assert_eq!(env, [("B", "x=y"), ("A", "2"), ("EMPTY", "")]);
-        assert_eq!(
-            error("cmd=/bin/true\nenv==1\n"),
-            ConfigError::at(2, "env needs a variable name: env=NAME=VALUE")
-        );
+        assert_eq!(error("cmd=/bin/true\nenv==1\n"), ConfigError::at(2, "env needs a variable name: env=NAME=VALUE"));
         assert_eq!(error("cmd=/bin/true\nenv=NAME\n").line, 2);
     }
 
@@ -527,18 +486,9 @@ mod tests {
         assert_eq!(spec.options().group, Some((3, "100".to_string())));
         assert_eq!(spec.options().chroot.as_deref(), Some("/srv/jail"));
         assert_eq!(spec.options().umask, Some(0o27));
-        assert_eq!(
-            error("cmd=/bin/true\numask=0800\n"),
-            ConfigError::at(2, "umask must be octal, from 000 to 777")
-        );
-        assert_eq!(
-            error("cmd=/bin/true\nchroot=jail\n"),
-            ConfigError::at(2, "chroot must be an absolute path")
-        );
-        assert_eq!(
-            error("cmd=/bin/true\nuser=a\nuser=b\n"),
-            ConfigError::at(3, "duplicate key \"user\"")
-        );
+        assert_eq!(error("cmd=/bin/true\numask=0800\n"), ConfigError::at(2, "umask must be octal, from 000 to 777"));
+        assert_eq!(error("cmd=/bin/true\nchroot=jail\n"), ConfigError::at(2, "chroot must be an absolute path"));
+        assert_eq!(error("cmd=/bin/true\nuser=a\nuser=b\n"), ConfigError::at(3, "duplicate key \"user\""));
     }
 
     #[test]
@@ -547,27 +497,9 @@ mod tests {
         assert_eq!(
             spec.options().rlimits,
             [
-                (
-                    Resource::Nofile,
-                    Rlimit {
-                        current: Some(1024),
-                        maximum: Some(4096)
-                    }
-                ),
-                (
-                    Resource::Core,
-                    Rlimit {
-                        current: None,
-                        maximum: None
-                    }
-                ),
-                (
-                    Resource::Cpu,
-                    Rlimit {
-                        current: Some(10),
-                        maximum: Some(10)
-                    }
-                ),
+                (Resource::Nofile, Rlimit { current: Some(1024), maximum: Some(4096) }),
+                (Resource::Core, Rlimit { current: None, maximum: None }),
+                (Resource::Cpu, Rlimit { current: Some(10), maximum: Some(10) }),
             ]
         );
         let usage = "rlimit needs RESOURCE VALUE or RESOURCE SOFT:HARD, each a number or unlimited";
@@ -585,25 +517,12 @@ mod tests {
     #[test]
     fn log_to_a_file_with_rotation_or_to_stdout() {
         let spec = parse(b"cmd=/bin/true\nlog=/var/log/web.log\n").unwrap();
-        let default = LogTarget::File {
-            path: "/var/log/web.log".into(),
-            max_size: DEFAULT_LOG_SIZE,
-            keep: DEFAULT_LOG_KEEP,
-        };
+        let default =
+            LogTarget::File { path: "/var/log/web.log".into(), max_size: DEFAULT_LOG_SIZE, keep: DEFAULT_LOG_KEEP };
         assert_eq!(spec.options().log, Some(default));
         let spec = parse(b"cmd=/bin/true\nlog_keep=2\nlog=/l\nlog_size=10000\n").unwrap();
-        assert_eq!(
-            spec.options().log,
-            Some(LogTarget::File {
-                path: "/l".into(),
-                max_size: 10000,
-                keep: 2
-            })
-        );
-        assert_eq!(
-            parse(b"cmd=/bin/true\nlog=-\n").unwrap().options().log,
-            Some(LogTarget::Stdout)
-        );
+        assert_eq!(spec.options().log, Some(LogTarget::File { path: "/l".into(), max_size: 10000, keep: 2 }));
+        assert_eq!(parse(b"cmd=/bin/true\nlog=-\n").unwrap().options().log, Some(LogTarget::Stdout));
         assert_eq!(parse(b"cmd=/bin/true\n").unwrap().options().log, None);
         assert_eq!(error("cmd=/bin/true\nlog=web.log\n").line, 2);
         assert_eq!(

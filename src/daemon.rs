@@ -74,10 +74,7 @@ fn parse_args<'a>(args: &[&'a CStr]) -> Result<Invocation<'a>, String> {
                 run_dir = path.to_str().map_err(|_| "the run directory's path must be UTF-8")?;
             }
             other => {
-                return Err(alloc::format!(
-                    "unknown argument \"{}\"",
-                    String::from_utf8_lossy(other)
-                ));
+                return Err(alloc::format!("unknown argument \"{}\"", String::from_utf8_lossy(other)));
             }
         }
     }
@@ -142,12 +139,7 @@ impl Effects for Host {
             }
         };
         let (pid, report) = spawn::spawn(&command, Stdio { input, output }, &self.child_nofile)?;
-        self.starting.push(Starting {
-            pid,
-            report,
-            name: name.into(),
-            spec: Rc::clone(spec),
-        });
+        self.starting.push(Starting { pid, report, name: name.into(), spec: Rc::clone(spec) });
         Ok(pid)
     }
 
@@ -203,12 +195,8 @@ impl Host {
     fn finish_start(&mut self, index: usize) -> Result<(), Errno> {
         let starting = &self.starting[index];
         if let Some(failure) = spawn::read_failure(&starting.report)? {
-            let report = FailureReport {
-                failure,
-                spec: &starting.spec,
-            };
-            self.logger
-                .log(Severity::Error, format_args!("{}: {report}", starting.name));
+            let report = FailureReport { failure, spec: &starting.spec };
+            self.logger.log(Severity::Error, format_args!("{}: {report}", starting.name));
         }
         Ok(())
     }
@@ -290,20 +278,14 @@ fn drain_signals(signal_fd: &OwnedFd) -> Signals {
 
 fn poll_timeout(deadline: Option<Millis>) -> Option<Timespec> {
     let wait = deadline?.saturating_sub(now());
-    Some(Timespec {
-        tv_sec: (wait / 1000) as i64,
-        tv_nsec: (wait % 1000 * 1_000_000) as i64,
-    })
+    Some(Timespec { tv_sec: (wait / 1000) as i64, tv_nsec: (wait % 1000 * 1_000_000) as i64 })
 }
 
 /// Raises going's own descriptor limit to the hard one (a thousand services
 /// starting at once hold a pipe each); returns the limit children get back.
 fn raise_nofile_limit() -> Rlimit {
     let original = rustix::process::getrlimit(Resource::Nofile);
-    let raised = Rlimit {
-        current: original.maximum,
-        maximum: original.maximum,
-    };
+    let raised = Rlimit { current: original.maximum, maximum: original.maximum };
     let _ = rustix::process::setrlimit(Resource::Nofile, raised);
     original
 }
@@ -334,20 +316,13 @@ pub fn main(args: &[&CStr]) -> i32 {
     // what the parent left ignored is undone (an ignored SIGCHLD would reap services behind going's
     // back). SIGPIPE ignored: a write to a pipe whose reader is gone fails with EPIPE instead.
     let set_up = rt::block_only(set)
-        .and_then(|()| {
-            handled
-                .into_iter()
-                .try_for_each(|signal| rt::set_disposition(signal, Disposition::Default))
-        })
+        .and_then(|()| handled.into_iter().try_for_each(|signal| rt::set_disposition(signal, Disposition::Default)))
         .and_then(|()| rt::set_disposition(Signal::PIPE, Disposition::Ignore));
     let signal_fd = match set_up.and_then(|()| rt::signalfd(set)) {
         Ok(fd) => fd,
         Err(error) => {
             let reason = crate::log::describe(error);
-            print(
-                rt::stderr(),
-                &alloc::format!("going: cannot set up signalfd: {reason}\n"),
-            );
+            print(rt::stderr(), &alloc::format!("going: cannot set up signalfd: {reason}\n"));
             return EXIT_OS_ERROR;
         }
     };
@@ -374,25 +349,15 @@ pub fn main(args: &[&CStr]) -> i32 {
         Ok(fd) => fd,
         Err(error) => {
             let reason = crate::log::describe(error);
-            print(
-                rt::stderr(),
-                &alloc::format!("going: cannot open /dev/null: {reason}\n"),
-            );
+            print(rt::stderr(), &alloc::format!("going: cannot open /dev/null: {reason}\n"));
             return EXIT_OS_ERROR;
         }
     };
     let mut run_dir = RunDir::open(run_dir, &mut logger);
     let previous = run_dir.take_previous_statuses();
     leftovers::kill_leftovers(&previous, run_dir.boot_id(), &mut logger);
-    let mut host = Host {
-        logger,
-        dev_null,
-        child_nofile,
-        starting: Vec::new(),
-        run_dir,
-        logs: ServiceLogs::new(),
-        told,
-    };
+    let mut host =
+        Host { logger, dev_null, child_nofile, starting: Vec::new(), run_dir, logs: ServiceLogs::new(), told };
     let version = env!("CARGO_PKG_VERSION");
     host.log(Severity::Info, format_args!("going {version} supervising {shown_dir}"));
     let mut supervisor = Supervisor::new();

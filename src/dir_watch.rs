@@ -158,10 +158,8 @@ impl DirWatch {
                 rescan |= track_write(&mut self.being_written, name, flags, created_empty);
             } else if flags.intersects(ReadFlags::MOVE_SELF | ReadFlags::DELETE_SELF | ReadFlags::IGNORED) {
                 let dir = self.dir.to_string_lossy();
-                logger.log(
-                    Severity::Warning,
-                    format_args!("{dir}: directory moved or removed; watching for a new one"),
-                );
+                logger
+                    .log(Severity::Warning, format_args!("{dir}: directory moved or removed; watching for a new one"));
                 self.dir_watch = None;
                 self.removed |= flags.contains(ReadFlags::DELETE_SELF);
                 rescan = true;
@@ -192,10 +190,7 @@ impl DirWatch {
             Err(error) => {
                 let dir = self.dir.to_string_lossy();
                 let reason = describe(error);
-                logger.log(
-                    Severity::Error,
-                    format_args!("{dir}: cannot watch: {reason}; send SIGHUP after changes"),
-                );
+                logger.log(Severity::Error, format_args!("{dir}: cannot watch: {reason}; send SIGHUP after changes"));
             }
         }
     }

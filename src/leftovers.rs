@@ -43,10 +43,7 @@ fn is_recorded_group(recorded: &Recorded, processes: &[(i32, ProcessStat)]) -> b
     if main.is_some_and(|(_, stat)| !stat.is_zombie() || stat.start_time != recorded.start_time) {
         return false;
     }
-    let mut members = processes
-        .iter()
-        .filter(|(_, stat)| stat.group == recorded.pid)
-        .peekable();
+    let mut members = processes.iter().filter(|(_, stat)| stat.group == recorded.pid).peekable();
     members.peek().is_some() && members.all(|(_, stat)| stat.start_time >= recorded.start_time)
 }
 
@@ -83,29 +80,17 @@ mod tests {
     use super::*;
 
     fn stat(state: u8, group: i32, start_time: u64) -> ProcessStat {
-        ProcessStat {
-            state,
-            group,
-            cpu_ticks: 0,
-            start_time,
-        }
+        ProcessStat { state, group, cpu_ticks: 0, start_time }
     }
 
-    const RECORDED: Recorded = Recorded {
-        pid: 40,
-        boot_id: "b",
-        start_time: 100,
-    };
+    const RECORDED: Recorded = Recorded { pid: 40, boot_id: "b", start_time: 100 };
 
     #[test]
     fn a_status_file_names_pid_boot_and_start_time() {
         let text = "state=up\npid=40\nboot_id=b\nstart_time=100\nsince=1\n";
         assert_eq!(recorded(text), Some(RECORDED));
         assert_eq!(recorded("state=up\npid=40\n"), None, "no identity: never killed");
-        assert_eq!(
-            recorded("state=up\npid=-16231\nboot_id=b\nstart_time=1\n").unwrap().pid,
-            -16231
-        );
+        assert_eq!(recorded("state=up\npid=-16231\nboot_id=b\nstart_time=1\n").unwrap().pid, -16231);
     }
 
     #[test]
@@ -113,21 +98,9 @@ mod tests {
         let leftover = (41, stat(b'S', 40, 150));
         assert!(is_recorded_group(&RECORDED, &[leftover]));
         assert!(is_recorded_group(&RECORDED, &[(40, stat(b'Z', 40, 100)), leftover]));
-        assert!(
-            !is_recorded_group(&RECORDED, &[(40, stat(b'S', 40, 100)), leftover]),
-            "main alive"
-        );
-        assert!(
-            !is_recorded_group(&RECORDED, &[(40, stat(b'Z', 40, 90)), leftover]),
-            "another zombie"
-        );
-        assert!(
-            !is_recorded_group(&RECORDED, &[(41, stat(b'S', 40, 99))]),
-            "a member older than the service"
-        );
-        assert!(
-            !is_recorded_group(&RECORDED, &[(41, stat(b'S', 7, 150))]),
-            "no member left"
-        );
+        assert!(!is_recorded_group(&RECORDED, &[(40, stat(b'S', 40, 100)), leftover]), "main alive");
+        assert!(!is_recorded_group(&RECORDED, &[(40, stat(b'Z', 40, 90)), leftover]), "another zombie");
+        assert!(!is_recorded_group(&RECORDED, &[(41, stat(b'S', 40, 99))]), "a member older than the service");
+        assert!(!is_recorded_group(&RECORDED, &[(41, stat(b'S', 7, 150))]), "no member left");
     }
 }

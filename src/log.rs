@@ -59,11 +59,7 @@ impl Logger {
         let start = line.find("]: ").map_or(0, |at| at + 3);
         let mut plain = String::new();
         if self.dropped > 0 {
-            let _ = writeln!(
-                plain,
-                "going: {} lines were dropped: stderr was not writable",
-                self.dropped
-            );
+            let _ = writeln!(plain, "going: {} lines were dropped: stderr was not writable", self.dropped);
         }
         plain.push_str("going: ");
         plain.push_str(&line[start..]);

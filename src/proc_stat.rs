@@ -86,15 +86,7 @@ mod tests {
     fn fields_are_read_after_the_last_parenthesis() {
         let stat = b"42 (we) ird) S 1 40 40 0 -1 4194560 1 0 0 0 7 5 0 0 20 0 1 0 12345 1000 200 18446744073709551615";
         let parsed = parse_stat(stat).unwrap();
-        assert_eq!(
-            parsed,
-            ProcessStat {
-                state: b'S',
-                group: 40,
-                cpu_ticks: 12,
-                start_time: 12345
-            }
-        );
+        assert_eq!(parsed, ProcessStat { state: b'S', group: 40, cpu_ticks: 12, start_time: 12345 });
         assert!(parse_stat(b"42 (cut short) Z 1 40").is_none());
     }
 

@@ -30,10 +30,7 @@ pub struct ProcessType {
 }
 
 fn error(line: usize, message: impl Into<String>) -> ConfigError {
-    ConfigError {
-        line,
-        message: message.into(),
-    }
+    ConfigError { line, message: message.into() }
 }
 
 /// A NUL byte cannot reach exec (C strings end at it): refused like in service files.
@@ -58,15 +55,8 @@ pub fn parse_procfile(text: &str) -> Result<Vec<ProcessType>, ConfigError> {
             return Err(error(line, "expected NAME: COMMAND"));
         };
         let (name, command) = (name.trim(), command.trim());
-        if name.is_empty()
-            || !name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        {
-            return Err(error(
-                line,
-                format!("bad process type name \"{name}\"; use letters, digits, _ and -"),
-            ));
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+            return Err(error(line, format!("bad process type name \"{name}\"; use letters, digits, _ and -")));
         }
         if command.is_empty() {
             return Err(error(line, format!("process type \"{name}\" has no command")));
@@ -74,11 +64,7 @@ pub fn parse_procfile(text: &str) -> Result<Vec<ProcessType>, ConfigError> {
         if types.iter().any(|t| t.name == name) {
             return Err(error(line, format!("duplicate process type \"{name}\"")));
         }
-        types.push(ProcessType {
-            name: name.into(),
-            command: command.into(),
-            line,
-        });
+        types.push(ProcessType { name: name.into(), command: command.into(), line });
     }
     Ok(types)
 }
@@ -172,18 +158,9 @@ pub fn expand(
             if let Some(LogTarget::File { path, .. }) = &mut options.log {
                 *path = log_path_for(path, &process.name);
             }
-            let cwd = if spec.cwd.is_empty() {
-                procfile_dir.to_string()
-            } else {
-                spec.cwd.clone()
-            };
+            let cwd = if spec.cwd.is_empty() { procfile_dir.to_string() } else { spec.cwd.clone() };
             let argv = vec!["/bin/sh".to_string(), "-c".to_string(), process.command.clone()];
-            let process_spec = ServiceSpec {
-                argv,
-                cwd,
-                shutdown: spec.shutdown,
-                options: Some(Box::new(options)),
-            };
+            let process_spec = ServiceSpec { argv, cwd, shutdown: spec.shutdown, options: Some(Box::new(options)) };
             (process.clone(), process_spec)
         })
         .collect()
@@ -206,31 +183,17 @@ mod tests {
 
     #[test]
     fn procfile_errors_name_their_line() {
-        assert_eq!(
-            parse_procfile("web: a\nno colon\n").unwrap_err(),
-            error(2, "expected NAME: COMMAND")
-        );
+        assert_eq!(parse_procfile("web: a\nno colon\n").unwrap_err(), error(2, "expected NAME: COMMAND"));
         assert_eq!(parse_procfile("we b: a\n").unwrap_err().line, 1);
-        assert_eq!(
-            parse_procfile("web: a\nweb: b\n").unwrap_err(),
-            error(2, "duplicate process type \"web\"")
-        );
-        assert_eq!(
-            parse_procfile("web:\n").unwrap_err(),
-            error(1, "process type \"web\" has no command")
-        );
+        assert_eq!(parse_procfile("web: a\nweb: b\n").unwrap_err(), error(2, "duplicate process type \"web\""));
+        assert_eq!(parse_procfile("web:\n").unwrap_err(), error(1, "process type \"web\" has no command"));
     }
 
     #[test]
     fn dotenv_takes_export_quotes_and_comments() {
         let text = "# settings\nexport A=1\nB='two words'\nC=\"line\\nbreak \\\"q\\\"\"\nD = spaced \nA=3\n";
         let variables = parse_dotenv(text).unwrap();
-        let expected = [
-            ("B", "two words"),
-            ("C", "line\nbreak \"q\""),
-            ("D", "spaced"),
-            ("A", "3"),
-        ];
+        let expected = [("B", "two words"), ("C", "line\nbreak \"q\""), ("D", "spaced"), ("A", "3")];
         assert_eq!(variables, expected.map(|(n, v)| (n.to_string(), v.to_string())));
         assert_eq!(parse_dotenv("A='open\n").unwrap_err(), error(1, "unterminated quote"));
         assert_eq!(parse_dotenv("junk\n").unwrap_err(), error(1, "expected NAME=VALUE"));
@@ -254,16 +217,11 @@ mod tests {
         assert_eq!(web.argv, ["/bin/sh", "-c", "serve"]);
         assert_eq!(web.cwd, "/srv/app");
         let env = |s: &ServiceSpec| s.options().env.clone();
-        let pairs = |list: &[(&str, &str)]| {
-            list.iter()
-                .map(|(n, v)| (n.to_string(), v.to_string()))
-                .collect::<Vec<_>>()
-        };
+        let pairs =
+            |list: &[(&str, &str)]| list.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect::<Vec<_>>();
         assert_eq!(env(web), pairs(&[("SECRET", "s"), ("PORT", "5000"), ("EXTRA", "1")]));
         assert_eq!(env(worker), pairs(&[("SECRET", "s"), ("PORT", "5100"), ("EXTRA", "1")]));
-        let Some(LogTarget::File { path, .. }) = &worker.options().log else {
-            panic!()
-        };
+        let Some(LogTarget::File { path, .. }) = &worker.options().log else { panic!() };
         assert_eq!(path, "/var/log/app.worker.log");
         assert_eq!(worker.options().procfile, None);
     }

@@ -32,14 +32,9 @@ pub fn signal_name(signal: i32) -> Option<&'static str> {
 
 /// A signal by name, with or without `SIG`, in any case (`hup`, `SIGHUP`), or by number 1 to 64.
 pub fn signal_number(text: &str) -> Option<i32> {
-    let name = text
-        .strip_prefix("SIG")
-        .or_else(|| text.strip_prefix("sig"))
-        .unwrap_or(text);
+    let name = text.strip_prefix("SIG").or_else(|| text.strip_prefix("sig")).unwrap_or(text);
     let by_name = SIGNAL_NAMES.iter().position(|known| known.eq_ignore_ascii_case(name));
-    by_name
-        .map(|index| index as i32 + 1)
-        .or_else(|| text.parse().ok().filter(|number| (1..=64).contains(number)))
+    by_name.map(|index| index as i32 + 1).or_else(|| text.parse().ok().filter(|number| (1..=64).contains(number)))
 }
 
 /// The control line that asks for `control` on service `name`.

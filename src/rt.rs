@@ -76,17 +76,9 @@ pub fn set_disposition(signal: rustix::process::Signal, disposition: Disposition
     // (SA_NOCLDWAIT off).
     let action = [disposition as u64, 0, 0, 0];
     // SAFETY: the kernel reads a kernel_sigaction from a valid pointer and writes no old one.
-    unsafe {
-        syscall!(
-            Sysno::rt_sigaction,
-            signal.as_raw() as usize,
-            action.as_ptr(),
-            0,
-            SIGSET_SIZE
-        )
-    }
-    .map(drop)
-    .map_err(errno)
+    unsafe { syscall!(Sysno::rt_sigaction, signal.as_raw() as usize, action.as_ptr(), 0, SIGSET_SIZE) }
+        .map(drop)
+        .map_err(errno)
 }
 
 /// Opens a close-on-exec, non-blocking signalfd for `set`.
@@ -105,9 +97,7 @@ pub const SIGNALFD_RECORD_SIZE: usize = 128;
 /// inherited from its parent reaches a service.
 pub fn mark_inherited_fds_close_on_exec() -> Result<(), Errno> {
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets a flag on descriptors.
-    unsafe { syscall!(Sysno::close_range, 3, u32::MAX, CLOSE_RANGE_CLOEXEC) }
-        .map(drop)
-        .map_err(errno)
+    unsafe { syscall!(Sysno::close_range, 3, u32::MAX, CLOSE_RANGE_CLOEXEC) }.map(drop).map_err(errno)
 }
 
 /// Descriptor 2, which [`open_standard_fds`] guarantees is open.

@@ -191,9 +191,7 @@ impl RunDir {
             )));
         }
         if Mode::from_raw_mode(stat.st_mode).intersects(Mode::WGRP | Mode::WOTH) {
-            return Err(SetupError::Untrusted(
-                "writable by group or others; chmod go-w it".into(),
-            ));
+            return Err(SetupError::Untrusted("writable by group or others; chmod go-w it".into()));
         }
         let lock = take_lock(&dir)?;
         let _ = rustix::fs::unlinkat(&dir, CONTROL, AtFlags::empty());
@@ -201,9 +199,7 @@ impl RunDir {
         let flags = OFlags::RDWR | OFlags::NONBLOCK | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let control = rustix::fs::openat(&dir, CONTROL, flags, Mode::empty())?;
         if FileType::from_raw_mode(rustix::fs::fstat(&control)?.st_mode) != FileType::Fifo {
-            return Err(SetupError::Untrusted(format!(
-                "{CONTROL} was replaced while going made it"
-            )));
+            return Err(SetupError::Untrusted(format!("{CONTROL} was replaced while going made it")));
         }
         (self.dir, self.lock, self.control) = (Some(dir), Some(lock), Some(control));
         self.recreated = true;
@@ -240,18 +236,12 @@ impl RunDir {
         match self.create() {
             Ok(()) => {
                 self.unusable = false;
-                logger.log(
-                    Severity::Warning,
-                    format_args!("{path}: run directory was gone; created it again"),
-                );
+                logger.log(Severity::Warning, format_args!("{path}: run directory was gone; created it again"));
             }
             Err(_) if self.unusable => {}
             Err(error) => {
                 self.unusable = true;
-                logger.log(
-                    Severity::Error,
-                    format_args!("{path}: cannot create the run directory again: {error}"),
-                );
+                logger.log(Severity::Error, format_args!("{path}: cannot create the run directory again: {error}"));
             }
         }
     }
@@ -343,20 +333,14 @@ fn take_lock(dir: &OwnedFd) -> Result<OwnedFd, SetupError> {
     let flags = OFlags::RDWR | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
     let lock = rustix::fs::openat(dir, LOCK, flags, Mode::from_raw_mode(0o644))?;
     if FileType::from_raw_mode(rustix::fs::fstat(&lock)?.st_mode) != FileType::RegularFile {
-        return Err(SetupError::Untrusted(format!(
-            "{LOCK} is not a regular file; remove it"
-        )));
+        return Err(SetupError::Untrusted(format!("{LOCK} is not a regular file; remove it")));
     }
     match rustix::fs::fcntl_lock(&lock, FlockOperation::NonBlockingLockExclusive) {
         Ok(()) => Ok(lock),
         Err(Errno::AGAIN | Errno::ACCESS) => {
             let probe = rustix::process::Flock::from(rustix::process::FlockType::WriteLock);
             let holder = rustix::process::fcntl_getlk(&lock, &probe).ok().flatten();
-            Err(SetupError::Taken(
-                holder
-                    .and_then(|lock| lock.pid)
-                    .map_or(0, |pid| pid.as_raw_nonzero().get()),
-            ))
+            Err(SetupError::Taken(holder.and_then(|lock| lock.pid).map_or(0, |pid| pid.as_raw_nonzero().get())))
         }
         Err(error) => Err(error.into()),
     }
@@ -391,10 +375,7 @@ mod tests {
             restarts: 2,
             last_exit: Some(Exit::Signal(9)),
         };
-        let identity = Some(ProcessIdentity {
-            boot_id: "b-1",
-            start_time: 77,
-        });
+        let identity = Some(ProcessIdentity { boot_id: "b-1", start_time: 77 });
         let text = status_text(&up, 7_000, 1_000_000, identity);
         assert_eq!(
             text,

@@ -50,9 +50,7 @@ pub fn is_service_name(name: &[u8]) -> bool {
 pub fn distrust_reason(stat: &Stat, own_uid: u32) -> Option<String> {
     let owner = stat.st_uid;
     if owner != 0 && owner != own_uid {
-        return Some(format!(
-            "owned by uid {owner}, not by root or going's user; chown it to root"
-        ));
+        return Some(format!("owned by uid {owner}, not by root or going's user; chown it to root"));
     }
     let mode = Mode::from_raw_mode(stat.st_mode);
     if mode.intersects(Mode::WGRP | Mode::WOTH) {
@@ -94,11 +92,7 @@ pub fn scan(
     logger: &mut Logger,
 ) -> Result<Scan, DirError> {
     let dir = open_dir(path)?;
-    let mut logger = Reporter {
-        logger,
-        told,
-        lines: Vec::new(),
-    };
+    let mut logger = Reporter { logger, told, lines: Vec::new() };
     let logger = &mut logger;
     let mut names = Vec::new();
     for entry in rustix::fs::Dir::read_from(&dir).map_err(DirError::Unreadable)? {
@@ -112,17 +106,11 @@ pub fn scan(
     let mut accounts = AccountFiles::default();
     let mut services = Vec::new();
     let mut procfile_dirs = Vec::new();
-    let file_names: Vec<String> = names
-        .iter()
-        .filter_map(|name| name.to_str().ok().map(String::from))
-        .collect();
+    let file_names: Vec<String> = names.iter().filter_map(|name| name.to_str().ok().map(String::from)).collect();
     for name in names {
         let Ok(text) = name.to_str() else {
             let shown = name.to_string_lossy();
-            logger.log(
-                Severity::Error,
-                format_args!("{shown}: file name is not valid UTF-8; rename it (not started)"),
-            );
+            logger.log(Severity::Error, format_args!("{shown}: file name is not valid UTF-8; rename it (not started)"));
             continue;
         };
         if text.chars().any(char::is_control) {
@@ -151,29 +139,18 @@ pub fn scan(
         match read_service(&dir, &name, own_uid, &mut accounts) {
             Ok(None) => {}
             Ok(Some(spec)) if spec.options().procfile.is_some() => {
-                let procfile = Procfile {
-                    file: text,
-                    spec: &spec,
-                    file_names: &file_names,
-                    known,
-                };
+                let procfile = Procfile { file: text, spec: &spec, file_names: &file_names, known };
                 procfile_dirs.extend(procfile.expand(own_uid, &mut services, logger));
             }
             Ok(Some(spec)) => services.push((text.to_string(), Scanned::Valid(alloc::rc::Rc::new(spec)))),
             Err(message) => {
-                logger.log(
-                    Severity::Error,
-                    format_args!("{message} (not started; a running instance keeps running)"),
-                );
+                logger.log(Severity::Error, format_args!("{message} (not started; a running instance keeps running)"));
                 services.push((text.to_string(), Scanned::Invalid));
             }
         }
     }
     logger.finish();
-    Ok(Scan {
-        services,
-        procfile_dirs,
-    })
+    Ok(Scan { services, procfile_dirs })
 }
 
 /// The error lines the last scan logged. A rescan logs only lines that are
@@ -227,12 +204,7 @@ struct Procfile<'a> {
 impl Procfile<'_> {
     /// Adds one service per process type; returns the Procfile's directory to watch.
     fn expand(&self, own_uid: u32, services: &mut Vec<(String, Scanned)>, logger: &mut Reporter) -> Option<String> {
-        let path = self
-            .spec
-            .options()
-            .procfile
-            .as_deref()
-            .expect("BUG: called for a procfile= spec");
+        let path = self.spec.options().procfile.as_deref().expect("BUG: called for a procfile= spec");
         let dir = &path[..path.rfind('/').unwrap_or(0).max(1)];
         let file_name = &path[path.rfind('/').map_or(0, |slash| slash + 1)..];
         let dotenv_path = format!("{}/.env", dir.trim_end_matches('/'));
@@ -366,10 +338,7 @@ fn read_service(
         };
         if let Some(message) = message {
             let message = format!("log directory {directory} {message}");
-            return Err(located(ConfigError {
-                line: lines.log,
-                message,
-            }));
+            return Err(located(ConfigError { line: lines.log, message }));
         }
     }
     let options = spec.options();
@@ -378,10 +347,7 @@ fn read_service(
     }
     if own_uid != 0 {
         let message = "user=, group= and chroot= need going to run as root".to_string();
-        return Err(located(ConfigError {
-            line: lines.privileged,
-            message,
-        }));
+        return Err(located(ConfigError { line: lines.privileged, message }));
     }
     let (passwd, group) = accounts.load();
     let identity = accounts::resolve(options.user.as_ref(), options.group.as_ref(), passwd, group).map_err(located)?;
@@ -400,9 +366,7 @@ const MAX_ACCOUNT_FILE: usize = 4 << 20;
 
 impl AccountFiles {
     fn load(&mut self) -> (&str, &str) {
-        let (passwd, group) = self
-            .0
-            .get_or_insert_with(|| (read_text(c"/etc/passwd"), read_text(c"/etc/group")));
+        let (passwd, group) = self.0.get_or_insert_with(|| (read_text(c"/etc/passwd"), read_text(c"/etc/group")));
         (passwd, group)
     }
 }

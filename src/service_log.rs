@@ -40,11 +40,7 @@ pub fn timestamp(unix_millis: u64) -> String {
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let month_index = (5 * day_of_year + 2) / 153;
     let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
+    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     let seconds = millis_of_day / 1000;
     format!(
@@ -73,11 +69,7 @@ const BATCH_SIZE: usize = 32 * 1024;
 
 impl Batch {
     fn new(prefix: String) -> Batch {
-        Batch {
-            prefix,
-            bytes: Vec::new(),
-            lines: 0,
-        }
+        Batch { prefix, bytes: Vec::new(), lines: 0 }
     }
 
     fn push(&mut self, line: &[u8]) {
@@ -120,18 +112,12 @@ impl Default for ServiceLogs {
 
 impl ServiceLogs {
     pub fn new() -> ServiceLogs {
-        ServiceLogs {
-            logs: Vec::new(),
-            stdout: Console::new(crate::rt::stdout()),
-        }
+        ServiceLogs { logs: Vec::new(), stdout: Console::new(crate::rt::stdout()) }
     }
 
     /// The descriptor a new process of `name` gets as stdout and stderr.
     pub fn writer_for(&mut self, name: &str, target: &LogTarget) -> Result<BorrowedFd<'_>, Errno> {
-        let current = self
-            .logs
-            .iter()
-            .position(|log| log.name == name && log.write_end.is_some());
+        let current = self.logs.iter().position(|log| log.name == name && log.write_end.is_some());
         let index = match current {
             Some(index) if self.logs[index].target == *target => index,
             _ => {
@@ -153,11 +139,7 @@ impl ServiceLogs {
                 self.logs.len() - 1
             }
         };
-        Ok(self.logs[index]
-            .write_end
-            .as_ref()
-            .expect("BUG: found or made with a write end")
-            .as_fd())
+        Ok(self.logs[index].write_end.as_ref().expect("BUG: found or made with a write end").as_fd())
     }
 
     /// The service is gone: stop holding its pipe open, so that it closes with its last writer.
@@ -187,11 +169,7 @@ impl ServiceLogs {
     /// line too even without a newline.
     pub fn process_exited(&mut self, name: &str, logger: &mut Logger) {
         let stdout = &self.stdout;
-        for log in self
-            .logs
-            .iter_mut()
-            .filter(|log| log.name == name && log.write_end.is_some())
-        {
+        for log in self.logs.iter_mut().filter(|log| log.name == name && log.write_end.is_some()) {
             let _ = log.read_pipe(stdout, logger);
             log.finish_partial_line(stdout, logger);
         }

@@ -93,17 +93,11 @@ pub fn prepare(spec: &ServiceSpec) -> PreparedCommand {
         env.retain(|(existing, _)| existing != name);
         env.push((name, value));
     }
-    let path = env
-        .iter()
-        .find(|(name, _)| *name == "PATH")
-        .map_or("", |(_, value)| value);
+    let path = env.iter().find(|(name, _)| *name == "PATH").map_or("", |(_, value)| value);
     let program = &spec.argv[0];
     let programs = match program.contains('/') {
         true => alloc::vec![c_string(program)],
-        false => path
-            .split(':')
-            .map(|dir| c_string(&alloc::format!("{dir}/{program}")))
-            .collect(),
+        false => path.split(':').map(|dir| c_string(&alloc::format!("{dir}/{program}"))).collect(),
     };
     let credentials = spec.options().identity.as_ref().map(|identity| {
         let groups = identity.groups.iter().map(|&gid| Gid::from_raw(gid)).collect();
@@ -112,10 +106,7 @@ pub fn prepare(spec: &ServiceSpec) -> PreparedCommand {
     PreparedCommand {
         programs,
         argv: spec.argv.iter().map(|word| c_string(word)).collect(),
-        envp: env
-            .iter()
-            .map(|(name, value)| c_string(&alloc::format!("{name}={value}")))
-            .collect(),
+        envp: env.iter().map(|(name, value)| c_string(&alloc::format!("{name}={value}"))).collect(),
         cwd: c_string(&spec.cwd),
         rlimits: spec.options().rlimits.clone(),
         umask: Mode::from_raw_mode(spec.options().umask.unwrap_or(DEFAULT_UMASK)),
@@ -125,11 +116,7 @@ pub fn prepare(spec: &ServiceSpec) -> PreparedCommand {
 }
 
 fn pointers(strings: &[CString]) -> Vec<*const u8> {
-    strings
-        .iter()
-        .map(|s| s.as_ptr().cast())
-        .chain([core::ptr::null()])
-        .collect()
+    strings.iter().map(|s| s.as_ptr().cast()).chain([core::ptr::null()]).collect()
 }
 
 /// Forks a child that runs `command` with `nofile` as its descriptor limit
@@ -277,30 +264,15 @@ impl fmt::Display for FailureReport<'_> {
             ChildFailure::Stdio(error) => write!(f, "cannot open /dev/null as stdio: {}", describe(error)),
             ChildFailure::Rlimit(error) => write!(f, "cannot set a resource limit: {}", describe(error)),
             ChildFailure::Chroot(error) => {
-                write!(
-                    f,
-                    "cannot chroot to {}: {}",
-                    spec.options().chroot.as_deref().unwrap_or(""),
-                    describe(error)
-                )
+                write!(f, "cannot chroot to {}: {}", spec.options().chroot.as_deref().unwrap_or(""), describe(error))
             }
             ChildFailure::Chdir(error) => write!(f, "cannot change directory to {}: {}", spec.cwd, describe(error)),
             ChildFailure::Groups(error) => write!(f, "cannot set supplementary groups: {}", describe(error)),
             ChildFailure::Gid(error) => {
-                write!(
-                    f,
-                    "cannot set gid {}: {}",
-                    identity.map_or(0, |i| i.gid),
-                    describe(error)
-                )
+                write!(f, "cannot set gid {}: {}", identity.map_or(0, |i| i.gid), describe(error))
             }
             ChildFailure::Uid(error) => {
-                write!(
-                    f,
-                    "cannot set uid {}: {}",
-                    identity.and_then(|i| i.uid).unwrap_or(0),
-                    describe(error)
-                )
+                write!(f, "cannot set uid {}: {}", identity.and_then(|i| i.uid).unwrap_or(0), describe(error))
             }
             ChildFailure::RootRegained => f.write_str("could regain root after dropping privileges; not running it"),
             ChildFailure::Exec(error) => write!(f, "cannot execute {}: {}", spec.argv[0], describe(error)),

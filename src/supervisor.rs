@@ -193,25 +193,12 @@ impl fmt::Display for Seconds {
 
 impl Service {
     fn new(name: String, spec: Rc<ServiceSpec>, now: Millis) -> Service {
-        Service {
-            name,
-            spec,
-            state: State::Down,
-            since: now,
-            short_runs: 0,
-            starts: 0,
-            last_exit: None,
-        }
+        Service { name, spec, state: State::Down, since: now, short_runs: 0, starts: 0, last_exit: None }
     }
 
     fn status(&self) -> Status {
         let restarts = self.starts.saturating_sub(1);
-        Status {
-            state: self.state,
-            since: self.since,
-            restarts,
-            last_exit: self.last_exit,
-        }
+        Status { state: self.state, since: self.since, restarts, last_exit: self.last_exit }
     }
 
     /// Every change of state goes through here, so that it is published.
@@ -225,22 +212,14 @@ impl Service {
         let name = &self.name;
         let state = match effects.spawn(name, &self.spec) {
             Ok(pid) => {
-                effects.log(
-                    Severity::Info,
-                    format_args!("{name}: started with pid {}", pid.as_raw_nonzero()),
-                );
+                effects.log(Severity::Info, format_args!("{name}: started with pid {}", pid.as_raw_nonzero()));
                 self.starts += 1;
                 State::Up { pid, since: now }
             }
             Err(error) => {
                 let (retry, reason) = (seconds(SPAWN_RETRY), describe(error));
-                effects.log(
-                    Severity::Error,
-                    format_args!("{name}: cannot start: {reason} (retrying in {retry})"),
-                );
-                State::Backoff {
-                    until: now + SPAWN_RETRY,
-                }
+                effects.log(Severity::Error, format_args!("{name}: cannot start: {reason} (retrying in {retry})"));
+                State::Backoff { until: now + SPAWN_RETRY }
             }
         };
         self.set_state(state, now, effects);
@@ -288,29 +267,21 @@ impl Service {
         let name = &self.name;
         let (group, then, kill_at) = match self.state {
             State::Up { .. } if ending => {
-                effects.log(
-                    Severity::Warning,
-                    format_args!("{name}: {exit}; shutdown=yes, so going stops everything"),
-                );
+                effects.log(Severity::Warning, format_args!("{name}: {exit}; shutdown=yes, so going stops everything"));
                 (self.pid(), AfterStop::Remove, None)
             }
             State::Up { since, .. } => {
                 let ran = now.saturating_sub(since);
                 let then = if ran >= HEALTHY_RUN {
                     self.short_runs = 0;
-                    effects.log(
-                        Severity::Warning,
-                        format_args!("{name}: {exit} after {} (restarting now)", seconds(ran)),
-                    );
+                    effects
+                        .log(Severity::Warning, format_args!("{name}: {exit} after {} (restarting now)", seconds(ran)));
                     AfterStop::Start
                 } else {
                     self.short_runs += 1;
                     let delay = backoff_delay(self.short_runs);
                     let (ran, wait) = (seconds(ran), seconds(delay));
-                    effects.log(
-                        Severity::Warning,
-                        format_args!("{name}: {exit} after {ran} (restarting in {wait})"),
-                    );
+                    effects.log(Severity::Warning, format_args!("{name}: {exit} after {ran} (restarting in {wait})"));
                     AfterStop::Backoff { until: now + delay }
                 };
                 (self.pid(), then, None)
@@ -330,10 +301,7 @@ impl Service {
         }
         let kill_at = match self.state {
             State::Up { .. } => {
-                effects.log(
-                    Severity::Info,
-                    format_args!("{name}: stopping what is left of its process group"),
-                );
+                effects.log(Severity::Info, format_args!("{name}: stopping what is left of its process group"));
                 effects.signal_leftovers(group, Stop::Terminate);
                 Some(now + STOP_TIMEOUT)
             }
@@ -356,36 +324,20 @@ impl Service {
         let (name, timeout) = (&self.name, seconds(STOP_TIMEOUT));
         match self.state {
             State::Backoff { until } if until <= now => self.start(now, effects),
-            State::Stopping {
-                pid,
-                kill_at: Some(kill_at),
-                then,
-            } if kill_at <= now => {
+            State::Stopping { pid, kill_at: Some(kill_at), then } if kill_at <= now => {
                 effects.log(
                     Severity::Warning,
                     format_args!("{name}: still running {timeout} after SIGTERM; sending SIGKILL"),
                 );
                 effects.signal_group(pid, Stop::Kill);
-                self.state = State::Stopping {
-                    pid,
-                    kill_at: None,
-                    then,
-                };
+                self.state = State::Stopping { pid, kill_at: None, then };
             }
-            State::Draining {
-                group,
-                kill_at: Some(kill_at),
-                then,
-            } if kill_at <= now => {
+            State::Draining { group, kill_at: Some(kill_at), then } if kill_at <= now => {
                 let message =
                     format_args!("{name}: its process group is still there {timeout} after SIGTERM; sending SIGKILL");
                 effects.log(Severity::Warning, message);
                 effects.signal_leftovers(group, Stop::Kill);
-                self.state = State::Draining {
-                    group,
-                    kill_at: None,
-                    then,
-                };
+                self.state = State::Draining { group, kill_at: None, then };
             }
             _ => {}
         }
@@ -459,19 +411,10 @@ impl Supervisor {
         // Room for every new name at once: growing by doubling would hold two tables at the peak.
         self.services.reserve(scan.len().saturating_sub(self.services.len()));
         self.services.retain_mut(|service| {
-            if scan
-                .binary_search_by(|(name, _)| name.as_str().cmp(&service.name))
-                .is_ok()
-            {
+            if scan.binary_search_by(|(name, _)| name.as_str().cmp(&service.name)).is_ok() {
                 return true;
             }
-            if matches!(
-                service.state,
-                State::Stopping {
-                    then: AfterStop::Remove,
-                    ..
-                }
-            ) {
+            if matches!(service.state, State::Stopping { then: AfterStop::Remove, .. }) {
                 return true;
             }
             removed += 1;
@@ -489,19 +432,12 @@ impl Supervisor {
                 }
             };
             let then = match service.state {
-                State::Stopping {
-                    then: AfterStop::Remove,
-                    ..
-                } => {
+                State::Stopping { then: AfterStop::Remove, .. } => {
                     added += 1;
                     AfterStop::Start
                 }
                 _ if service.spec == spec => continue,
-                State::Down
-                | State::Stopping {
-                    then: AfterStop::StayDown,
-                    ..
-                } => {
+                State::Down | State::Stopping { then: AfterStop::StayDown, .. } => {
                     changed += 1;
                     AfterStop::StayDown
                 }
@@ -514,10 +450,7 @@ impl Supervisor {
             service.short_runs = 0;
             service.stop(now, then, effects);
         }
-        effects.log(
-            Severity::Info,
-            format_args!("configuration: {added} added, {removed} removed, {changed} changed"),
-        );
+        effects.log(Severity::Info, format_args!("configuration: {added} added, {removed} removed, {changed} changed"));
     }
 
     /// A process was reaped. Pids that are no service's (orphans going
@@ -558,8 +491,7 @@ impl Supervisor {
     /// Stops every service for good: going is exiting.
     pub fn stop_all(&mut self, now: Millis, effects: &mut impl Effects) {
         self.shutting_down = true;
-        self.services
-            .retain_mut(|service| service.stop(now, AfterStop::Remove, effects));
+        self.services.retain_mut(|service| service.stop(now, AfterStop::Remove, effects));
     }
 
     /// The earliest deadline any service holds: the event loop's wake-up time.
@@ -592,10 +524,7 @@ impl Supervisor {
 
     /// The name of the service whose process is `pid`.
     pub fn name_of(&self, pid: Pid) -> Option<&str> {
-        self.services
-            .iter()
-            .find(|s| s.pid() == Some(pid))
-            .map(|s| s.name.as_str())
+        self.services.iter().find(|s| s.pid() == Some(pid)).map(|s| s.name.as_str())
     }
 
     /// Each service's name and state, for tests and status.
@@ -672,10 +601,7 @@ mod tests {
 
     fn scan(entries: &[(&str, Option<&str>)]) -> Vec<(String, Scanned)> {
         let scanned = |cmd: &Option<&str>| cmd.map_or(Scanned::Invalid, |cmd| Scanned::Valid(Rc::new(spec(cmd))));
-        entries
-            .iter()
-            .map(|(name, cmd)| (name.to_string(), scanned(cmd)))
-            .collect()
+        entries.iter().map(|(name, cmd)| (name.to_string(), scanned(cmd))).collect()
     }
 
     fn state(supervisor: &Supervisor, name: &str) -> Option<State> {
@@ -702,10 +628,7 @@ mod tests {
         assert_eq!(world.spawned.len(), 1);
         assert!(matches!(state(&supervisor, "web"), Some(State::Up { since: 0, .. })));
         assert_eq!(state(&supervisor, "bad"), None);
-        assert_eq!(
-            world.lines.last().unwrap(),
-            "configuration: 1 added, 0 removed, 0 changed"
-        );
+        assert_eq!(world.lines.last().unwrap(), "configuration: 1 added, 0 removed, 0 changed");
     }
 
     #[test]
@@ -714,16 +637,8 @@ mod tests {
         let mut supervisor = started(&mut world, &[("web", Some("/bin/web"))]);
         supervisor.reaped(HEALTHY_RUN, world.last_pid(), Exit::Code(0), &mut world);
         assert_eq!(world.spawned.len(), 2);
-        assert!(matches!(
-            state(&supervisor, "web"),
-            Some(State::Up { since: HEALTHY_RUN, .. })
-        ));
-        assert!(
-            world
-                .lines
-                .iter()
-                .any(|l| l == "web: exited with status 0 after 5.0s (restarting now)")
-        );
+        assert!(matches!(state(&supervisor, "web"), Some(State::Up { since: HEALTHY_RUN, .. })));
+        assert!(world.lines.iter().any(|l| l == "web: exited with status 0 after 5.0s (restarting now)"));
     }
 
     #[test]
@@ -735,27 +650,17 @@ mod tests {
         for _ in 0..8 {
             now += 100;
             supervisor.reaped(now, world.last_pid(), Exit::Signal(11), &mut world);
-            let Some(State::Backoff { until }) = state(&supervisor, "web") else {
-                panic!("not in backoff")
-            };
+            let Some(State::Backoff { until }) = state(&supervisor, "web") else { panic!("not in backoff") };
             waits.push(until - now);
             assert_eq!(supervisor.next_deadline(), Some(until));
             supervisor.deadline_passed(until - 1, &mut world);
-            assert!(
-                matches!(state(&supervisor, "web"), Some(State::Backoff { .. })),
-                "started early"
-            );
+            assert!(matches!(state(&supervisor, "web"), Some(State::Backoff { .. })), "started early");
             now = until;
             supervisor.deadline_passed(now, &mut world);
             assert!(matches!(state(&supervisor, "web"), Some(State::Up { .. })));
         }
         assert_eq!(waits, [1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000, 30_000]);
-        assert!(
-            world
-                .lines
-                .iter()
-                .any(|l| l == "web: killed by signal SEGV after 0.1s (restarting in 2.0s)")
-        );
+        assert!(world.lines.iter().any(|l| l == "web: killed by signal SEGV after 0.1s (restarting in 2.0s)"));
     }
 
     #[test]
@@ -769,9 +674,7 @@ mod tests {
         supervisor.reaped(3_020 + HEALTHY_RUN, world.last_pid(), Exit::Code(1), &mut world);
         assert!(matches!(state(&supervisor, "web"), Some(State::Up { .. })));
         supervisor.reaped(3_021 + HEALTHY_RUN, world.last_pid(), Exit::Code(1), &mut world);
-        let Some(State::Backoff { until }) = state(&supervisor, "web") else {
-            panic!()
-        };
+        let Some(State::Backoff { until }) = state(&supervisor, "web") else { panic!() };
         assert_eq!(until, 3_021 + HEALTHY_RUN + FIRST_BACKOFF);
     }
 
@@ -790,10 +693,7 @@ mod tests {
 
     #[test]
     fn fork_failure_retries_a_second_later() {
-        let mut world = FakeWorld {
-            fork_fails: true,
-            ..Default::default()
-        };
+        let mut world = FakeWorld { fork_fails: true, ..Default::default() };
         let mut supervisor = started(&mut world, &[("web", Some("/bin/web"))]);
         assert_eq!(state(&supervisor, "web"), Some(State::Backoff { until: SPAWN_RETRY }));
         assert!(world.lines[0].contains("cannot start: Resource temporarily unavailable (retrying in 1.0s)"));
@@ -835,19 +735,10 @@ mod tests {
         let mut world = FakeWorld::default();
         let mut supervisor = started(&mut world, &[("web", Some("/bin/web")), ("db", Some("/bin/db"))]);
         let old = world.spawned.iter().find(|(name, _)| name == "web").unwrap().1;
-        supervisor.reload(
-            10,
-            scan(&[("web", Some("/bin/web2")), ("db", Some("/bin/db"))]),
-            &mut world,
-        );
+        supervisor.reload(10, scan(&[("web", Some("/bin/web2")), ("db", Some("/bin/db"))]), &mut world);
         assert_eq!(world.signals, [(old, Stop::Terminate)]);
         assert_eq!(world.spawned.len(), 2, "must not start before the old one is gone");
-        assert!(
-            world
-                .lines
-                .iter()
-                .any(|l| l == "configuration: 0 added, 0 removed, 1 changed")
-        );
+        assert!(world.lines.iter().any(|l| l == "configuration: 0 added, 0 removed, 1 changed"));
         supervisor.reaped(20, old, Exit::Signal(15), &mut world);
         assert_eq!(world.spawned.len(), 3);
         assert!(matches!(state(&supervisor, "web"), Some(State::Up { since: 20, .. })));
@@ -860,12 +751,7 @@ mod tests {
         supervisor.reload(10, scan(&[("web", Some("/bin/web")), ("db", None)]), &mut world);
         assert!(world.signals.is_empty());
         assert_eq!(world.spawned.len(), 2);
-        assert!(
-            world
-                .lines
-                .iter()
-                .any(|l| l == "configuration: 0 added, 0 removed, 0 changed")
-        );
+        assert!(world.lines.iter().any(|l| l == "configuration: 0 added, 0 removed, 0 changed"));
     }
 
     #[test]
@@ -923,10 +809,7 @@ mod tests {
         let mut supervisor = started(&mut world, &[("web", Some("/bin/web"))]);
         let pid = world.last_pid();
         let (name, status) = world.published.last().unwrap().clone();
-        assert_eq!(
-            (name.as_str(), status.state, status.restarts),
-            ("web", State::Up { pid, since: 0 }, 0)
-        );
+        assert_eq!((name.as_str(), status.state, status.restarts), ("web", State::Up { pid, since: 0 }, 0));
         supervisor.reaped(100, pid, Exit::Code(2), &mut world);
         let status = world.published.last().unwrap().1;
         assert_eq!(
@@ -950,18 +833,10 @@ mod tests {
         assert!(supervisor.control(1_020, "web", Control::Restart, &mut world));
         assert_eq!(world.signals, [(pid, Stop::Terminate)]);
         supervisor.reaped(1_030, pid, Exit::Signal(15), &mut world);
-        assert!(matches!(
-            state(&supervisor, "web"),
-            Some(State::Up { since: 1_030, .. })
-        ));
+        assert!(matches!(state(&supervisor, "web"), Some(State::Up { since: 1_030, .. })));
         assert_eq!(world.published.last().unwrap().1.restarts, 2);
         supervisor.reaped(1_040, world.last_pid(), Exit::Code(1), &mut world);
-        assert_eq!(
-            state(&supervisor, "web"),
-            Some(State::Backoff {
-                until: 1_040 + FIRST_BACKOFF
-            })
-        );
+        assert_eq!(state(&supervisor, "web"), Some(State::Backoff { until: 1_040 + FIRST_BACKOFF }));
         assert!(!supervisor.control(1_050, "nope", Control::Restart, &mut world));
     }
 
@@ -1009,12 +884,7 @@ mod tests {
         assert!(world.signals.is_empty(), "the reaped pid itself is never signalled");
         world.live_groups.clear();
         // An orphan of the group reaped: the group is empty now.
-        supervisor.reaped(
-            HEALTHY_RUN + STOP_TIMEOUT + 1,
-            Pid::from_raw(999).unwrap(),
-            Exit::Signal(9),
-            &mut world,
-        );
+        supervisor.reaped(HEALTHY_RUN + STOP_TIMEOUT + 1, Pid::from_raw(999).unwrap(), Exit::Signal(9), &mut world);
         assert_eq!(world.spawned.len(), 2);
     }
 
@@ -1027,12 +897,7 @@ mod tests {
         supervisor.reaped(100, pid, Exit::Code(1), &mut world);
         world.live_groups.clear();
         supervisor.reaped(200, Pid::from_raw(999).unwrap(), Exit::Code(0), &mut world);
-        assert_eq!(
-            state(&supervisor, "web"),
-            Some(State::Backoff {
-                until: 100 + FIRST_BACKOFF
-            })
-        );
+        assert_eq!(state(&supervisor, "web"), Some(State::Backoff { until: 100 + FIRST_BACKOFF }));
     }
 
     #[test]

@@ -36,29 +36,11 @@ fn every_bad_input_has_its_documented_outcome() {
         b"cmd=/bin/sleep 1000\n# caf\xE9\n",
         Outcome::Error("latin1:2: not valid UTF-8; save the file as UTF-8"),
     );
-    write_case(
-        &dir,
-        &mut cases,
-        "nul",
-        b"cmd=/bin/sleep\x00 1000\n",
-        Outcome::Error("nul:1: contains a NUL byte"),
-    );
-    write_case(
-        &dir,
-        &mut cases,
-        "crlf",
-        b"cmd=/bin/sleep 1000\r\ncwd=/\r\n",
-        Outcome::Starts,
-    );
+    write_case(&dir, &mut cases, "nul", b"cmd=/bin/sleep\x00 1000\n", Outcome::Error("nul:1: contains a NUL byte"));
+    write_case(&dir, &mut cases, "crlf", b"cmd=/bin/sleep 1000\r\ncwd=/\r\n", Outcome::Starts);
     let mut huge = b"cmd=/bin/sleep 1000\n".to_vec();
     huge.resize(64 * 1024 + 1, b'#');
-    write_case(
-        &dir,
-        &mut cases,
-        "huge",
-        &huge,
-        Outcome::Error("huge: file is larger than 65536 bytes"),
-    );
+    write_case(&dir, &mut cases, "huge", &huge, Outcome::Error("huge: file is larger than 65536 bytes"));
     let mut env = "cmd=/bin/sleep 1000\n".to_owned();
     (0..1000).for_each(|i| env.push_str(&format!("env=VAR{i}=value{i}\n")));
     write_case(&dir, &mut cases, "thousand-env", env.as_bytes(), Outcome::Starts);
@@ -69,20 +51,11 @@ fn every_bad_input_has_its_documented_outcome() {
 
     fs::create_dir(dir.join("subdir")).unwrap();
     cases.push(("subdir".into(), Outcome::Ignored));
-    assert!(
-        std::process::Command::new("mkfifo")
-            .arg(dir.join("fifo"))
-            .status()
-            .unwrap()
-            .success()
-    );
+    assert!(std::process::Command::new("mkfifo").arg(dir.join("fifo")).status().unwrap().success());
     cases.push(("fifo".into(), Outcome::Ignored));
     std::os::unix::fs::symlink("loop-b", dir.join("loop-a")).unwrap();
     std::os::unix::fs::symlink("loop-a", dir.join("loop-b")).unwrap();
-    cases.push((
-        "loop-a".into(),
-        Outcome::Error("loop-a: cannot open: Too many levels of symbolic links"),
-    ));
+    cases.push(("loop-a".into(), Outcome::Error("loop-a: cannot open: Too many levels of symbolic links")));
     let foreign = going.work.join("foreign");
     fs::write(&foreign, "cmd=/bin/sleep 1000\n").unwrap();
     std::os::unix::fs::chown(&foreign, Some(4321), None).unwrap();
@@ -91,10 +64,7 @@ fn every_bad_input_has_its_documented_outcome() {
     cases.push(("foreign-link".into(), Outcome::Error(refusal)));
     let bad_name = std::ffi::OsStr::from_bytes(b"bad\xFFname");
     fs::write(dir.join(bad_name), "cmd=/bin/sleep 1000\n").unwrap();
-    cases.push((
-        "bad\u{FFFD}name".into(),
-        Outcome::Error("bad\u{FFFD}name: file name is not valid UTF-8; rename it"),
-    ));
+    cases.push(("bad\u{FFFD}name".into(), Outcome::Error("bad\u{FFFD}name: file name is not valid UTF-8; rename it")));
 
     going.reload();
     for (name, outcome) in &cases {
@@ -109,10 +79,7 @@ fn every_bad_input_has_its_documented_outcome() {
         let started = log.contains(&format!("going: {name}: started"));
         assert_eq!(started, matches!(outcome, Outcome::Starts), "{name}: {log}");
         if matches!(outcome, Outcome::Ignored) {
-            assert!(
-                !log.contains(&format!("going: {name}")),
-                "{name} must not be mentioned: {log}"
-            );
+            assert!(!log.contains(&format!("going: {name}")), "{name} must not be mentioned: {log}");
         }
     }
     let words = going.service_pid("many-words", 1);
@@ -120,11 +87,7 @@ fn every_bad_input_has_its_documented_outcome() {
     let env = going.service_pid("thousand-env", 1);
     wait_exec(env, "sleep");
     assert_eq!(
-        fs::read(format!("/proc/{env}/environ"))
-            .unwrap()
-            .split(|&b| b == 0)
-            .filter(|v| !v.is_empty())
-            .count(),
+        fs::read(format!("/proc/{env}/environ")).unwrap().split(|&b| b == 0).filter(|v| !v.is_empty()).count(),
         1001
     );
     assert!(is_alive(good) && going.count_log("going: good: started") == 1);

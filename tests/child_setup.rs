@@ -17,16 +17,8 @@ fn start_leaky(services: &[(&str, &str)]) -> Going {
     // A descriptor opened by the shell's exec is inheritable.
     let script = format!("trap '' USR1; exec 7</etc/hostname; exec {GOING} -d \"$1\" -r \"$2\"");
     let mut shell = without_syslog("sh");
-    shell
-        .arg("-c")
-        .arg(script)
-        .arg("sh")
-        .arg(dir.path())
-        .arg(work.join("run"))
-        .env("SECRET", "leaked");
-    shell
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null());
+    shell.arg("-c").arg(script).arg("sh").arg(dir.path()).arg(work.join("run")).env("SECRET", "leaked");
+    shell.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
     shell.stderr(fs::File::create(work.join("going.log")).unwrap());
     let child = shell.spawn().unwrap();
     let going = Going::from_parts(child, dir, work);
@@ -58,11 +50,7 @@ fn service_starts_with_no_blocked_or_ignored_signals() {
     let pid = going.service_pid("sleeper", 1);
     wait_exec(pid, "sleep");
     let ignored_by_going = u64::from_str_radix(&status_field(going.pid(), "SigIgn"), 16).unwrap();
-    assert_ne!(
-        ignored_by_going & 1 << (10 - 1),
-        0,
-        "the test's premise: going ignores USR1"
-    );
+    assert_ne!(ignored_by_going & 1 << (10 - 1), 0, "the test's premise: going ignores USR1");
     assert_eq!(status_field(pid, "SigBlk"), "0000000000000000");
     assert_eq!(status_field(pid, "SigIgn"), "0000000000000000");
 }
@@ -72,19 +60,11 @@ fn service_gets_a_fresh_environment_with_only_path() {
     let going = start_leaky(&[("sleeper", "cmd=/bin/sleep 1000\n")]);
     let pid = going.service_pid("sleeper", 1);
     let environ = wait_for("sleep to be exec'd", || {
-        fs::read_link(format!("/proc/{pid}/exe"))
-            .ok()?
-            .ends_with("sleep")
-            .then_some(())?;
+        fs::read_link(format!("/proc/{pid}/exe")).ok()?.ends_with("sleep").then_some(())?;
         // The exe link changes before exec has set up the new environment.
-        fs::read(format!("/proc/{pid}/environ"))
-            .ok()
-            .filter(|environ| !environ.is_empty())
+        fs::read(format!("/proc/{pid}/environ")).ok().filter(|environ| !environ.is_empty())
     });
-    assert_eq!(
-        environ,
-        b"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\0"
-    );
+    assert_eq!(environ, b"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\0");
 }
 
 #[test]
@@ -98,10 +78,7 @@ fn service_leads_its_own_session_in_its_working_directory() {
     assert_eq!(fields[1], going.pid().to_string());
     assert_eq!(fields[2], pid.to_string(), "process group");
     assert_eq!(fields[3], pid.to_string(), "session");
-    assert_eq!(
-        fs::read_link(format!("/proc/{pid}/cwd")).unwrap(),
-        std::path::Path::new("/tmp")
-    );
+    assert_eq!(fs::read_link(format!("/proc/{pid}/cwd")).unwrap(), std::path::Path::new("/tmp"));
 }
 
 #[test]
@@ -122,19 +99,12 @@ fn quoted_cmd_words_reach_the_program_as_written() {
 fn orphaned_grandchild_is_adopted_and_reaped() {
     let going = Going::start(&[]);
     let pidfile = going.work.join("orphan");
-    let cmd = format!(
-        "cmd=/bin/sh -c 'sh -c \"sleep 1000 & echo \\$! > {}\"; exec sleep 1000'\n",
-        pidfile.display()
-    );
+    let cmd = format!("cmd=/bin/sh -c 'sh -c \"sleep 1000 & echo \\$! > {}\"; exec sleep 1000'\n", pidfile.display());
     write_service(going.services.path(), "parent", &cmd);
     going.reload();
     let orphan: i32 = wait_file(&pidfile).trim().parse().unwrap();
-    wait_for("the orphan to be adopted by going", || {
-        (parent_of(orphan) == going.pid()).then_some(())
-    });
+    wait_for("the orphan to be adopted by going", || (parent_of(orphan) == going.pid()).then_some(()));
     signal_pid(orphan, rustix::process::Signal::KILL);
-    wait_for("the orphan to be reaped, not left a zombie", || {
-        is_reaped(orphan).then_some(())
-    });
+    wait_for("the orphan to be reaped, not left a zombie", || is_reaped(orphan).then_some(()));
     assert!(is_alive(going.service_pid("parent", 1)));
 }

@@ -15,10 +15,7 @@ fn run(args: &[&str]) -> (i32, String, String) {
 #[test]
 fn version_flag_prints_the_cargo_version_and_exits_0() {
     let (code, stdout, stderr) = run(&["-v"]);
-    assert_eq!(
-        (code, stdout.as_str(), stderr.as_str()),
-        (0, concat!("going ", env!("CARGO_PKG_VERSION"), "\n"), "")
-    );
+    assert_eq!((code, stdout.as_str(), stderr.as_str()), (0, concat!("going ", env!("CARGO_PKG_VERSION"), "\n"), ""));
 }
 
 #[test]
@@ -34,10 +31,7 @@ fn unknown_argument_prints_usage_to_stderr_and_exits_64() {
     let (code, stdout, stderr) = run(&["--frobnicate"]);
     assert_eq!(code, 64);
     assert!(stdout.is_empty());
-    assert!(
-        stderr.starts_with("going: unknown argument \"--frobnicate\"\nusage: going"),
-        "{stderr}"
-    );
+    assert!(stderr.starts_with("going: unknown argument \"--frobnicate\"\nusage: going"), "{stderr}");
 }
 
 #[test]
@@ -53,10 +47,7 @@ fn missing_directory_exits_72_with_a_clear_message() {
     let missing = dir.join("nope");
     let (code, _, stderr) = run(&["-d", missing.to_str().unwrap()]);
     assert_eq!(code, 72);
-    assert_eq!(
-        stderr,
-        format!("going: {}: cannot read: No such file or directory\n", missing.display())
-    );
+    assert_eq!(stderr, format!("going: {}: cannot read: No such file or directory\n", missing.display()));
 }
 
 #[test]
@@ -74,10 +65,7 @@ fn world_writable_directory_is_refused_with_exit_78() {
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
     let (code, _, stderr) = run(&["-d", dir.path().to_str().unwrap()]);
     assert_eq!(code, 78);
-    assert!(
-        stderr.contains("refused: writable by group or others; chmod go-w it"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("refused: writable by group or others; chmod go-w it"), "{stderr}");
 }
 
 #[test]
@@ -86,10 +74,7 @@ fn directory_owned_by_another_user_is_refused_with_exit_78() {
     std::os::unix::fs::chown(dir.path(), Some(4321), None).unwrap();
     let (code, _, stderr) = run(&["-d", dir.path().to_str().unwrap()]);
     assert_eq!(code, 78);
-    assert!(
-        stderr.contains("refused: owned by uid 4321, not by root or going's user"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("refused: owned by uid 4321, not by root or going's user"), "{stderr}");
 }
 
 #[test]

@@ -16,11 +16,7 @@ fn exec_pid(going: &Going, name: &str, program: &str) -> i32 {
 
 fn environ(pid: i32) -> Vec<String> {
     let bytes = fs::read(format!("/proc/{pid}/environ")).unwrap();
-    String::from_utf8(bytes)
-        .unwrap()
-        .split_terminator('\0')
-        .map(str::to_owned)
-        .collect()
+    String::from_utf8(bytes).unwrap().split_terminator('\0').map(str::to_owned).collect()
 }
 
 /// A user and groups that exist for the test only.
@@ -32,41 +28,19 @@ const EXTRA_GROUP: &str = "goingtestx";
 impl ThrowawayUser {
     fn create() -> ThrowawayUser {
         Self::remove();
-        let run = |args: &[&str]| {
-            assert!(
-                Command::new(args[0]).args(&args[1..]).status().unwrap().success(),
-                "{args:?}"
-            )
-        };
+        let run =
+            |args: &[&str]| assert!(Command::new(args[0]).args(&args[1..]).status().unwrap().success(), "{args:?}");
         run(&["groupadd", "-g", "47011", EXTRA_GROUP]);
         run(&["groupadd", "-g", "47012", "goingtestsup"]);
-        run(&[
-            "useradd",
-            "-u",
-            "47010",
-            "-U",
-            "-G",
-            "goingtestsup",
-            "-d",
-            "/home/goingtest",
-            "-s",
-            "/bin/sh",
-            USER,
-        ]);
+        run(&["useradd", "-u", "47010", "-U", "-G", "goingtestsup", "-d", "/home/goingtest", "-s", "/bin/sh", USER]);
         ThrowawayUser
     }
 
     fn remove() {
-        for args in [
-            &["userdel", USER][..],
-            &["groupdel", EXTRA_GROUP],
-            &["groupdel", "goingtestsup"],
-            &["groupdel", USER],
-        ] {
-            let _ = Command::new(args[0])
-                .args(&args[1..])
-                .stderr(std::process::Stdio::null())
-                .status();
+        for args in
+            [&["userdel", USER][..], &["groupdel", EXTRA_GROUP], &["groupdel", "goingtestsup"], &["groupdel", USER]]
+        {
+            let _ = Command::new(args[0]).args(&args[1..]).stderr(std::process::Stdio::null()).status();
         }
     }
 }
@@ -96,12 +70,7 @@ fn user_and_group_keys_set_credentials_and_account_environment() {
     assert_eq!(status_field(asuser, "Gid"), "47010\t47010\t47010\t47010");
     assert_eq!(status_field(asuser, "Groups"), "47010 47012");
     let env = environ(asuser);
-    for expected in [
-        "HOME=/home/goingtest",
-        "USER=goingtest",
-        "LOGNAME=goingtest",
-        "SHELL=/bin/sh",
-    ] {
+    for expected in ["HOME=/home/goingtest", "USER=goingtest", "LOGNAME=goingtest", "SHELL=/bin/sh"] {
         assert!(env.contains(&expected.to_owned()), "{env:?}");
     }
 
@@ -121,10 +90,7 @@ fn user_and_group_keys_set_credentials_and_account_environment() {
     assert!(environ(numeric).contains(&"HOME=/".to_owned()));
 
     let homeset = exec_pid(&going, "homeset", "sleep");
-    assert!(
-        environ(homeset).contains(&"HOME=/custom".to_owned()),
-        "env= wins over the passwd entry"
-    );
+    assert!(environ(homeset).contains(&"HOME=/custom".to_owned()), "env= wins over the passwd entry");
 
     going.wait_log("going: nouser:2: unknown user \"no-such-user-here\" (not in /etc/passwd)");
     going.wait_log("going: nogroup:2: unknown group \"no-such-group-here\" (not in /etc/group)");
@@ -133,10 +99,7 @@ fn user_and_group_keys_set_credentials_and_account_environment() {
 
 #[test]
 fn env_adds_variables_and_a_later_entry_wins() {
-    let going = Going::start(&[(
-        "envy",
-        "cmd=/bin/sleep 1000\nenv=GREETING=hello\nenv=EMPTY=\nenv=GREETING=bye\n",
-    )]);
+    let going = Going::start(&[("envy", "cmd=/bin/sleep 1000\nenv=GREETING=hello\nenv=EMPTY=\nenv=GREETING=bye\n")]);
     let pid = exec_pid(&going, "envy", "sleep");
     let mut env = environ(pid);
     env.sort();
@@ -170,11 +133,7 @@ fn umask_and_rlimits_are_applied() {
     let limits = fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
     let row = |name: &str| -> Vec<String> {
         let line = limits.lines().find(|line| line.starts_with(name)).unwrap();
-        line[name.len()..]
-            .split_whitespace()
-            .take(2)
-            .map(str::to_owned)
-            .collect()
+        line[name.len()..].split_whitespace().take(2).map(str::to_owned).collect()
     };
     assert_eq!(row("Max open files"), ["100", "200"]);
     assert_eq!(row("Max core file size"), ["unlimited", "unlimited"]);
@@ -203,18 +162,8 @@ fn chroot_jails_the_service_and_resolves_cmd_and_cwd_inside() {
     // going itself is a static binary: inside the jail it idles on an empty directory.
     fs::copy(GOING, jail.join("bin/inmate")).unwrap();
     let null = jail.join("dev/null");
-    assert!(
-        Command::new("mknod")
-            .arg(&null)
-            .args(["c", "1", "3"])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let text = format!(
-        "cmd=/bin/inmate -d /etc/going.d\nchroot={}\ncwd=/work\n",
-        jail.display()
-    );
+    assert!(Command::new("mknod").arg(&null).args(["c", "1", "3"]).status().unwrap().success());
+    let text = format!("cmd=/bin/inmate -d /etc/going.d\nchroot={}\ncwd=/work\n", jail.display());
     write_service(going.services.path(), "jailed", &text);
     going.reload();
     let pid = exec_pid(&going, "jailed", "inmate");
@@ -246,9 +195,7 @@ fn credentials_need_going_to_run_as_root() {
         .arg(work.join("run"))
         .arg("-d")
         .arg(dir.path());
-    command
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null());
+    command.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
     command.stderr(fs::File::create(work.join("going.log")).unwrap());
     let going = Going::from_parts(command.spawn().unwrap(), dir, work);
     going.wait_log("going: asuser:2: user=, group= and chroot= need going to run as root (not started");

@@ -19,15 +19,8 @@ fn start_as(uid: u32, limits: &[&str], services: &[(&str, &str)]) -> Going {
     }
     let mut command = Command::new("prlimit");
     let (reuid, regid) = (format!("--reuid={uid}"), format!("--regid={uid}"));
-    command
-        .args(limits)
-        .args(["setpriv", &reuid, &regid, "--clear-groups", GOING, "-d"]);
-    command
-        .arg(dir.path())
-        .arg("-r")
-        .arg(work.join("run"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null());
+    command.args(limits).args(["setpriv", &reuid, &regid, "--clear-groups", GOING, "-d"]);
+    command.arg(dir.path()).arg("-r").arg(work.join("run")).stdin(Stdio::null()).stdout(Stdio::null());
     command.stderr(fs::File::create(work.join("going.log")).unwrap());
     let going = Going::from_parts(command.spawn().unwrap(), dir, work);
     going.wait_log("going: configuration:");
@@ -39,19 +32,9 @@ fn fork_failing_under_rlimit_nproc_is_retried_and_recovers_when_lifted() {
     const UID: u32 = 47101;
     // A process of the same user takes one of the 4 places: going and two services fit, a third does not.
     let mut blocker = Command::new("setpriv");
-    blocker.args([
-        &format!("--reuid={UID}"),
-        &format!("--regid={UID}"),
-        "--clear-groups",
-        "sleep",
-        "1000",
-    ]);
+    blocker.args([&format!("--reuid={UID}"), &format!("--regid={UID}"), "--clear-groups", "sleep", "1000"]);
     let mut blocker = blocker.spawn().unwrap();
-    let services = [
-        ("s1", "cmd=/bin/sleep 1000\n"),
-        ("s2", "cmd=/bin/sleep 1000\n"),
-        ("s3", "cmd=/bin/sleep 1000\n"),
-    ];
+    let services = [("s1", "cmd=/bin/sleep 1000\n"), ("s2", "cmd=/bin/sleep 1000\n"), ("s3", "cmd=/bin/sleep 1000\n")];
     let going = start_as(UID, &["--nproc=4:4"], &services);
     going.wait_log("cannot start: Resource temporarily unavailable (retrying in 1.0s)");
     assert!(is_alive(going.pid()), "going keeps running");
@@ -69,21 +52,13 @@ fn running_out_of_descriptors_fails_a_start_and_says_why() {
     const UID: u32 = 47102;
     std::os::unix::fs::chown(logs.path(), Some(UID), Some(UID)).unwrap();
     let texts: Vec<(String, String)> = (1..=12)
-        .map(|i| {
-            (
-                format!("l{i:02}"),
-                format!("cmd=/bin/sleep 1000\nlog={}/l{i}.log\n", logs.path().display()),
-            )
-        })
+        .map(|i| (format!("l{i:02}"), format!("cmd=/bin/sleep 1000\nlog={}/l{i}.log\n", logs.path().display())))
         .collect();
     let services: Vec<(&str, &str)> = texts.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
     // Each logged service holds a pipe (two descriptors): 20 run out part way.
     let going = start_as(UID, &["--nofile=20:20"], &services);
     going.wait_log("cannot start: Too many open files (retrying in 1.0s)");
-    assert!(
-        is_alive(going.service_pid("l01", 1)),
-        "the services that started keep running"
-    );
+    assert!(is_alive(going.service_pid("l01", 1)), "the services that started keep running");
     assert!(is_alive(going.pid()));
 }
 
@@ -92,23 +67,14 @@ fn descriptors(pid: i32) -> usize {
 }
 
 fn rss_kb(pid: i32) -> u64 {
-    status_field(pid, "VmRSS")
-        .trim_end_matches(" kB")
-        .trim()
-        .parse()
-        .unwrap()
+    status_field(pid, "VmRSS").trim_end_matches(" kB").trim().parse().unwrap()
 }
 
 #[test]
 fn no_descriptor_or_memory_growth_over_many_reloads_and_restarts() {
     let going = Going::start(&[("steady", "cmd=/bin/sleep 1000\n")]);
     let log = going.work.join("web.log");
-    let text = |n: u32| {
-        format!(
-            "cmd=/bin/sh -c 'echo run {n}; exec sleep 1000'\nlog={}\n",
-            log.display()
-        )
-    };
+    let text = |n: u32| format!("cmd=/bin/sh -c 'echo run {n}; exec sleep 1000'\nlog={}\n", log.display());
     let mut starts = 0;
     let mut cycle = |going: &Going, round: u32| {
         write_service(going.services.path(), "web", &text(round % 2));
@@ -135,8 +101,5 @@ fn no_descriptor_or_memory_growth_over_many_reloads_and_restarts() {
     });
     let rss_after = rss_kb(going.pid());
     assert!(fds_after <= fds_before);
-    assert!(
-        rss_after <= rss_before + 16,
-        "RSS grew from {rss_before} to {rss_after} kB over 560 restarts"
-    );
+    assert!(rss_after <= rss_before + 16, "RSS grew from {rss_before} to {rss_after} kB over 560 restarts");
 }

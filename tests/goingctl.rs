@@ -7,9 +7,7 @@ use std::process::Command;
 
 /// A field of one service's object in `goingctl status --json` output.
 fn json_field(json: &str, name: &str, field: &str) -> Option<String> {
-    let object = json
-        .split("},{")
-        .find(|object| object.contains(&format!("\"name\":\"{name}\"")))?;
+    let object = json.split("},{").find(|object| object.contains(&format!("\"name\":\"{name}\"")))?;
     let start = object.find(&format!("\"{field}\":"))? + field.len() + 3;
     let value = object[start..].split([',', '}', ']']).next()?;
     Some(value.trim_matches('"').to_owned())
@@ -26,9 +24,7 @@ fn wait_status(going: &Going, name: &str, field: &str, check: impl Fn(&str) -> b
 /// A key of a status file.
 fn status_key(going: &Going, name: &str, key: &str) -> Option<String> {
     let text = fs::read_to_string(going.run_dir().join(name)).ok()?;
-    text.lines()
-        .find_map(|line| line.strip_prefix(&format!("{key}=")))
-        .map(str::to_owned)
+    text.lines().find_map(|line| line.strip_prefix(&format!("{key}="))).map(str::to_owned)
 }
 
 #[test]
@@ -43,9 +39,7 @@ fn status_shows_up_backoff_and_down_with_pids_and_restarts() {
     assert_eq!(json_field(&json, "web", "processes").unwrap(), "1");
     assert_eq!(json_field(&json, "crash", "pid").unwrap(), "null");
     assert_eq!(json_field(&json, "crash", "last_exit").unwrap(), "exit 3");
-    wait_status(&going, "crash", "restarts", |restarts| {
-        restarts.parse::<u32>().unwrap() >= 1
-    });
+    wait_status(&going, "crash", "restarts", |restarts| restarts.parse::<u32>().unwrap() >= 1);
     assert!(
         status_key(&going, "crash", "next_start_mono").is_some()
             || status_key(&going, "crash", "state").unwrap() == "up"
@@ -67,9 +61,7 @@ fn status_shows_up_backoff_and_down_with_pids_and_restarts() {
 fn uptime_grows() {
     let going = Going::start(&[("web", "cmd=/bin/sleep 1000\n")]);
     going.service_pid("web", 1);
-    wait_status(&going, "web", "uptime_seconds", |seconds| {
-        seconds.parse::<u64>().unwrap() >= 1
-    });
+    wait_status(&going, "web", "uptime_seconds", |seconds| seconds.parse::<u64>().unwrap() >= 1);
     let (_, table, _) = going.goingctl(&["web"]);
     assert!(table.lines().nth(1).unwrap().contains('s'), "{table}");
 }
@@ -122,9 +114,7 @@ fn status_file_disappears_with_its_service() {
     going.service_pid("web", 1);
     wait_for("the status file", || status_key(&going, "web", "state"));
     fs::remove_file(going.services.join("web")).unwrap();
-    wait_for("the status file to go", || {
-        (!going.run_dir().join("web").exists()).then_some(())
-    });
+    wait_for("the status file to go", || (!going.run_dir().join("web").exists()).then_some(()));
 }
 
 #[test]
@@ -157,10 +147,7 @@ fn going_not_running_exits_69() {
     let (code, _, stderr) = going.goingctl(&["restart", "web"]);
     assert_eq!(code, 69, "{stderr}");
     assert_eq!(going.goingctl(&["status"]).0, 69);
-    let missing = Command::new(GOINGCTL)
-        .args(["-r", "/nonexistent/run", "status"])
-        .output()
-        .unwrap();
+    let missing = Command::new(GOINGCTL).args(["-r", "/nonexistent/run", "status"]).output().unwrap();
     assert_eq!(missing.status.code(), Some(69));
 }
 
@@ -171,22 +158,12 @@ fn only_the_fifo_owner_may_control_but_anyone_may_read_status() {
     let as_nobody = |args: &[&str]| {
         let mut command = Command::new("setpriv");
         command.args(["--reuid=65534", "--regid=65534", "--clear-groups", GOINGCTL, "-r"]);
-        command
-            .arg(going.run_dir())
-            .args(args)
-            .output()
-            .unwrap()
-            .status
-            .code()
-            .unwrap()
+        command.arg(going.run_dir()).args(args).output().unwrap().status.code().unwrap()
     };
     assert_eq!(as_nobody(&["restart", "web"]), 77);
     assert_eq!(as_nobody(&["status"]), 0);
     let mode = fs::metadata(going.run_dir().join("control")).unwrap();
-    assert_eq!(
-        std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
-        0o600
-    );
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777, 0o600);
 }
 
 #[test]
@@ -248,14 +225,8 @@ fn a_run_directory_that_cannot_be_created_is_reported_once_and_going_supervises_
     }
     // work/ belongs to root: nobody cannot create work/run.
     let mut command = Command::new("setpriv");
-    command
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", GOING, "-r"])
-        .arg(work.join("run"));
-    command
-        .arg("-d")
-        .arg(dir.path())
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null());
+    command.args(["--reuid=65534", "--regid=65534", "--clear-groups", GOING, "-r"]).arg(work.join("run"));
+    command.arg("-d").arg(dir.path()).stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
     command.stderr(fs::File::create(work.join("going.log")).unwrap());
     let going = Going::from_parts(command.spawn().unwrap(), dir, work);
     going.wait_log("cannot set up the run directory: Permission denied; goingctl will not work");
@@ -272,19 +243,9 @@ fn after_going_is_killed_goingctl_says_it_is_not_running() {
     going.signal(rustix::process::Signal::KILL);
     going.wait_exit();
     let not_running = format!("goingctl: going is not running ({})\n", going.run_dir().display());
-    for args in [
-        &[][..],
-        &["status"],
-        &["status", "--json"],
-        &["web"],
-        &["restart", "web"],
-    ] {
+    for args in [&[][..], &["status"], &["status", "--json"], &["web"], &["restart", "web"]] {
         let (code, stdout, stderr) = going.goingctl(args);
-        assert_eq!(
-            (code, stdout.as_str(), stderr.as_str()),
-            (69, "", not_running.as_str()),
-            "{args:?}"
-        );
+        assert_eq!((code, stdout.as_str(), stderr.as_str()), (69, "", not_running.as_str()), "{args:?}");
     }
 }
 
@@ -302,10 +263,7 @@ fn a_new_going_shows_none_of_a_dead_goings_services() {
     let second = going_command(&["-d", &dir], &log).spawn().unwrap();
     let second = Going::from_parts(second, TempDir::new("unused"), TempDir::new("unused"));
     wait_for("web to start again", || {
-        fs::read_to_string(&log)
-            .unwrap_or_default()
-            .contains("going: web: started")
-            .then_some(())
+        fs::read_to_string(&log).unwrap_or_default().contains("going: web: started").then_some(())
     });
     wait_for("web's new status", || status_key(&first, "web", "state"));
     assert!(!first.run_dir().join("db").exists(), "a stale status file survived");
@@ -335,10 +293,7 @@ fn a_mistyped_command_is_a_usage_error_not_a_lookup() {
         let (code, stdout, stderr) = going.goingctl(args);
         assert_eq!(code, 64, "{args:?}: {stderr}");
         assert!(stdout.is_empty() && stderr.contains("unknown command"), "{stderr}");
-        assert!(
-            stderr.contains("commands: status, restart, up, down, signal"),
-            "{stderr}"
-        );
+        assert!(stderr.contains("commands: status, restart, up, down, signal"), "{stderr}");
     }
     // A service's name alone is still a status query.
     let (code, table, _) = going.goingctl(&["web"]);

@@ -23,20 +23,10 @@ impl Namespace {
         }
         let work = TempDir::new("work");
         let mut command = Command::new("unshare");
-        command
-            .args(["--pid", "--fork", "--mount-proc", GOING, "-d"])
-            .arg(dir.path());
-        command
-            .arg("-r")
-            .arg(work.join("run"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null());
+        command.args(["--pid", "--fork", "--mount-proc", GOING, "-d"]).arg(dir.path());
+        command.arg("-r").arg(work.join("run")).stdin(Stdio::null()).stdout(Stdio::null());
         command.stderr(fs::File::create(work.join("going.log")).unwrap());
-        let namespace = Namespace {
-            unshare: command.spawn().unwrap(),
-            _services: dir,
-            work,
-        };
+        let namespace = Namespace { unshare: command.spawn().unwrap(), _services: dir, work };
         namespace.wait_log("going: configuration:");
         namespace
     }
@@ -46,21 +36,14 @@ impl Namespace {
     }
 
     fn wait_log(&self, text: &str) {
-        wait_for(&format!("{text:?} in:\n{}", self.log()), || {
-            self.log().contains(text).then_some(())
-        });
+        wait_for(&format!("{text:?} in:\n{}", self.log()), || self.log().contains(text).then_some(()));
     }
 
     /// going's pid as the host sees it: unshare's only child.
     fn going_pid(&self) -> i32 {
         let pid = self.unshare.id();
         wait_for("going inside the namespace", || {
-            fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-                .ok()?
-                .split_whitespace()
-                .next()?
-                .parse()
-                .ok()
+            fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?.split_whitespace().next()?.parse().ok()
         })
     }
 
@@ -78,9 +61,7 @@ impl Namespace {
     }
 
     fn wait_exit(&mut self) -> i32 {
-        wait_for("the namespace to end", || self.unshare.try_wait().unwrap())
-            .code()
-            .unwrap()
+        wait_for("the namespace to end", || self.unshare.try_wait().unwrap()).code().unwrap()
     }
 }
 
@@ -95,11 +76,7 @@ impl Drop for Namespace {
 fn as_pid_1_going_reaps_orphans_and_stops_on_sigterm() {
     let cmd = "cmd=/bin/sh -c 'for i in 1 2 3 4 5; do (sleep 0.05 &); done; exec sleep 1000'\n";
     let mut namespace = Namespace::start(&[("parent", cmd)]);
-    assert!(
-        namespace.log().contains("going: parent: started with pid 2"),
-        "{}",
-        namespace.log()
-    );
+    assert!(namespace.log().contains("going: parent: started with pid 2"), "{}", namespace.log());
     // Five orphans are adopted by PID 1 and must be reaped, not left as zombies.
     wait_for("only the service left, no zombie", || {
         let children = namespace.children();
@@ -107,11 +84,7 @@ fn as_pid_1_going_reaps_orphans_and_stops_on_sigterm() {
     });
     signal_pid(namespace.going_pid(), Signal::TERM);
     assert_eq!(namespace.wait_exit(), 0);
-    assert!(
-        namespace
-            .log()
-            .contains("going: parent: stopped (killed by signal TERM)")
-    );
+    assert!(namespace.log().contains("going: parent: stopped (killed by signal TERM)"));
 }
 
 #[test]
@@ -126,19 +99,14 @@ fn as_pid_1_sigint_stops_like_ctrl_c() {
 fn shutdown_service_ending_ends_the_container_with_its_exit_code() {
     let work = TempDir::new("trigger");
     let trigger = work.join("go");
-    let main = format!(
-        "cmd=/bin/sh -c 'while [ ! -e {} ]; do sleep 0.02; done; exit 7'\nshutdown=yes\n",
-        trigger.display()
-    );
+    let main =
+        format!("cmd=/bin/sh -c 'while [ ! -e {} ]; do sleep 0.02; done; exit 7'\nshutdown=yes\n", trigger.display());
     let mut namespace = Namespace::start(&[("main", &main), ("side", "cmd=/bin/sleep 1000\n")]);
     namespace.wait_log("going: side: started");
     fs::write(&trigger, "").unwrap();
     assert_eq!(namespace.wait_exit(), 7);
     let log = namespace.log();
-    assert!(
-        log.contains("going: main: exited with status 7; shutdown=yes, so going stops everything"),
-        "{log}"
-    );
+    assert!(log.contains("going: main: exited with status 7; shutdown=yes, so going stops everything"), "{log}");
     assert!(log.contains("going: side: stopped (killed by signal TERM)"), "{log}");
 }
 
@@ -155,10 +123,7 @@ fn shutdown_service_killed_by_a_signal_gives_128_plus_the_signal() {
 fn leftovers_of_the_process_group_are_stopped_before_the_respawn() {
     let going = Going::start(&[]);
     let pidfile = going.work.join("leftover");
-    let cmd = format!(
-        "cmd=/bin/sh -c 'sleep 1000 & echo $! >> {}; sleep 5.5'\n",
-        pidfile.display()
-    );
+    let cmd = format!("cmd=/bin/sh -c 'sleep 1000 & echo $! >> {}; sleep 5.5'\n", pidfile.display());
     write_service(going.services.path(), "parent", &cmd);
     going.reload();
     let leftover: i32 = wait_file(&pidfile).lines().next().unwrap().parse().unwrap();
@@ -172,18 +137,12 @@ fn leftovers_of_the_process_group_are_stopped_before_the_respawn() {
 fn a_daemon_escaping_with_setsid_is_not_tracked() {
     let mut going = Going::start(&[]);
     let pidfile = going.work.join("escaped");
-    let cmd = format!(
-        "cmd=/bin/sh -c 'setsid sleep 1000 & echo $! > {}; exec sleep 1000'\n",
-        pidfile.display()
-    );
+    let cmd = format!("cmd=/bin/sh -c 'setsid sleep 1000 & echo $! > {}; exec sleep 1000'\n", pidfile.display());
     write_service(going.services.path(), "escaper", &cmd);
     going.reload();
     let escaped: i32 = wait_file(&pidfile).trim().parse().unwrap();
     assert_eq!(going.stop().code(), Some(0));
-    assert!(
-        is_alive(escaped),
-        "without cgroups a new session is out of reach, as documented"
-    );
+    assert!(is_alive(escaped), "without cgroups a new session is out of reach, as documented");
     signal_pid(escaped, Signal::KILL);
 }
 
@@ -191,10 +150,7 @@ fn a_daemon_escaping_with_setsid_is_not_tracked() {
 fn after_going_is_killed_a_restarted_going_never_runs_a_service_twice() {
     let mut first = Going::start(&[]);
     let pidfile = first.work.join("grandchild");
-    let cmd = format!(
-        "cmd=/bin/sh -c 'sleep 1000 & echo $! > {}; exec sleep 1234567'\n",
-        pidfile.display()
-    );
+    let cmd = format!("cmd=/bin/sh -c 'sleep 1000 & echo $! > {}; exec sleep 1234567'\n", pidfile.display());
     write_service(first.services.path(), "web", &cmd);
     first.reload();
     let main = first.service_pid("web", 1);
@@ -213,22 +169,15 @@ fn after_going_is_killed_a_restarted_going_never_runs_a_service_twice() {
     let read_log = || fs::read_to_string(&log).unwrap_or_default();
     wait_for("the leftover group to be killed", || {
         read_log()
-            .contains(&format!(
-                "going: web: killed what a previous going left of its process group {main}"
-            ))
+            .contains(&format!("going: web: killed what a previous going left of its process group {main}"))
             .then_some(())
     });
     wait_for("the grandchild to be gone", || (!is_alive(grandchild)).then_some(()));
-    wait_for("one new instance", || {
-        read_log().contains("going: web: started with pid").then_some(())
-    });
+    wait_for("one new instance", || read_log().contains("going: web: started with pid").then_some(()));
     let copies = || {
-        let cmdlines = fs::read_dir("/proc")
-            .unwrap()
-            .filter_map(|entry| fs::read(entry.ok()?.path().join("cmdline")).ok());
-        cmdlines
-            .filter(|cmdline| cmdline.ends_with(b"sleep\x001234567\x00"))
-            .count()
+        let cmdlines =
+            fs::read_dir("/proc").unwrap().filter_map(|entry| fs::read(entry.ok()?.path().join("cmdline")).ok());
+        cmdlines.filter(|cmdline| cmdline.ends_with(b"sleep\x001234567\x00")).count()
     };
     // The new instance may still be between fork and exec: wait for it, then there must be one.
     wait_for("the new instance to exec", || (copies() >= 1).then_some(()));

@@ -19,13 +19,9 @@ fn start_ignoring(ignored: &str, services: &[(&str, &str)]) -> Going {
         os.execv(sys.argv[2], sys.argv[2:])";
     let log = work.join("going.log");
     let mut command = without_syslog("python3");
-    command
-        .args(["-c", launcher, ignored, GOING, "-r"])
-        .arg(work.join("run"));
+    command.args(["-c", launcher, ignored, GOING, "-r"]).arg(work.join("run"));
     command.arg("-d").arg(dir.path()).stdin(std::process::Stdio::null());
-    command
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap());
+    command.stdout(std::process::Stdio::null()).stderr(std::fs::File::create(&log).unwrap());
     let going = Going::from_parts(command.spawn().unwrap(), dir, work);
     going.wait_log("going: configuration:");
     going
@@ -39,11 +35,7 @@ fn ignored_mask(pid: i32) -> u64 {
 fn with_sigchld_ignored_by_its_parent_going_still_respawns_and_stops() {
     let mut going = start_ignoring("CHLD", &[("web", "cmd=/bin/sleep 1000\n")]);
     let first = going.service_pid("web", 1);
-    assert_eq!(
-        ignored_mask(going.pid()) & 1 << (17 - 1),
-        0,
-        "SIGCHLD is no longer ignored"
-    );
+    assert_eq!(ignored_mask(going.pid()) & 1 << (17 - 1), 0, "SIGCHLD is no longer ignored");
     wait_exec(first, "sleep");
     signal_pid(first, Signal::KILL);
     let second = going.service_pid("web", 2);
@@ -67,11 +59,7 @@ fn with_sigterm_and_sighup_ignored_by_its_parent_going_still_reloads_and_stops()
 fn a_stdout_reader_that_went_away_does_not_kill_going() {
     // Python's own default: SIGPIPE ignored. going must not rely on either disposition.
     let dir = TempDir::new("services");
-    write_service(
-        dir.path(),
-        "chatty",
-        "cmd=/bin/sh -c 'while :; do echo hello; sleep 0.01; done'\nlog=-\n",
-    );
+    write_service(dir.path(), "chatty", "cmd=/bin/sh -c 'while :; do echo hello; sleep 0.01; done'\nlog=-\n");
     write_service(dir.path(), "web", "cmd=/bin/sleep 1000\n");
     let work = TempDir::new("work");
     let log = work.join("going.log");

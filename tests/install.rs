@@ -7,11 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 fn make(args: &[&str]) -> std::process::Output {
-    Command::new("make")
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(args)
-        .output()
-        .unwrap()
+    Command::new("make").current_dir(env!("CARGO_MANIFEST_DIR")).args(args).output().unwrap()
 }
 
 #[test]
@@ -47,16 +43,9 @@ fn make_install_puts_exactly_the_binaries_and_man_pages_under_destdir_and_uninst
     }
     let installed = root.join("usr/sbin/going");
     let version = Command::new(&installed).arg("-v").output().unwrap();
-    assert_eq!(
-        String::from_utf8(version.stdout).unwrap(),
-        concat!("going ", env!("CARGO_PKG_VERSION"), "\n")
-    );
+    assert_eq!(String::from_utf8(version.stdout).unwrap(), concat!("going ", env!("CARGO_PKG_VERSION"), "\n"));
 
-    assert!(
-        make(&["uninstall", &destdir, "PREFIX=/usr", "PROFILE=debug"])
-            .status
-            .success()
-    );
+    assert!(make(&["uninstall", &destdir, "PREFIX=/usr", "PROFILE=debug"]).status.success());
     for (path, _) in expected {
         assert!(!Path::new(&root.join(path)).exists(), "{path} left behind");
     }

@@ -11,9 +11,7 @@ use std::os::unix::fs::PermissionsExt;
 const STEADY: (&str, &str) = ("steady", "cmd=/bin/sleep 999\n");
 
 fn cmdline(pid: i32) -> String {
-    fs::read_to_string(format!("/proc/{pid}/cmdline"))
-        .unwrap_or_default()
-        .replace('\0', " ")
+    fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default().replace('\0', " ")
 }
 
 fn assert_steady(going: &Going, pid: i32) {
@@ -106,10 +104,7 @@ fn permission_change_is_applied_live() {
     let web = going.service_pid("web", 1);
     fs::set_permissions(going.services.join("web"), fs::Permissions::from_mode(0o666)).unwrap();
     going.wait_log("going: web: refused: writable by group or others; chmod go-w it");
-    assert!(
-        is_alive(web),
-        "a refused file keeps its running service, like an invalid one"
-    );
+    assert!(is_alive(web), "a refused file keeps its running service, like an invalid one");
     assert_steady(&going, steady);
 }
 
@@ -125,20 +120,13 @@ fn burst_of_200_files_starts_each_service_once() {
     }
     // Rewrite them all with the same meaning: nothing restarts.
     for i in 0..200 {
-        write_service(
-            going.services.path(),
-            &format!("burst{i:03}"),
-            "# same\ncmd=/bin/sleep 1000\n",
-        );
+        write_service(going.services.path(), &format!("burst{i:03}"), "# same\ncmd=/bin/sleep 1000\n");
     }
     write_service(going.services.path(), "marker", "cmd=/bin/sleep 1000\n");
     going.service_pid("marker", 1);
     assert_eq!(going.count_log("going: burst"), 200, "{}", going.log());
     let rescans = going.count_log("going: configuration:");
-    assert!(
-        rescans < 100,
-        "{rescans} rescans for 401 file changes: bursts are not coalesced"
-    );
+    assert!(rescans < 100, "{rescans} rescans for 401 file changes: bursts are not coalesced");
     assert_steady(&going, steady);
 }
 
@@ -174,9 +162,7 @@ fn rm_rf_of_the_directory_stops_every_service() {
     let web = going.service_pid("web", 1);
     fs::remove_dir_all(going.services.path()).unwrap();
     going.wait_log("directory deleted; stopping its services");
-    wait_for("both services to be reaped", || {
-        (is_reaped(steady) && is_reaped(web)).then_some(())
-    });
+    wait_for("both services to be reaped", || (is_reaped(steady) && is_reaped(web)).then_some(()));
     assert!(going.log().contains("going: steady: stopped"), "{}", going.log());
     // going itself supervises on and picks up a directory made again at the same path.
     fs::create_dir(going.services.path()).unwrap();

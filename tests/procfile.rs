@@ -28,46 +28,24 @@ fn each_process_type_is_a_service_in_the_app_directory_with_env_and_port() {
     let going = Going::start(&[]);
     let procfile = "# the app\nweb: echo \"$PORT $SECRET $(pwd)\" > web.out; exec sleep 1000\nworker: echo $PORT > worker.out; exec sleep 1000\n";
     let dir = app(&going, procfile, "export SECRET='s3 cret'\n");
-    write_service(
-        going.services.path(),
-        "shop",
-        &format!("procfile={}/Procfile\n", dir.display()),
-    );
+    write_service(going.services.path(), "shop", &format!("procfile={}/Procfile\n", dir.display()));
     going.reload();
     going.service_pid("shop.web", 1);
     going.service_pid("shop.worker", 1);
-    assert_eq!(
-        wait_file(&dir.join("web.out")),
-        format!("5000 s3 cret {}\n", dir.display())
-    );
+    assert_eq!(wait_file(&dir.join("web.out")), format!("5000 s3 cret {}\n", dir.display()));
     assert_eq!(wait_file(&dir.join("worker.out")), "5100\n");
 }
 
 #[test]
 fn a_changed_line_restarts_only_its_process_and_a_removed_line_stops_its_process() {
     let going = Going::start(&[]);
-    let dir = app(
-        &going,
-        "web: exec sleep 1001\nworker: exec sleep 1002\nclock: exec sleep 1003\n",
-        "",
-    );
-    write_service(
-        going.services.path(),
-        "shop",
-        &format!("procfile={}/Procfile\n", dir.display()),
-    );
+    let dir = app(&going, "web: exec sleep 1001\nworker: exec sleep 1002\nclock: exec sleep 1003\n", "");
+    write_service(going.services.path(), "shop", &format!("procfile={}/Procfile\n", dir.display()));
     going.reload();
-    let (web, worker, clock) = (
-        going.service_pid("shop.web", 1),
-        going.service_pid("shop.worker", 1),
-        going.service_pid("shop.clock", 1),
-    );
+    let (web, worker, clock) =
+        (going.service_pid("shop.web", 1), going.service_pid("shop.worker", 1), going.service_pid("shop.clock", 1));
     // No SIGHUP from here on: going watches the Procfile's directory.
-    write_app_file(
-        &dir,
-        "Procfile",
-        "web: exec sleep 1001\nworker: exec sleep 2002\nclock: exec sleep 1003\n",
-    );
+    write_app_file(&dir, "Procfile", "web: exec sleep 1001\nworker: exec sleep 2002\nclock: exec sleep 1003\n");
     let new_worker = going.service_pid("shop.worker", 2);
     assert_ne!(new_worker, worker);
     write_app_file(&dir, "Procfile", "web: exec sleep 1001\nworker: exec sleep 2002\n");
@@ -81,22 +59,13 @@ fn a_changed_line_restarts_only_its_process_and_a_removed_line_stops_its_process
 fn a_changed_env_restarts_the_processes() {
     let going = Going::start(&[]);
     let dir = app(&going, "web: exec sleep 1001\n", "MODE=a\n");
-    write_service(
-        going.services.path(),
-        "shop",
-        &format!("procfile={}/Procfile\n", dir.display()),
-    );
+    write_service(going.services.path(), "shop", &format!("procfile={}/Procfile\n", dir.display()));
     going.reload();
     going.service_pid("shop.web", 1);
     write_app_file(&dir, ".env", "MODE=b\n");
     let web = going.service_pid("shop.web", 2);
     wait_exec(web, "sleep");
-    assert!(
-        fs::read(format!("/proc/{web}/environ"))
-            .unwrap()
-            .windows(6)
-            .any(|w| w == b"MODE=b")
-    );
+    assert!(fs::read(format!("/proc/{web}/environ")).unwrap().windows(6).any(|w| w == b"MODE=b"));
 }
 
 #[test]
@@ -104,11 +73,7 @@ fn procfile_errors_name_the_procfile_and_line_and_keep_running_processes() {
     let going = Going::start(&[]);
     let dir = app(&going, "web: exec sleep 1001\n", "");
     let procfile = dir.join("Procfile");
-    write_service(
-        going.services.path(),
-        "shop",
-        &format!("procfile={}\n", procfile.display()),
-    );
+    write_service(going.services.path(), "shop", &format!("procfile={}\n", procfile.display()));
     going.reload();
     let web = going.service_pid("shop.web", 1);
     write_app_file(&dir, "Procfile", "web: exec sleep 1001\nweb: exec sleep 9\n");
@@ -117,10 +82,7 @@ fn procfile_errors_name_the_procfile_and_line_and_keep_running_processes() {
         procfile.display()
     ));
     write_app_file(&dir, "Procfile", "web exec sleep 1001\n");
-    going.wait_log(&format!(
-        "going: shop: {}:1: expected NAME: COMMAND",
-        procfile.display()
-    ));
+    going.wait_log(&format!("going: shop: {}:1: expected NAME: COMMAND", procfile.display()));
     assert!(is_alive(web));
 }
 
@@ -129,11 +91,7 @@ fn a_process_named_like_a_service_file_is_an_error_and_the_file_keeps_its_servic
     let going = Going::start(&[("shop.web", "cmd=/bin/sleep 1005\n")]);
     let file_service = going.service_pid("shop.web", 1);
     let dir = app(&going, "worker: exec sleep 1001\nweb: exec sleep 1002\n", "");
-    write_service(
-        going.services.path(),
-        "shop",
-        &format!("procfile={}/Procfile\n", dir.display()),
-    );
+    write_service(going.services.path(), "shop", &format!("procfile={}/Procfile\n", dir.display()));
     going.reload();
     going.service_pid("shop.worker", 1);
     going.wait_log("process type \"web\" would be service shop.web, which a service file already is; rename one");
@@ -146,16 +104,9 @@ fn procfile_and_env_follow_the_permission_rule() {
     let going = Going::start(&[]);
     let dir = app(&going, "web: exec sleep 1001\n", "A=1\n");
     fs::set_permissions(dir.join(".env"), fs::Permissions::from_mode(0o666)).unwrap();
-    write_service(
-        going.services.path(),
-        "shop",
-        &format!("procfile={}/Procfile\n", dir.display()),
-    );
+    write_service(going.services.path(), "shop", &format!("procfile={}/Procfile\n", dir.display()));
     going.reload();
-    going.wait_log(&format!(
-        "{}/.env: refused: writable by group or others; chmod go-w it",
-        dir.display()
-    ));
+    going.wait_log(&format!("{}/.env: refused: writable by group or others; chmod go-w it", dir.display()));
     assert_eq!(going.count_log("going: shop.web: started"), 0);
 }
 
@@ -171,10 +122,6 @@ fn log_path_gets_the_process_name() {
     );
     going.reload();
     let per_process = going.work.join("app.web.log");
-    wait_for("the web log", || {
-        fs::read_to_string(&per_process)
-            .ok()
-            .filter(|t| t.ends_with(" hello from web\n"))
-    });
+    wait_for("the web log", || fs::read_to_string(&per_process).ok().filter(|t| t.ends_with(" hello from web\n")));
     assert!(!log.exists());
 }

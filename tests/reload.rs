@@ -13,11 +13,7 @@ fn reload_adds_removes_restarts_changed_and_keeps_unchanged() {
         ("edit", "cmd=/bin/sleep 1003\n"),
     ]);
     let dir = going.services.path();
-    let (keep, drop, edit) = (
-        going.service_pid("keep", 1),
-        going.service_pid("drop", 1),
-        going.service_pid("edit", 1),
-    );
+    let (keep, drop, edit) = (going.service_pid("keep", 1), going.service_pid("drop", 1), going.service_pid("edit", 1));
     fs::remove_file(dir.join("drop")).unwrap();
     write_service(dir, "edit", "cmd=/bin/sleep 1004\n");
     write_service(dir, "new", "cmd=/bin/sleep 1005\n");
@@ -26,9 +22,7 @@ fn reload_adds_removes_restarts_changed_and_keeps_unchanged() {
     going.reload();
     let edited = going.service_pid("edit", 2);
     going.service_pid("new", 1);
-    wait_for("the removed and edited services to stop", || {
-        (is_reaped(drop) && is_reaped(edit)).then_some(())
-    });
+    wait_for("the removed and edited services to stop", || (is_reaped(drop) && is_reaped(edit)).then_some(()));
     assert!(is_alive(keep));
     assert_eq!(going.latest_pid("keep"), keep);
     wait_for("the edited service to run its new command", || {
@@ -42,11 +36,7 @@ fn reload_adds_removes_restarts_changed_and_keeps_unchanged() {
 fn comment_only_edit_does_not_restart() {
     let going = Going::start(&[("web", "cmd=/bin/sleep 1000\n")]);
     let pid = going.service_pid("web", 1);
-    write_service(
-        going.services.path(),
-        "web",
-        "# now with a comment\ncmd=/bin/sleep   1000\n",
-    );
+    write_service(going.services.path(), "web", "# now with a comment\ncmd=/bin/sleep   1000\n");
     going.reload();
     going.wait_log("going: configuration: 0 added, 0 removed, 0 changed");
     assert!(is_alive(pid));
@@ -54,10 +44,7 @@ fn comment_only_edit_does_not_restart() {
 
 #[test]
 fn invalid_file_beside_valid_ones_is_reported_with_its_line_and_skipped() {
-    let going = Going::start(&[
-        ("good", "cmd=/bin/sleep 1000\n"),
-        ("bad", "cmd=/bin/sleep 1000\n\nusr=root\n"),
-    ]);
+    let going = Going::start(&[("good", "cmd=/bin/sleep 1000\n"), ("bad", "cmd=/bin/sleep 1000\n\nusr=root\n")]);
     going.service_pid("good", 1);
     let expected = "going: bad:3: unknown key \"usr\"; known keys are cmd, cwd, env, user, group, chroot, umask, rlimit, log, log_size, log_keep, shutdown and procfile (not started; a running instance keeps running)";
     going.wait_log(expected);
@@ -161,10 +148,7 @@ fn directory_made_unsafe_later_is_logged_and_services_keep_running() {
 #[test]
 fn fifo_named_like_a_service_does_not_block_going() {
     let going = Going::start(&[("web", "cmd=/bin/sleep 1000\n")]);
-    let status = std::process::Command::new("mkfifo")
-        .arg(going.services.join("pipe"))
-        .status()
-        .unwrap();
+    let status = std::process::Command::new("mkfifo").arg(going.services.join("pipe")).status().unwrap();
     assert!(status.success());
     going.reload();
     write_service(going.services.path(), "later", "cmd=/bin/sleep 1000\n");

@@ -51,10 +51,7 @@ fn exec_failure_logs_the_real_reason_and_backs_off() {
     going.reload();
     going.wait_log("going: missing: cannot execute /usr/bin/nope: No such file or directory");
     going.wait_log("going: missing: exited with status 127 after 0.0s (restarting in 1.0s)");
-    going.wait_log(&format!(
-        "going: noexec: cannot execute {}: Permission denied",
-        plain.display()
-    ));
+    going.wait_log(&format!("going: noexec: cannot execute {}: Permission denied", plain.display()));
     going.wait_log("going: noexec: exited with status 126 after 0.0s (restarting in 1.0s)");
     going.wait_log("going: missing: exited with status 127 after 0.0s (restarting in 2.0s)");
 }
@@ -67,10 +64,7 @@ fn script_without_shebang_is_not_run_by_a_shell() {
     fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     write_service(going.services.path(), "script", &format!("cmd={}\n", script.display()));
     going.reload();
-    going.wait_log(&format!(
-        "going: script: cannot execute {}: Exec format error",
-        script.display()
-    ));
+    going.wait_log(&format!("going: script: cannot execute {}: Exec format error", script.display()));
 }
 
 #[test]
@@ -135,14 +129,8 @@ fn service_ignoring_sigterm_is_killed_after_5_seconds() {
     assert!(asked.elapsed() >= Duration::from_millis(4900), "{:?}", asked.elapsed());
     assert!(is_reaped(pid));
     let log = going.log();
-    assert!(
-        log.contains("going: stubborn: still running 5.0s after SIGTERM; sending SIGKILL"),
-        "{log}"
-    );
-    assert!(
-        log.contains("going: stubborn: stopped (killed by signal KILL)"),
-        "{log}"
-    );
+    assert!(log.contains("going: stubborn: still running 5.0s after SIGTERM; sending SIGKILL"), "{log}");
+    assert!(log.contains("going: stubborn: stopped (killed by signal KILL)"), "{log}");
 }
 
 #[test]
@@ -150,15 +138,9 @@ fn stopped_service_is_continued_so_that_it_gets_the_term() {
     let mut going = Going::start(&[("paused", "cmd=/bin/sleep 1000\n")]);
     let pid = going.service_pid("paused", 1);
     signal_pid(pid, Signal::STOP);
-    wait_for("the service to stop", || {
-        status_field(pid, "State").starts_with('T').then_some(())
-    });
+    wait_for("the service to stop", || status_field(pid, "State").starts_with('T').then_some(()));
     let asked = Instant::now();
     assert_eq!(going.stop().code(), Some(0));
-    assert!(
-        asked.elapsed() < Duration::from_secs(4),
-        "needed SIGKILL: {:?}",
-        asked.elapsed()
-    );
+    assert!(asked.elapsed() < Duration::from_secs(4), "needed SIGKILL: {:?}", asked.elapsed());
     assert!(going.log().contains("going: paused: stopped (killed by signal TERM)"));
 }

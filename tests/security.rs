@@ -35,13 +35,8 @@ fn start_with_run_dir(services: &[(&str, &str)], run: &Path, work: TempDir) -> G
     for (name, text) in services {
         write_service(dir.path(), name, text);
     }
-    let (dir_arg, run_arg) = (
-        dir.path().to_str().unwrap().to_owned(),
-        run.to_str().unwrap().to_owned(),
-    );
-    let child = going_command(&["-r", &run_arg, "-d", &dir_arg], &work.join("going.log"))
-        .spawn()
-        .unwrap();
+    let (dir_arg, run_arg) = (dir.path().to_str().unwrap().to_owned(), run.to_str().unwrap().to_owned());
+    let child = going_command(&["-r", &run_arg, "-d", &dir_arg], &work.join("going.log")).spawn().unwrap();
     let going = Going::from_parts(child, dir, work);
     going.wait_log("going: configuration:");
     going
@@ -56,19 +51,10 @@ fn a_run_directory_another_user_owns_is_refused_and_nothing_planted_there_is_fol
     std::os::unix::fs::symlink(&victim, run.join(".web.tmp")).unwrap();
     std::os::unix::fs::symlink(&victim, run.join(".status.tmp")).unwrap();
     mkfifo(&run.join(".db.tmp"));
-    for entry in [
-        run.clone(),
-        run.join(".web.tmp"),
-        run.join(".status.tmp"),
-        run.join(".db.tmp"),
-    ] {
+    for entry in [run.clone(), run.join(".web.tmp"), run.join(".status.tmp"), run.join(".db.tmp")] {
         chown_to_nobody(&entry);
     }
-    let going = start_with_run_dir(
-        &[("web", "cmd=/bin/sleep 1000\n"), ("db", "cmd=/bin/sleep 1000\n")],
-        &run,
-        work,
-    );
+    let going = start_with_run_dir(&[("web", "cmd=/bin/sleep 1000\n"), ("db", "cmd=/bin/sleep 1000\n")], &run, work);
     going.wait_log(&format!(
         "{}: cannot set up the run directory: refused: owned by uid 65534, not by going's user 0",
         run.display()
@@ -123,23 +109,14 @@ fn planted_pids_never_kill_an_unrelated_process_group() {
     let forged = [
         ("negative", format!("state=up\npid=-{group}\n")),
         ("no-identity", format!("state=up\npid={group}\n")),
-        (
-            "other-boot",
-            format!("state=up\npid={group}\nboot_id=00000000-0000-0000-0000-000000000000\nstart_time=1\n"),
-        ),
+        ("other-boot", format!("state=up\npid={group}\nboot_id=00000000-0000-0000-0000-000000000000\nstart_time=1\n")),
         // The member started long after this start time, but the group's real leader is not this one:
         // a start time later than the member's means a member older than the service.
         (
             "later-start",
-            format!(
-                "state=up\npid={group}\nboot_id={}\nstart_time=18446744073709551615\n",
-                boot_id.trim()
-            ),
+            format!("state=up\npid={group}\nboot_id={}\nstart_time=18446744073709551615\n", boot_id.trim()),
         ),
-        (
-            "init",
-            format!("state=up\npid=1\nboot_id={}\nstart_time=0\n", boot_id.trim()),
-        ),
+        ("init", format!("state=up\npid=1\nboot_id={}\nstart_time=0\n", boot_id.trim())),
     ];
     for (name, text) in &forged {
         fs::write(run.join(name), text).unwrap();
@@ -148,11 +125,7 @@ fn planted_pids_never_kill_an_unrelated_process_group() {
     going.service_pid("web", 1);
     assert!(is_alive(member), "{}", going.log());
     assert!(is_alive(going.pid()));
-    assert!(
-        !going.log().contains("killed what a previous going left"),
-        "{}",
-        going.log()
-    );
+    assert!(!going.log().contains("killed what a previous going left"), "{}", going.log());
     for (name, _) in &forged {
         assert!(!run.join(name).exists(), "the stale status file {name} was removed");
     }
@@ -188,14 +161,8 @@ fn goingctl_json_cannot_be_given_new_keys_by_a_status_value() {
     fs::write(going.run_dir().join("web"), forged).unwrap();
     let (code, json, _) = going.goingctl(&["status", "--json"]);
     assert_eq!(code, 0);
-    assert!(
-        !json.contains("\"admin\":true") && !json.contains("\"name\":\"evil"),
-        "{json}"
-    );
-    assert!(
-        json.contains("\"pid\":null") && json.contains("\"restarts\":0,"),
-        "{json}"
-    );
+    assert!(!json.contains("\"admin\":true") && !json.contains("\"name\":\"evil"), "{json}");
+    assert!(json.contains("\"pid\":null") && json.contains("\"restarts\":0,"), "{json}");
     let (_, table, _) = going.goingctl(&["status"]);
     assert!(!table.contains('\x1b'), "{table:?}");
 }
@@ -217,10 +184,7 @@ fn a_procfile_directory_another_user_owns_is_refused_and_a_planted_env_symlink_i
     // Given back to root, the directory is trusted, but the symlink in it is still not followed.
     std::os::unix::fs::lchown(&app, Some(0), Some(0)).unwrap();
     going.reload();
-    going.wait_log(&format!(
-        "{}/.env: is a symlink, which is not followed here",
-        app.display()
-    ));
+    going.wait_log(&format!("{}/.env: is a symlink, which is not followed here", app.display()));
     assert_eq!(going.count_log("going: shop.web: started"), 0);
     assert!(!app.join("env.out").exists());
 }
@@ -235,31 +199,20 @@ fn nul_in_a_procfile_or_env_is_an_error_on_its_line_and_going_survives() {
         fs::write(app.join(name), text).unwrap();
         fs::set_permissions(app.join(name), fs::Permissions::from_mode(0o644)).unwrap();
     }
-    write_service(
-        going.services.path(),
-        "shop",
-        &format!("procfile={}/Procfile\n", app.display()),
-    );
+    write_service(going.services.path(), "shop", &format!("procfile={}/Procfile\n", app.display()));
     going.reload();
     going.wait_log(&format!("going: shop: {}/.env:2: contains a NUL byte", app.display()));
     fs::write(app.join("Procfile"), "web: exec\0 sleep 1000\n").unwrap();
     fs::write(app.join(".env"), "A=1\n").unwrap();
     going.reload();
-    going.wait_log(&format!(
-        "going: shop: {}/Procfile:1: contains a NUL byte",
-        app.display()
-    ));
+    going.wait_log(&format!("going: shop: {}/Procfile:1: contains a NUL byte", app.display()));
     assert!(is_alive(steady) && is_alive(going.pid()));
 }
 
 #[test]
 fn the_no_change_gid_is_refused_at_its_line() {
     let going = Going::start(&[("steady", "cmd=/bin/sleep 1000\n")]);
-    write_service(
-        going.services.path(),
-        "sneaky",
-        "cmd=/bin/sleep 1000\nuser=nobody\ngroup=4294967295\n",
-    );
+    write_service(going.services.path(), "sneaky", "cmd=/bin/sleep 1000\nuser=nobody\ngroup=4294967295\n");
     going.reload();
     going.wait_log("going: sneaky:3: gid 4294967295 cannot be used: setgid reads it as \"no change\"");
     assert_eq!(going.count_log("going: sneaky: started"), 0);
@@ -271,10 +224,7 @@ fn a_fifo_at_a_log_path_is_refused_without_hanging_going() {
     let logs = going.work.join("logs");
     fs::create_dir(&logs).unwrap();
     mkfifo(&logs.join("web.log"));
-    let text = format!(
-        "cmd=/bin/sh -c 'echo hello; exec sleep 1000'\nlog={}/web.log\n",
-        logs.display()
-    );
+    let text = format!("cmd=/bin/sh -c 'echo hello; exec sleep 1000'\nlog={}/web.log\n", logs.display());
     write_service(going.services.path(), "web", &text);
     write_service(going.services.path(), "other", "cmd=/bin/sleep 1000\n");
     going.reload();
@@ -291,11 +241,7 @@ fn with_a_stalled_socket(on_stderr: bool) -> (Going, UnixStream) {
     let (going_end, unread_end) = UnixStream::pair().unwrap();
     let dir = TempDir::new("services");
     write_service(dir.path(), "web", "cmd=/bin/sleep 1000\n");
-    write_service(
-        dir.path(),
-        "flood",
-        "cmd=/bin/sh -c 'while :; do echo flooding flooding flooding; done'\nlog=-\n",
-    );
+    write_service(dir.path(), "flood", "cmd=/bin/sh -c 'while :; do echo flooding flooding flooding; done'\nlog=-\n");
     let work = TempDir::new("work");
     let mut command = going_command(&["-d", dir.path().to_str().unwrap()], &work.join("going.log"));
     match on_stderr {
@@ -347,11 +293,7 @@ fn a_file_changed_in_a_loop_is_rescanned_at_most_ten_times_a_second_and_a_broken
     let churn = going.services.join("churn");
     let started = std::time::Instant::now();
     for round in 0..300 {
-        write_service(
-            going.services.path(),
-            "churn",
-            &format!("cmd=/bin/sleep {}\n", 1000 + round % 2),
-        );
+        write_service(going.services.path(), "churn", &format!("cmd=/bin/sleep {}\n", 1000 + round % 2));
     }
     let elapsed = started.elapsed();
     // The last change is applied, then no more rescans come.
@@ -373,20 +315,10 @@ fn children_get_umask_022_whatever_going_inherited() {
     let dir = TempDir::new("services");
     let work = TempDir::new("work");
     let made = work.join("made-by-service");
-    write_service(
-        dir.path(),
-        "maker",
-        &format!("cmd=/bin/sh -c ': > {}; exec sleep 1000'\n", made.display()),
-    );
+    write_service(dir.path(), "maker", &format!("cmd=/bin/sh -c ': > {}; exec sleep 1000'\n", made.display()));
     let mut command = without_syslog("sh");
-    command
-        .args(["-c", "umask 000; exec \"$0\" \"$@\"", GOING, "-r"])
-        .arg(work.join("run"));
-    command
-        .arg("-d")
-        .arg(dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null());
+    command.args(["-c", "umask 000; exec \"$0\" \"$@\"", GOING, "-r"]).arg(work.join("run"));
+    command.arg("-d").arg(dir.path()).stdin(Stdio::null()).stdout(Stdio::null());
     command.stderr(fs::File::create(work.join("going.log")).unwrap());
     let going = Going::from_parts(command.spawn().unwrap(), dir, work);
     going.service_pid("maker", 1);

@@ -12,33 +12,21 @@ fn message(line: &str) -> &str {
     let (stamp, rest) = line.split_at(24);
     let bytes = stamp.as_bytes();
     let digits_at = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 22];
-    assert!(
-        digits_at.iter().all(|&i| bytes[i].is_ascii_digit()),
-        "bad timestamp in {line:?}"
-    );
+    assert!(digits_at.iter().all(|&i| bytes[i].is_ascii_digit()), "bad timestamp in {line:?}");
     assert_eq!(
-        (
-            bytes[4], bytes[7], bytes[10], bytes[13], bytes[16], bytes[19], bytes[23]
-        ),
+        (bytes[4], bytes[7], bytes[10], bytes[13], bytes[16], bytes[19], bytes[23]),
         (b'-', b'-', b'T', b':', b':', b'.', b'Z'),
         "{line:?}"
     );
-    rest.strip_prefix(' ')
-        .unwrap_or_else(|| panic!("no space after the timestamp in {line:?}"))
+    rest.strip_prefix(' ').unwrap_or_else(|| panic!("no space after the timestamp in {line:?}"))
 }
 
 fn messages(path: &Path) -> Vec<String> {
-    fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|line| message(line).to_owned())
-        .collect()
+    fs::read_to_string(path).unwrap_or_default().lines().map(|line| message(line).to_owned()).collect()
 }
 
 fn wait_messages(path: &Path, check: impl Fn(&[String]) -> bool) -> Vec<String> {
-    wait_for(&format!("lines in {}", path.display()), || {
-        Some(messages(path)).filter(|m| check(m))
-    })
+    wait_for(&format!("lines in {}", path.display()), || Some(messages(path)).filter(|m| check(m)))
 }
 
 fn start_logged(name: &str, shell: &str, extra: &str) -> (Going, std::path::PathBuf) {
@@ -56,10 +44,7 @@ fn both_streams_are_captured_with_utc_millisecond_timestamps() {
     let lines = wait_messages(&log, |m| m.len() >= 2);
     assert_eq!(lines, ["out", "err"]);
     let mode = fs::metadata(&log).unwrap();
-    assert_eq!(
-        std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
-        0o640
-    );
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777, 0o640);
 }
 
 #[test]
@@ -72,11 +57,8 @@ fn output_of_a_service_that_exits_at_once_is_kept_with_its_unterminated_last_lin
 
 #[test]
 fn long_lines_are_written_in_4_kib_pieces() {
-    let (_going, log) = start_logged(
-        "long",
-        "head -c 10000 /dev/zero | tr \"\\\\0\" x; echo; echo after; exec sleep 1000",
-        "",
-    );
+    let (_going, log) =
+        start_logged("long", "head -c 10000 /dev/zero | tr \"\\\\0\" x; echo; echo after; exec sleep 1000", "");
     let lines = wait_messages(&log, |m| m.last().map(String::as_str) == Some("after"));
     let lengths: Vec<usize> = lines.iter().map(String::len).collect();
     assert_eq!(lengths, [4096, 4096, 1808, 5]);
@@ -108,21 +90,13 @@ fn rotation_keeps_n_files_under_the_size_and_never_splits_a_line() {
 #[test]
 fn stdout_mode_prefixes_lines_with_the_service_name() {
     let dir = TempDir::new("services");
-    write_service(
-        dir.path(),
-        "web",
-        "cmd=/bin/sh -c 'echo listening on :8080; exec sleep 1000'\nlog=-\n",
-    );
+    write_service(dir.path(), "web", "cmd=/bin/sh -c 'echo listening on :8080; exec sleep 1000'\nlog=-\n");
     let work = TempDir::new("work");
     let stdout = work.join("stdout");
     let mut command = going_command(&["-d", dir.path().to_str().unwrap()], &work.join("going.log"));
     command.stdout(fs::File::create(&stdout).unwrap());
     let _going = Going::from_parts(command.spawn().unwrap(), dir, work);
-    wait_for("the prefixed line", || {
-        fs::read_to_string(&stdout)
-            .ok()
-            .filter(|t| t == "web | listening on :8080\n")
-    });
+    wait_for("the prefixed line", || fs::read_to_string(&stdout).ok().filter(|t| t == "web | listening on :8080\n"));
 }
 
 #[test]
@@ -130,10 +104,7 @@ fn unwritable_log_is_reported_once_and_recovery_counts_the_dropped_lines() {
     let going = Going::start(&[]);
     let log = going.work.join("blocked.log");
     fs::create_dir(&log).unwrap();
-    let text = format!(
-        "cmd=/bin/sh -c 'while true; do echo tick; sleep 0.05; done'\nlog={}\n",
-        log.display()
-    );
+    let text = format!("cmd=/bin/sh -c 'while true; do echo tick; sleep 0.05; done'\nlog={}\n", log.display());
     write_service(going.services.path(), "ticker", &text);
     going.reload();
     going.wait_log(&format!(
@@ -158,10 +129,8 @@ fn missing_log_directory_is_a_config_error() {
 fn descendants_that_outlive_the_service_are_still_read() {
     let going = Going::start(&[]);
     let (log, go) = (going.work.join("family.log"), going.work.join("go"));
-    let script = format!(
-        "setsid sh -c \"while [ ! -e {} ]; do sleep 0.02; done; echo late\" & exec sleep 1000",
-        go.display()
-    );
+    let script =
+        format!("setsid sh -c \"while [ ! -e {} ]; do sleep 0.02; done; echo late\" & exec sleep 1000", go.display());
     let text = format!("cmd=/bin/sh -c '{script}'\nlog={}\n", log.display());
     write_service(going.services.path(), "family", &text);
     going.reload();
@@ -177,20 +146,12 @@ fn descendants_that_outlive_the_service_are_still_read() {
 fn copytruncate_by_logrotate_keeps_appending_at_the_start() {
     let (_going, log) = start_logged("app", "while true; do echo line; sleep 0.02; done", "");
     wait_messages(&log, |m| m.len() >= 3);
-    fs::OpenOptions::new()
-        .write(true)
-        .open(&log)
-        .unwrap()
-        .set_len(0)
-        .unwrap();
+    fs::OpenOptions::new().write(true).open(&log).unwrap().set_len(0).unwrap();
     wait_for("new lines after the truncation", || {
         let bytes = fs::read(&log).ok()?;
         (bytes.len() > 30 && bytes[0] != 0).then_some(())
     });
-    assert!(
-        !fs::read(&log).unwrap().contains(&0),
-        "a hole of NULs: the file was not opened for appending"
-    );
+    assert!(!fs::read(&log).unwrap().contains(&0), "a hole of NULs: the file was not opened for appending");
 }
 
 #[test]
@@ -200,15 +161,10 @@ fn a_flooding_service_neither_grows_going_nor_delays_another_respawn() {
     write_service(
         going.services.path(),
         "flood",
-        &format!(
-            "cmd=/usr/bin/yes\nlog={}\nlog_size=1048576\nlog_keep=1\n",
-            log.display()
-        ),
+        &format!("cmd=/usr/bin/yes\nlog={}\nlog_size=1048576\nlog_keep=1\n", log.display()),
     );
     going.reload();
-    wait_for("the flood to fill a log", || {
-        (fs::metadata(&log).ok()?.len() > 100_000).then_some(())
-    });
+    wait_for("the flood to fill a log", || (fs::metadata(&log).ok()?.len() > 100_000).then_some(()));
     let stamps = going.work.join("starts");
     write_service(
         going.services.path(),
@@ -225,19 +181,9 @@ fn a_flooding_service_neither_grows_going_nor_delays_another_respawn() {
         starts.push(asked.elapsed());
     }
     // 1 s then 2 s of backoff; generous upper bounds for a busy machine, but a starved loop misses them.
-    assert!(
-        starts[1] - starts[0] < Duration::from_secs(1) + Duration::from_secs(3),
-        "{starts:?}"
-    );
-    assert!(
-        starts[2] - starts[1] < Duration::from_secs(2) + Duration::from_secs(3),
-        "{starts:?}"
-    );
-    let rss: u64 = status_field(going.pid(), "VmHWM")
-        .trim_end_matches(" kB")
-        .trim()
-        .parse()
-        .unwrap();
+    assert!(starts[1] - starts[0] < Duration::from_secs(1) + Duration::from_secs(3), "{starts:?}");
+    assert!(starts[2] - starts[1] < Duration::from_secs(2) + Duration::from_secs(3), "{starts:?}");
+    let rss: u64 = status_field(going.pid(), "VmHWM").trim_end_matches(" kB").trim().parse().unwrap();
     assert!(rss < 1024, "going's peak RSS during the flood: {rss} kB");
 }
 
@@ -247,10 +193,8 @@ fn read_only_log_directory_is_reported_once() {
     let work = TempDir::new("work");
     let logs = work.join("logs");
     fs::create_dir(&logs).unwrap();
-    let text = format!(
-        "cmd=/bin/sh -c 'while true; do echo tick; sleep 0.02; done'\nlog={}/ticker.log\n",
-        logs.display()
-    );
+    let text =
+        format!("cmd=/bin/sh -c 'while true; do echo tick; sleep 0.02; done'\nlog={}/ticker.log\n", logs.display());
     write_service(dir.path(), "ticker", &text);
     // Root ignores mode bits: a read-only bind mount, in a namespace of going's own, is truly read-only.
     let script = "mount --bind \"$1\" \"$1\" && mount -o remount,bind,ro \"$1\" && exec \"$2\" -d \"$3\" -r \"$4\"";
@@ -269,11 +213,7 @@ fn read_only_log_directory_is_reported_once() {
     // Ten more lines ("tick\n", written by the shell itself) arrive and are dropped; none adds an error line.
     let written = || -> u64 {
         let io = fs::read_to_string(format!("/proc/{pid}/io")).unwrap();
-        io.lines()
-            .find_map(|line| line.strip_prefix("wchar: "))
-            .unwrap()
-            .parse()
-            .unwrap()
+        io.lines().find_map(|line| line.strip_prefix("wchar: ")).unwrap().parse().unwrap()
     };
     let before = written();
     wait_for("ten more ticks", || (written() >= before + 50).then_some(()));
@@ -304,9 +244,6 @@ fn log_directory_writable_by_others_is_refused_and_symlinks_are_not_followed() {
     let text = format!("cmd=/bin/sh -c 'echo hi; exec sleep 1000'\nlog={}\n", link.display());
     write_service(going.services.path(), "linked", &text);
     going.reload();
-    going.wait_log(&format!(
-        "going: linked: cannot write to {}: Too many levels of symbolic links",
-        link.display()
-    ));
+    going.wait_log(&format!("going: linked: cannot write to {}: Too many levels of symbolic links", link.display()));
     assert_eq!(fs::read_to_string(&target).unwrap(), "precious\n");
 }

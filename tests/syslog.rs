@@ -52,32 +52,17 @@ fn lines_go_to_syslog_with_facility_daemon_ident_and_pid() {
         )),
         "{lines:?}"
     );
-    let started = lines
-        .iter()
-        .find(|line| line.contains("sleeper: started with pid"))
-        .unwrap();
-    assert!(
-        started.starts_with(&format!("<30>going[{pid}]: sleeper: started with pid ")),
-        "{started}"
-    );
-    assert!(
-        !going.log().contains("started with pid"),
-        "syslog lines must not also go to stderr"
-    );
+    let started = lines.iter().find(|line| line.contains("sleeper: started with pid")).unwrap();
+    assert!(started.starts_with(&format!("<30>going[{pid}]: sleeper: started with pid ")), "{started}");
+    assert!(!going.log().contains("started with pid"), "syslog lines must not also go to stderr");
 }
 
 #[test]
 fn when_the_syslog_queue_is_full_lines_go_to_stderr_and_none_is_lost() {
     // More start lines than the kernel queues for an unread datagram socket.
-    let queue: usize = std::fs::read_to_string("/proc/sys/net/unix/max_dgram_qlen")
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let queue: usize = std::fs::read_to_string("/proc/sys/net/unix/max_dgram_qlen").unwrap().trim().parse().unwrap();
     let count = queue + 30;
-    let services: Vec<(String, &str)> = (0..count)
-        .map(|i| (format!("s{i:04}"), "cmd=/bin/sleep 1000\n"))
-        .collect();
+    let services: Vec<(String, &str)> = (0..count).map(|i| (format!("s{i:04}"), "cmd=/bin/sleep 1000\n")).collect();
     let services: Vec<(&str, &str)> = services.iter().map(|(n, t)| (n.as_str(), *t)).collect();
     // The test does not read yet: the socket's queue fills and going must not block.
     let (going, socket) = start_with_syslog(&services);

@@ -46,11 +46,7 @@ fn read_status(run_dir: &Path, name: &str) -> Option<Status> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
     let flags = libc_flags::NOFOLLOW | libc_flags::NONBLOCK;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(flags)
-        .open(run_dir.join(name))
-        .ok()?;
+    let file = std::fs::OpenOptions::new().read(true).custom_flags(flags).open(run_dir.join(name)).ok()?;
     if !file.metadata().ok()?.is_file() {
         return None;
     }
@@ -59,12 +55,7 @@ fn read_status(run_dir: &Path, name: &str) -> Option<Status> {
     if text.len() > MAX_STATUS_FILE || !text.starts_with("state=") {
         return None;
     }
-    Some(
-        text.lines()
-            .filter_map(|line| line.split_once('='))
-            .map(|(k, v)| (k.into(), v.into()))
-            .collect(),
-    )
+    Some(text.lines().filter_map(|line| line.split_once('=')).map(|(k, v)| (k.into(), v.into())).collect())
 }
 
 /// The open(2) flags std does not name.
@@ -78,12 +69,7 @@ mod libc_flags {
 /// never gets in the way of a going that is starting.
 fn ensure_going_runs(run_dir: &Path) -> Result<(), Failure> {
     use rustix::fs::{Mode, OFlags};
-    let not_running = || {
-        Failure(
-            EXIT_UNAVAILABLE,
-            format!("going is not running ({})", run_dir.display()),
-        )
-    };
+    let not_running = || Failure(EXIT_UNAVAILABLE, format!("going is not running ({})", run_dir.display()));
     let path = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(run_dir.join(LOCK).as_os_str()))
         .map_err(|_| Failure(EXIT_USAGE, "the run directory's path has a NUL byte".into()))?;
     let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
@@ -98,10 +84,7 @@ fn ensure_going_runs(run_dir: &Path) -> Result<(), Failure> {
 /// Every service's name, from the status files.
 fn service_names(run_dir: &Path) -> Result<Vec<String>, Failure> {
     let entries = std::fs::read_dir(run_dir).map_err(|error| {
-        let message = format!(
-            "{}: {error}; is going running with this run directory?",
-            run_dir.display()
-        );
+        let message = format!("{}: {error}; is going running with this run directory?", run_dir.display());
         Failure(EXIT_UNAVAILABLE, message)
     })?;
     let mut names: Vec<String> = entries
@@ -154,11 +137,7 @@ fn usage_of(pid: &str) -> Option<Usage> {
         .filter(|name| name.bytes().all(|b| b.is_ascii_digit()))
         .filter(|other| stat_of(other).is_some_and(|stat| stat.group == group))
         .count();
-    Some(Usage {
-        cpu_seconds: stat.cpu_ticks as f64 / TICKS_PER_SECOND,
-        rss_kb,
-        processes,
-    })
+    Some(Usage { cpu_seconds: stat.cpu_ticks as f64 / TICKS_PER_SECOND, rss_kb, processes })
 }
 
 fn format_rss(kb: u64) -> String {
@@ -233,11 +212,9 @@ fn print_table(rows: &[Row], colour: bool) {
         };
         let dash = || "-".to_owned();
         let (cpu, rss, processes) = match &row.usage {
-            Some(usage) => (
-                format!("{:.2}s", usage.cpu_seconds),
-                format_rss(usage.rss_kb),
-                usage.processes.to_string(),
-            ),
+            Some(usage) => {
+                (format!("{:.2}s", usage.cpu_seconds), format_rss(usage.rss_kb), usage.processes.to_string())
+            }
             None => (dash(), dash(), dash()),
         };
         println!(
@@ -306,10 +283,7 @@ fn status(run_dir: &Path, args: &[String]) -> Result<u8, Failure> {
     }
     match json {
         true => print_json(&rows),
-        false => print_table(
-            &rows,
-            std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
-        ),
+        false => print_table(&rows, std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()),
     }
     Ok(code)
 }
@@ -321,30 +295,22 @@ fn open_control(run_dir: &Path) -> Result<std::fs::File, Failure> {
     let path = run_dir.join(CONTROL);
     // Non-blocking: with no reader (going not running) open fails with ENXIO instead of hanging.
     let flags = libc_flags::NOFOLLOW | libc_flags::NONBLOCK;
-    let fifo = std::fs::OpenOptions::new()
-        .write(true)
-        .custom_flags(flags)
-        .open(&path)
-        .map_err(|error| match error.kind() {
-            std::io::ErrorKind::PermissionDenied => Failure(
-                EXIT_NO_PERMISSION,
-                format!(
-                    "{}: permission denied; only going's user may control it",
-                    path.display()
-                ),
-            ),
-            _ => Failure(EXIT_UNAVAILABLE, format!("{}: cannot open: {error}", path.display())),
-        })?;
+    let fifo = std::fs::OpenOptions::new().write(true).custom_flags(flags).open(&path).map_err(|error| match error
+        .kind()
+    {
+        std::io::ErrorKind::PermissionDenied => Failure(
+            EXIT_NO_PERMISSION,
+            format!("{}: permission denied; only going's user may control it", path.display()),
+        ),
+        _ => Failure(EXIT_UNAVAILABLE, format!("{}: cannot open: {error}", path.display())),
+    })?;
     let (fifo_meta, dir_meta) = (fifo.metadata(), std::fs::metadata(run_dir));
     let trusted = match (&fifo_meta, &dir_meta) {
         (Ok(fifo), Ok(dir)) => fifo.file_type().is_fifo() && fifo.uid() == dir.uid(),
         _ => false,
     };
     if !trusted {
-        let message = format!(
-            "{}: not a FIFO of the run directory's owner; not written to",
-            path.display()
-        );
+        let message = format!("{}: not a FIFO of the run directory's owner; not written to", path.display());
         return Err(Failure(EXIT_UNAVAILABLE, message));
     }
     Ok(fifo)
@@ -361,10 +327,7 @@ fn control(run_dir: &Path, command: &str, args: &[String]) -> Result<u8, Failure
         (_, names) => (Control::Restart, names),
     };
     if names.is_empty() {
-        return Err(Failure(
-            EXIT_USAGE,
-            format!("{command} needs at least one service name\n{USAGE}"),
-        ));
+        return Err(Failure(EXIT_USAGE, format!("{command} needs at least one service name\n{USAGE}")));
     }
     ensure_going_runs(run_dir)?;
     let mut fifo = open_control(run_dir)?;

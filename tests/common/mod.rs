@@ -83,9 +83,7 @@ pub fn without_syslog(program: &str) -> Command {
     }
     let mut unshare = Command::new("unshare");
     unshare.args(["--mount", "--propagation", "private", "--", "sh", "-c"]);
-    unshare
-        .arg("mount --bind /dev/null /dev/log && exec \"$0\" \"$@\"")
-        .arg(program);
+    unshare.arg("mount --bind /dev/null /dev/log && exec \"$0\" \"$@\"").arg(program);
     unshare
 }
 
@@ -113,12 +111,7 @@ impl Going {
         let work = TempDir::new("work");
         let dir = services.path().to_str().unwrap().to_owned();
         let child = going_command(&["-d", &dir], &work.join("going.log")).spawn().unwrap();
-        let going = Going {
-            child,
-            services,
-            work,
-            status: None,
-        };
+        let going = Going { child, services, work, status: None };
         // Until the first scan is logged going may not have blocked SIGHUP yet.
         going.wait_log("going: configuration:");
         going
@@ -126,12 +119,7 @@ impl Going {
 
     /// Wraps a going started some other way.
     pub fn from_parts(child: Child, services: TempDir, work: TempDir) -> Going {
-        Going {
-            child,
-            services,
-            work,
-            status: None,
-        }
+        Going { child, services, work, status: None }
     }
 
     pub fn pid(&self) -> i32 {
@@ -149,12 +137,7 @@ impl Going {
 
     /// Runs goingctl against this going's run directory: exit code, stdout, stderr.
     pub fn goingctl(&self, args: &[&str]) -> (i32, String, String) {
-        let output = Command::new(GOINGCTL)
-            .arg("-r")
-            .arg(self.run_dir())
-            .args(args)
-            .output()
-            .unwrap();
+        let output = Command::new(GOINGCTL).arg("-r").arg(self.run_dir()).args(args).output().unwrap();
         let text = |bytes: Vec<u8>| String::from_utf8(bytes).unwrap();
         (output.status.code().unwrap(), text(output.stdout), text(output.stderr))
     }
@@ -196,9 +179,7 @@ impl Going {
     pub fn reload(&self) {
         let before = self.count_log("going: configuration:");
         self.signal(rustix::process::Signal::HUP);
-        wait_for("the reload to be logged", || {
-            (self.count_log("going: configuration:") > before).then_some(())
-        });
+        wait_for("the reload to be logged", || (self.count_log("going: configuration:") > before).then_some(()));
     }
 
     /// Waits until going exits and returns its status.
@@ -242,10 +223,7 @@ pub fn signal_pid(pid: i32, signal: rustix::process::Signal) {
 /// environment is in place; a non-empty environ means exec is done.
 pub fn wait_exec(pid: i32, program: &str) {
     wait_for(&format!("{pid} to exec {program}"), || {
-        fs::read_link(format!("/proc/{pid}/exe"))
-            .ok()?
-            .ends_with(program)
-            .then_some(())?;
+        fs::read_link(format!("/proc/{pid}/exe")).ok()?.ends_with(program).then_some(())?;
         (!fs::read(format!("/proc/{pid}/environ")).ok()?.is_empty()).then_some(())
     })
 }
@@ -266,10 +244,7 @@ pub fn is_reaped(pid: i32) -> bool {
 /// A field of /proc/PID/status, such as `SigBlk`.
 pub fn status_field(pid: i32, field: &str) -> String {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status
-        .lines()
-        .find(|line| line.starts_with(&format!("{field}:")))
-        .unwrap();
+    let line = status.lines().find(|line| line.starts_with(&format!("{field}:"))).unwrap();
     line[field.len() + 1..].trim().to_owned()
 }
 
