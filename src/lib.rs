@@ -29,16 +29,22 @@
 //! | [`dir_watch`] | inotify on the directory and its parent: when to rescan, which files are still being written |
 //! | [`supervisor`] | the service table and state machine: start, exit, backoff, reload, stop |
 //! | [`spawn`] | fork, the child's setup, exec, reporting a failed exec back |
-//! | [`run_dir`] | status files and the control FIFO goingctl uses |
 //! | [`service_log`] | service output: one pipe per service, timestamped and rotated files, `log=-` |
 //! | [`daemon`] | arguments, signal set-up, the event loop |
 //! | [`log`] | going's own event lines, to syslog or stderr |
-//! | [`rt`] | the no-libc runtime: raw system calls, entry, allocator, panics (the only `unsafe` room with `spawn`'s child side) |
+//! | [`protocol`] | what going and goingctl agree on: run directory names, control lines, signal names |
+//! | [`run_dir`] | the run directory's trust rule, status files, the lock and the control FIFO |
+//! | [`leftovers`] | killing what a dead going's services left, when boot id and start time still match |
+//! | [`proc_stat`] | a process's state, group, CPU time and start time from /proc; the boot id |
+//! | [`console`] | going's own stdout and stderr, written without ever blocking |
+//! | [`rt`] | the no-libc runtime's system layer: raw system calls (the only `unsafe` room of the library; the program half, `_start`, allocator, panic handler and `mem*`, lives in `src/bin/going.rs`) |
 //!
 //! # Signals
 //!
-//! SIGCHLD, SIGHUP, SIGTERM and SIGINT are blocked before anything else and
-//! read from a signalfd: no handlers, no flags. SIGCHLD reaps every exited
+//! SIGCHLD, SIGHUP, SIGTERM and SIGINT are set back to their default (a
+//! parent may have left them ignored), blocked before anything else and read
+//! from a signalfd: no handlers, no flags. Every other signal is unblocked
+//! and SIGPIPE ignored. SIGCHLD reaps every exited
 //! child (going is a child subreaper, so orphaned grandchildren too). SIGHUP
 //! forces a rescan of the directory (inotify applies changes by itself). SIGTERM and SIGINT stop every service (SIGTERM and
 //! SIGCONT to its process group, SIGKILL 5 s later if anything is left) and
@@ -62,7 +68,9 @@
 //! | services | 32768 ([`service_dir::MAX_SERVICES`]) | later names are refused with an error |
 //! | backoff | 1 s doubling to 30 s ([`supervisor::MAX_BACKOFF`]) | never gives up |
 //! | stop timeout | 5 s ([`supervisor::STOP_TIMEOUT`]) | SIGKILL to the process group |
-//! | control FIFO line | 512 bytes ([`run_dir::MAX_COMMAND_LINE`]) | ignored, logged once |
+//! | control FIFO line | 512 bytes ([`protocol::MAX_COMMAND_LINE`]) | ignored, logged once |
+//! | status file read back | 4 KiB ([`protocol::MAX_STATUS_FILE`]) | not a status file: left alone |
+//! | rescans | 10 a second ([`daemon::MIN_RESCAN_GAP`]) | the next one waits |
 //! | service output line | 4 KiB ([`service_log::MAX_LINE`]) | written in pieces |
 //! | service output per wakeup | 64 KiB a pipe ([`service_log::READ_PER_WAKEUP`]) | read at the next wakeup |
 //! | starts pending at once | 32 ([`daemon`]) | finished ones collected before the next fork |
