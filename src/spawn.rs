@@ -54,30 +54,47 @@ pub struct Stdio<'a> {
     pub output: BorrowedFd<'a>,
 }
 
-/// A step of the child's setup that failed, as read back from its pipe.
-#[derive(Debug, PartialEq, Eq)]
-pub enum ChildFailure {
-    Stdio(Errno),
-    Rlimit(Errno),
-    Chroot(Errno),
-    Chdir(Errno),
-    Groups(Errno),
-    Gid(Errno),
-    Uid(Errno),
+/// A step of the child's setup, in the order the child takes them; its
+/// number is what the child writes to its failure pipe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    Stdio = 1,
+    Rlimit = 2,
+    Chroot = 3,
+    Chdir = 4,
+    Groups = 5,
+    Gid = 6,
+    Uid = 7,
     /// setuid(0) succeeded after dropping privileges: the service is not run.
-    RootRegained,
-    Exec(Errno),
+    RootRegained = 8,
+    Exec = 9,
 }
 
-const STEP_STDIO: u32 = 1;
-const STEP_CHDIR: u32 = 2;
-const STEP_EXEC: u32 = 3;
-const STEP_RLIMIT: u32 = 4;
-const STEP_CHROOT: u32 = 5;
-const STEP_GROUPS: u32 = 6;
-const STEP_GID: u32 = 7;
-const STEP_UID: u32 = 8;
-const STEP_ROOT_REGAINED: u32 = 9;
+impl Step {
+    const ALL: [Step; 9] = [
+        Step::Stdio,
+        Step::Rlimit,
+        Step::Chroot,
+        Step::Chdir,
+        Step::Groups,
+        Step::Gid,
+        Step::Uid,
+        Step::RootRegained,
+        Step::Exec,
+    ];
+
+    /// The step a child reported; a number no step has is read as exec, the last one.
+    fn from_code(code: u32) -> Step {
+        Step::ALL.into_iter().find(|step| *step as u32 == code).unwrap_or(Step::Exec)
+    }
+}
+
+/// A step of the child's setup that failed, with its errno, as read back from its pipe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChildFailure {
+    pub step: Step,
+    pub error: Errno,
+}
 
 fn c_string(text: &str) -> CString {
     CString::new(text).expect("BUG: the parser rejects NUL bytes")
@@ -152,21 +169,21 @@ fn run_child(
         .and_then(|()| rustix::stdio::dup2_stdout(stdio.output))
         .and_then(|()| rustix::stdio::dup2_stderr(stdio.output));
     if let Err(error) = stdio_set {
-        fail(report, STEP_STDIO, error);
+        fail(report, Step::Stdio, error);
     }
     for &(resource, limit) in &command.rlimits {
         if let Err(error) = rustix::process::setrlimit(resource, limit) {
-            fail(report, STEP_RLIMIT, error);
+            fail(report, Step::Rlimit, error);
         }
     }
     rustix::process::umask(command.umask);
     if let Some(jail) = &command.chroot
         && let Err(error) = rustix::process::chroot(jail.as_c_str())
     {
-        fail(report, STEP_CHROOT, error);
+        fail(report, Step::Chroot, error);
     }
     if let Err(error) = rustix::process::chdir(command.cwd.as_c_str()) {
-        fail(report, STEP_CHDIR, error);
+        fail(report, Step::Chdir, error);
     }
     if let Some((groups, gid, uid)) = &command.credentials {
         drop_privileges(groups, *gid, *uid, report);
@@ -190,36 +207,36 @@ fn run_child(
     if denied && matches!(last, Errno::NOENT | Errno::NOTDIR) {
         last = Errno::ACCESS;
     }
-    fail(report, STEP_EXEC, last)
+    fail(report, Step::Exec, last)
 }
 
 /// setgroups, setgid, setuid, in that order (each needs the privilege the
 /// next one drops), then proof that root cannot be regained.
 fn drop_privileges(groups: &[Gid], gid: Gid, uid: Option<Uid>, report: BorrowedFd) {
     if let Err(error) = rustix::thread::set_thread_groups(groups) {
-        fail(report, STEP_GROUPS, error);
+        fail(report, Step::Groups, error);
     }
     if let Err(error) = rustix::thread::set_thread_res_gid(gid, gid, gid) {
-        fail(report, STEP_GID, error);
+        fail(report, Step::Gid, error);
     }
     // A gid the kernel reads as "no change" would leave going's own: check what it became.
     if rustix::process::getgid() != gid || rustix::process::getegid() != gid {
-        fail(report, STEP_GID, Errno::PERM);
+        fail(report, Step::Gid, Errno::PERM);
     }
     let Some(uid) = uid.filter(|uid| !uid.is_root()) else {
         return;
     };
     if let Err(error) = rustix::thread::set_thread_res_uid(uid, uid, uid) {
-        fail(report, STEP_UID, error);
+        fail(report, Step::Uid, error);
     }
     if rustix::thread::set_thread_res_uid(Uid::ROOT, Uid::ROOT, Uid::ROOT).is_ok() {
-        fail(report, STEP_ROOT_REGAINED, Errno::PERM);
+        fail(report, Step::RootRegained, Errno::PERM);
     }
 }
 
-fn fail(report: BorrowedFd, step: u32, error: Errno) -> ! {
+fn fail(report: BorrowedFd, step: Step, error: Errno) -> ! {
     let mut message = [0u8; 8];
-    message[..4].copy_from_slice(&step.to_ne_bytes());
+    message[..4].copy_from_slice(&(step as u32).to_ne_bytes());
     message[4..].copy_from_slice(&error.raw_os_error().to_ne_bytes());
     // An empty pipe takes 8 bytes without blocking; if it fails the exit status still tells.
     let _ = rustix::io::write(report, &message);
@@ -236,17 +253,7 @@ pub fn read_failure(report: &OwnedFd) -> Result<Option<ChildFailure>, Errno> {
     }
     let step = u32::from_ne_bytes(message[..4].try_into().expect("BUG: 4 bytes"));
     let error = Errno::from_raw_os_error(i32::from_ne_bytes(message[4..].try_into().expect("BUG: 4 bytes")));
-    Ok(Some(match step {
-        STEP_STDIO => ChildFailure::Stdio(error),
-        STEP_RLIMIT => ChildFailure::Rlimit(error),
-        STEP_CHROOT => ChildFailure::Chroot(error),
-        STEP_CHDIR => ChildFailure::Chdir(error),
-        STEP_GROUPS => ChildFailure::Groups(error),
-        STEP_GID => ChildFailure::Gid(error),
-        STEP_UID => ChildFailure::Uid(error),
-        STEP_ROOT_REGAINED => ChildFailure::RootRegained,
-        _ => ChildFailure::Exec(error),
-    }))
+    Ok(Some(ChildFailure { step: Step::from_code(step), error }))
 }
 
 /// `cannot execute /usr/bin/nope: No such file or directory`, naming what
@@ -260,22 +267,31 @@ impl fmt::Display for FailureReport<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let spec = self.spec;
         let identity = spec.options().identity.as_ref();
-        match self.failure {
-            ChildFailure::Stdio(error) => write!(f, "cannot open /dev/null as stdio: {}", describe(error)),
-            ChildFailure::Rlimit(error) => write!(f, "cannot set a resource limit: {}", describe(error)),
-            ChildFailure::Chroot(error) => {
-                write!(f, "cannot chroot to {}: {}", spec.options().chroot.as_deref().unwrap_or(""), describe(error))
-            }
-            ChildFailure::Chdir(error) => write!(f, "cannot change directory to {}: {}", spec.cwd, describe(error)),
-            ChildFailure::Groups(error) => write!(f, "cannot set supplementary groups: {}", describe(error)),
-            ChildFailure::Gid(error) => {
-                write!(f, "cannot set gid {}: {}", identity.map_or(0, |i| i.gid), describe(error))
-            }
-            ChildFailure::Uid(error) => {
-                write!(f, "cannot set uid {}: {}", identity.and_then(|i| i.uid).unwrap_or(0), describe(error))
-            }
-            ChildFailure::RootRegained => f.write_str("could regain root after dropping privileges; not running it"),
-            ChildFailure::Exec(error) => write!(f, "cannot execute {}: {}", spec.argv[0], describe(error)),
+        let ChildFailure { step, error } = self.failure;
+        let reason = describe(error);
+        match step {
+            Step::Stdio => write!(f, "cannot open /dev/null as stdio: {reason}"),
+            Step::Rlimit => write!(f, "cannot set a resource limit: {reason}"),
+            Step::Chroot => write!(f, "cannot chroot to {}: {reason}", spec.options().chroot.as_deref().unwrap_or("")),
+            Step::Chdir => write!(f, "cannot change directory to {}: {reason}", spec.cwd),
+            Step::Groups => write!(f, "cannot set supplementary groups: {reason}"),
+            Step::Gid => write!(f, "cannot set gid {}: {reason}", identity.map_or(0, |i| i.gid)),
+            Step::Uid => write!(f, "cannot set uid {}: {reason}", identity.and_then(|i| i.uid).unwrap_or(0)),
+            Step::RootRegained => f.write_str("could regain root after dropping privileges; not running it"),
+            Step::Exec => write!(f, "cannot execute {}: {reason}", spec.argv[0]),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_step_reads_back_from_its_code() {
+        for step in Step::ALL {
+            assert_eq!(Step::from_code(step as u32), step);
+        }
+        assert_eq!(Step::from_code(0), Step::Exec);
     }
 }
