@@ -1,5 +1,5 @@
-//! The no-libc runtime: the only room where `unsafe` lives, besides the
-//! child side of `spawn`.
+//! The no-libc runtime's system layer: the only room of the library where
+//! `unsafe` lives (spawn's child side makes safe rustix calls only).
 //!
 //! Raw system calls made here because rustix does not expose them publicly
 //! (they live only in its deliberately hidden runtime module, or are listed
