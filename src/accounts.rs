@@ -84,14 +84,17 @@ pub fn resolve(
     let Some(identity) = identity else { return Ok(None) };
     let line_of = |key: Option<&(usize, String)>| key.map_or(0, |(line, _)| *line);
     if identity.uid == Some(NO_CHANGE_ID) {
-        return Err(config_error(
+        return Err(ConfigError::at(
             line_of(user),
             format!("uid {NO_CHANGE_ID} cannot be used: setuid reads it as \"no change\""),
         ));
     }
     if identity.gid == NO_CHANGE_ID || identity.groups.contains(&NO_CHANGE_ID) {
         let line = line_of(group.or(user));
-        return Err(config_error(line, format!("gid {NO_CHANGE_ID} cannot be used: setgid reads it as \"no change\"")));
+        return Err(ConfigError::at(
+            line,
+            format!("gid {NO_CHANGE_ID} cannot be used: setgid reads it as \"no change\""),
+        ));
     }
     Ok(Some(identity))
 }
@@ -107,7 +110,7 @@ fn resolve_ids(
         Some((line, name)) => match find_group(name, group_file) {
             Some(gid) => Some(gid),
             None => {
-                return Err(config_error(*line, format!("unknown group \"{name}\" (not in /etc/group)")));
+                return Err(ConfigError::at(*line, format!("unknown group \"{name}\" (not in /etc/group)")));
             }
         },
     };
@@ -133,14 +136,10 @@ fn resolve_ids(
             Ok(Some(Identity { uid: Some(uid), gid, groups: Vec::new(), env }))
         }
         (Ok(_), None) => {
-            Err(config_error(*line, format!("user {name} has no passwd entry; add group= to run it without one")))
+            Err(ConfigError::at(*line, format!("user {name} has no passwd entry; add group= to run it without one")))
         }
-        (Err(_), _) => Err(config_error(*line, format!("unknown user \"{name}\" (not in /etc/passwd)"))),
+        (Err(_), _) => Err(ConfigError::at(*line, format!("unknown user \"{name}\" (not in /etc/passwd)"))),
     }
-}
-
-fn config_error(line: usize, message: String) -> ConfigError {
-    ConfigError { line, message }
 }
 
 #[cfg(test)]
@@ -204,14 +203,14 @@ mod tests {
         assert_eq!((identity.uid, identity.gid, identity.groups.len()), (Some(5000), 5000, 0));
         assert_eq!(identity.env, [("HOME".to_string(), "/".to_string())]);
         let error = resolve(user("5000").as_ref(), None, PASSWD, GROUP).unwrap_err();
-        assert_eq!(error, config_error(2, "user 5000 has no passwd entry; add group= to run it without one".into()));
+        assert_eq!(error, ConfigError::at(2, "user 5000 has no passwd entry; add group= to run it without one"));
     }
 
     #[test]
     fn unknown_names_are_errors_on_their_lines() {
         let error = resolve(user("nobody-here").as_ref(), None, PASSWD, GROUP).unwrap_err();
-        assert_eq!(error, config_error(2, "unknown user \"nobody-here\" (not in /etc/passwd)".into()));
+        assert_eq!(error, ConfigError::at(2, "unknown user \"nobody-here\" (not in /etc/passwd)"));
         let error = resolve(user("web").as_ref(), group("nogroup-here").as_ref(), PASSWD, GROUP).unwrap_err();
-        assert_eq!(error, config_error(3, "unknown group \"nogroup-here\" (not in /etc/group)".into()));
+        assert_eq!(error, ConfigError::at(3, "unknown group \"nogroup-here\" (not in /etc/group)"));
     }
 }

@@ -117,7 +117,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn at(line: usize, message: impl Into<String>) -> Self {
+    pub fn at(line: usize, message: impl Into<String>) -> Self {
         ConfigError { line, message: message.into() }
     }
 }
@@ -133,6 +133,13 @@ impl fmt::Display for Located<'_> {
             line => write!(f, "{name}:{line}: {}", error.message),
         }
     }
+}
+
+/// Sets `key` to `value` in a list where a later entry for the same key wins
+/// (`env=`, `rlimit=`, `.env`), keeping the order in which keys were last set.
+pub fn set_latest<K: PartialEq, V>(list: &mut Vec<(K, V)>, key: K, value: V) {
+    list.retain(|(existing, _)| *existing != key);
+    list.push((key, value));
 }
 
 /// Splits `cmd` into words as a POSIX shell would, without any expansion.
@@ -245,8 +252,7 @@ pub fn parse_with_lines(bytes: &[u8]) -> Result<(ServiceSpec, KeyLines), ConfigE
             "umask" => options.umask.replace(parse_umask(value).map_err(|m| at_line(m.into()))?).is_some(),
             "env" => {
                 let (name, value) = parse_env(value).map_err(|m| at_line(m.into()))?;
-                options.env.retain(|(existing, _)| *existing != name);
-                options.env.push((name, value));
+                set_latest(&mut options.env, name, value);
                 false
             }
             "log" => log_path.replace((line, parse_log_path(value).map_err(at_line)?)).is_some(),
@@ -259,8 +265,7 @@ pub fn parse_with_lines(bytes: &[u8]) -> Result<(ServiceSpec, KeyLines), ConfigE
             "shutdown" => shutdown.replace(parse_yes_no(key, value).map_err(at_line)?).is_some(),
             "rlimit" => {
                 let (resource, limit) = parse_rlimit(value).map_err(at_line)?;
-                options.rlimits.retain(|(existing, _)| *existing != resource);
-                options.rlimits.push((resource, limit));
+                set_latest(&mut options.rlimits, resource, limit);
                 false
             }
             _ => {

@@ -24,7 +24,7 @@ use rustix::event::{PollFd, PollFlags};
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::io::Errno;
 use rustix::process::{Pid, Resource, Rlimit, Signal, WaitOptions};
-use rustix::time::{ClockId, Timespec};
+use rustix::time::Timespec;
 
 pub const DEFAULT_DIR: &CStr = c"/etc/going.d";
 
@@ -86,8 +86,7 @@ fn print(fd: rustix::fd::BorrowedFd, text: &str) {
 }
 
 fn now() -> Millis {
-    let time = rustix::time::clock_gettime(ClockId::Monotonic);
-    time.tv_sec as Millis * 1000 + time.tv_nsec as Millis / 1_000_000
+    crate::clock::monotonic_millis()
 }
 
 /// A child between fork and exec, whose failure pipe is still open.
@@ -126,7 +125,7 @@ impl Effects for Host {
         // starts that finished, or every fork would copy thousands of open pipes.
         if self.starting.len() >= MAX_PENDING_STARTS {
             for index in (0..self.starting.len()).rev() {
-                self.check_started(index);
+                self.collect_start(index);
             }
         }
         let command = spawn::prepare(spec);
@@ -174,7 +173,7 @@ impl Effects for Host {
     }
 
     fn publish(&mut self, name: &str, status: &Status) {
-        let wall = rustix::time::clock_gettime(ClockId::Realtime).tv_sec as u64;
+        let wall = crate::clock::unix_millis() / 1000;
         self.run_dir.publish(name, status, now(), wall, &mut self.logger);
     }
 
@@ -186,13 +185,13 @@ impl Effects for Host {
 
 impl Host {
     /// Reads the failure pipe of a starting child, if it has anything to say.
-    fn check_started(&mut self, index: usize) {
-        if self.finish_start(index) != Err(Errno::AGAIN) {
+    fn collect_start(&mut self, index: usize) {
+        if self.report_failure(index) != Err(Errno::AGAIN) {
             self.starting.swap_remove(index);
         }
     }
 
-    fn finish_start(&mut self, index: usize) -> Result<(), Errno> {
+    fn report_failure(&mut self, index: usize) -> Result<(), Errno> {
         let starting = &self.starting[index];
         if let Some(failure) = spawn::read_failure(&starting.report)? {
             let report = FailureReport { failure, spec: &starting.spec };
@@ -211,7 +210,7 @@ impl Host {
             };
             // The child is gone, so its failure pipe holds all it will ever say: log it first.
             if let Some(index) = self.starting.iter().position(|s| s.pid == pid) {
-                self.check_started(index);
+                self.collect_start(index);
             }
             let exit = match (status.exit_status(), status.terminating_signal()) {
                 (Some(code), _) => Exit::Code(code),
@@ -404,7 +403,7 @@ pub fn main(args: &[&CStr]) -> i32 {
         // Back to front, so that removing a finished start or log keeps the earlier indices valid.
         for index in (0..ready_starts.len()).rev() {
             if ready_starts[index] {
-                host.check_started(index);
+                host.collect_start(index);
             }
         }
         for index in (0..ready_logs.len()).rev() {
@@ -419,8 +418,8 @@ pub fn main(args: &[&CStr]) -> i32 {
             rescan_at.get_or_insert((now() + RESCAN_DELAY).max(earliest));
         }
         if control_ready {
-            for (name, control) in host.run_dir.read_commands(&mut host.logger) {
-                if !supervisor.control(now(), &name, control, &mut host) {
+            for (name, command) in host.run_dir.read_commands(&mut host.logger) {
+                if !supervisor.control(now(), &name, command, &mut host) {
                     host.log(Severity::Warning, format_args!("control: no service {name:?}; ignored"));
                 }
             }

@@ -22,6 +22,7 @@
 //!
 //! | module | owns |
 //! | --- | --- |
+//! | [`clock`] | the monotonic and wall clocks, read in one place |
 //! | [`config`] | one service file into a spec: `key=value` lines, word splitting, errors with line numbers |
 //! | [`procfile`] | Procfiles and `.env`: one spec per process type of a foreman-style app |
 //! | [`accounts`] | `user=` and `group=` resolved against /etc/passwd and /etc/group |
@@ -89,6 +90,7 @@
 extern crate alloc;
 
 pub mod accounts;
+pub mod clock;
 pub mod config;
 pub mod console;
 pub mod daemon;

@@ -102,12 +102,12 @@ fn connect_syslog() -> Result<OwnedFd, Errno> {
 }
 
 /// The C library's message for an errno, for log lines (there is no libc to ask).
-pub fn describe(error: Errno) -> Reason {
+pub fn describe(error: Errno) -> impl fmt::Display {
     Reason(error)
 }
 
 /// Displays an [`Errno`] as strerror(3) would.
-pub struct Reason(pub Errno);
+struct Reason(Errno);
 
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -138,6 +138,8 @@ impl fmt::Display for Reason {
             Errno::NOSYS => "Function not implemented",
             Errno::LIBBAD => "Accessing a corrupted shared library",
             Errno::CONNREFUSED => "Connection refused",
+            Errno::NXIO => "No such device or address",
+            Errno::EXIST => "File exists",
             _ => return write!(f, "error {}", self.0.raw_os_error()),
         };
         f.write_str(text)

@@ -9,7 +9,7 @@
 //! otherwise, with the `.env` variables and `PORT` = 5000 + 100 × the process
 //! type's index unless `.env` or `env=` sets it.
 
-use crate::config::{ConfigError, LogTarget, ServiceOptions, ServiceSpec};
+use crate::config::{ConfigError, LogTarget, ServiceOptions, ServiceSpec, set_latest};
 use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -29,14 +29,10 @@ pub struct ProcessType {
     pub line: usize,
 }
 
-fn error(line: usize, message: impl Into<String>) -> ConfigError {
-    ConfigError { line, message: message.into() }
-}
-
 /// A NUL byte cannot reach exec (C strings end at it): refused like in service files.
 fn reject_nul(line: usize, content: &str) -> Result<(), ConfigError> {
     match content.contains('\0') {
-        true => Err(error(line, "contains a NUL byte")),
+        true => Err(ConfigError::at(line, "contains a NUL byte")),
         false => Ok(()),
     }
 }
@@ -52,17 +48,20 @@ pub fn parse_procfile(text: &str) -> Result<Vec<ProcessType>, ConfigError> {
             continue;
         }
         let Some((name, command)) = content.split_once(':') else {
-            return Err(error(line, "expected NAME: COMMAND"));
+            return Err(ConfigError::at(line, "expected NAME: COMMAND"));
         };
         let (name, command) = (name.trim(), command.trim());
         if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
-            return Err(error(line, format!("bad process type name \"{name}\"; use letters, digits, _ and -")));
+            return Err(ConfigError::at(
+                line,
+                format!("bad process type name \"{name}\"; use letters, digits, _ and -"),
+            ));
         }
         if command.is_empty() {
-            return Err(error(line, format!("process type \"{name}\" has no command")));
+            return Err(ConfigError::at(line, format!("process type \"{name}\" has no command")));
         }
         if types.iter().any(|t| t.name == name) {
-            return Err(error(line, format!("duplicate process type \"{name}\"")));
+            return Err(ConfigError::at(line, format!("duplicate process type \"{name}\"")));
         }
         types.push(ProcessType { name: name.into(), command: command.into(), line });
     }
@@ -82,15 +81,14 @@ pub fn parse_dotenv(text: &str) -> Result<Vec<(String, String)>, ConfigError> {
         }
         let content = content.strip_prefix("export ").unwrap_or(content);
         let Some((name, value)) = content.split_once('=') else {
-            return Err(error(line, "expected NAME=VALUE"));
+            return Err(ConfigError::at(line, "expected NAME=VALUE"));
         };
         let name = name.trim();
         if name.is_empty() || name.contains(char::is_whitespace) {
-            return Err(error(line, format!("bad variable name \"{name}\"")));
+            return Err(ConfigError::at(line, format!("bad variable name \"{name}\"")));
         }
-        let value = unquote(value.trim()).map_err(|message| error(line, message))?;
-        variables.retain(|(existing, _)| existing != name);
-        variables.push((name.into(), value));
+        let value = unquote(value.trim()).map_err(|message| ConfigError::at(line, message))?;
+        set_latest(&mut variables, name.into(), value);
     }
     Ok(variables)
 }
@@ -151,8 +149,7 @@ pub fn expand(
                 env.push(("PORT".into(), (FIRST_PORT + PORT_STEP * index as u32).to_string()));
             }
             for (name, value) in file_env {
-                env.retain(|(existing, _)| existing != name);
-                env.push((name.clone(), value.clone()));
+                set_latest(&mut env, name.clone(), value.clone());
             }
             options.env = env;
             if let Some(LogTarget::File { path, .. }) = &mut options.log {
@@ -183,10 +180,13 @@ mod tests {
 
     #[test]
     fn procfile_errors_name_their_line() {
-        assert_eq!(parse_procfile("web: a\nno colon\n").unwrap_err(), error(2, "expected NAME: COMMAND"));
+        assert_eq!(parse_procfile("web: a\nno colon\n").unwrap_err(), ConfigError::at(2, "expected NAME: COMMAND"));
         assert_eq!(parse_procfile("we b: a\n").unwrap_err().line, 1);
-        assert_eq!(parse_procfile("web: a\nweb: b\n").unwrap_err(), error(2, "duplicate process type \"web\""));
-        assert_eq!(parse_procfile("web:\n").unwrap_err(), error(1, "process type \"web\" has no command"));
+        assert_eq!(
+            parse_procfile("web: a\nweb: b\n").unwrap_err(),
+            ConfigError::at(2, "duplicate process type \"web\"")
+        );
+        assert_eq!(parse_procfile("web:\n").unwrap_err(), ConfigError::at(1, "process type \"web\" has no command"));
     }
 
     #[test]
@@ -195,8 +195,8 @@ mod tests {
         let variables = parse_dotenv(text).unwrap();
         let expected = [("B", "two words"), ("C", "line\nbreak \"q\""), ("D", "spaced"), ("A", "3")];
         assert_eq!(variables, expected.map(|(n, v)| (n.to_string(), v.to_string())));
-        assert_eq!(parse_dotenv("A='open\n").unwrap_err(), error(1, "unterminated quote"));
-        assert_eq!(parse_dotenv("junk\n").unwrap_err(), error(1, "expected NAME=VALUE"));
+        assert_eq!(parse_dotenv("A='open\n").unwrap_err(), ConfigError::at(1, "unterminated quote"));
+        assert_eq!(parse_dotenv("junk\n").unwrap_err(), ConfigError::at(1, "expected NAME=VALUE"));
     }
 
     #[test]

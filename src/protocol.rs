@@ -30,6 +30,20 @@ pub fn signal_name(signal: i32) -> Option<&'static str> {
     SIGNAL_NAMES.get(usize::try_from(signal).ok()?.checked_sub(1)?).copied()
 }
 
+/// A signal as log lines and status files show it: its name (`TERM`), or its number when it has none.
+pub fn show_signal(signal: i32) -> impl core::fmt::Display {
+    struct Shown(i32);
+    impl core::fmt::Display for Shown {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            match signal_name(self.0) {
+                Some(name) => f.write_str(name),
+                None => write!(f, "{}", self.0),
+            }
+        }
+    }
+    Shown(signal)
+}
+
 /// A signal by name, with or without `SIG`, in any case (`hup`, `SIGHUP`), or by number 1 to 64.
 pub fn signal_number(text: &str) -> Option<i32> {
     let name = text.strip_prefix("SIG").or_else(|| text.strip_prefix("sig")).unwrap_or(text);

@@ -19,7 +19,7 @@
 
 use crate::log::{Logger, Severity, describe};
 use crate::proc_stat;
-use crate::protocol::{CONTROL, LOCK, MAX_COMMAND_LINE, MAX_STATUS_FILE, parse_command, signal_name};
+use crate::protocol::{CONTROL, LOCK, MAX_COMMAND_LINE, MAX_STATUS_FILE, parse_command, show_signal};
 use crate::supervisor::{Control, Exit, Millis, State, Status};
 use alloc::format;
 use alloc::string::String;
@@ -108,10 +108,7 @@ pub fn status_text(status: &Status, now_mono: Millis, now_unix: u64, identity: O
     let _ = writeln!(text, "restarts={}", status.restarts);
     match status.last_exit {
         Some(Exit::Code(code)) => _ = writeln!(text, "last_exit=exit {code}"),
-        Some(Exit::Signal(signal)) => match signal_name(signal) {
-            Some(name) => _ = writeln!(text, "last_exit=signal {name}"),
-            None => _ = writeln!(text, "last_exit=signal {signal}"),
-        },
+        Some(Exit::Signal(signal)) => _ = writeln!(text, "last_exit=signal {}", show_signal(signal)),
         None => {}
     }
     if let State::Backoff { until } = status.state {
@@ -293,9 +290,9 @@ impl RunDir {
     /// Reads what arrived on the FIFO: complete lines, parsed. Bad lines are logged and dropped.
     pub fn read_commands(&mut self, logger: &mut Logger) -> Vec<(String, Control)> {
         let mut commands = Vec::new();
-        let Some(control) = &self.control else { return commands };
+        let Some(fifo) = &self.control else { return commands };
         let mut buffer = [0u8; READ_PER_WAKEUP];
-        let Ok(count @ 1..) = rustix::io::read(control, &mut buffer) else {
+        let Ok(count @ 1..) = rustix::io::read(fifo, &mut buffer) else {
             return commands;
         };
         for (index, piece) in buffer[..count].split(|&b| b == b'\n').enumerate() {
@@ -320,7 +317,7 @@ impl RunDir {
             }
             let text = String::from_utf8_lossy(&line);
             match parse_command(&text) {
-                Ok((name, control)) => commands.push((name.into(), control)),
+                Ok((name, command)) => commands.push((name.into(), command)),
                 Err(message) => logger.log(Severity::Warning, format_args!("control: {message}; ignored")),
             }
         }

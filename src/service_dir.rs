@@ -338,7 +338,7 @@ fn read_service(
         };
         if let Some(message) = message {
             let message = format!("log directory {directory} {message}");
-            return Err(located(ConfigError { line: lines.log, message }));
+            return Err(located(ConfigError::at(lines.log, message)));
         }
     }
     let options = spec.options();
@@ -347,7 +347,7 @@ fn read_service(
     }
     if own_uid != 0 {
         let message = "user=, group= and chroot= need going to run as root".to_string();
-        return Err(located(ConfigError { line: lines.privileged, message }));
+        return Err(located(ConfigError::at(lines.privileged, message)));
     }
     let (passwd, group) = accounts.load();
     let identity = accounts::resolve(options.user.as_ref(), options.group.as_ref(), passwd, group).map_err(located)?;

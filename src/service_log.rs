@@ -52,11 +52,6 @@ pub fn timestamp(unix_millis: u64) -> String {
     )
 }
 
-fn now_unix_millis() -> u64 {
-    let now = rustix::time::clock_gettime(rustix::time::ClockId::Realtime);
-    now.tv_sec as u64 * 1000 + now.tv_nsec as u64 / 1_000_000
-}
-
 /// Formatted lines waiting for one write; flushed at [`BATCH_SIZE`], so memory stays bounded.
 struct Batch {
     prefix: String,
@@ -231,7 +226,7 @@ impl ServiceLog {
 
     fn prefix(&self) -> String {
         match &self.target {
-            LogTarget::File { .. } => format!("{} ", timestamp(now_unix_millis())),
+            LogTarget::File { .. } => format!("{} ", timestamp(crate::clock::unix_millis())),
             LogTarget::Stdout => format!("{} | ", self.name),
         }
     }

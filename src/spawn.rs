@@ -13,7 +13,7 @@
 //! pipe and exits 127 (not found) or 126; a successful exec closes the pipe
 //! empty. The event loop reads it, so starting never waits for the child.
 
-use crate::config::ServiceSpec;
+use crate::config::{ServiceSpec, set_latest};
 use crate::log::describe;
 use alloc::ffi::CString;
 use alloc::vec::Vec;
@@ -107,8 +107,7 @@ pub fn prepare(spec: &ServiceSpec) -> PreparedCommand {
     let mut env: Vec<(&str, &str)> = Vec::from([("PATH", DEFAULT_PATH)]);
     let identity_env = spec.options().identity.iter().flat_map(|identity| identity.env.iter());
     for (name, value) in identity_env.chain(spec.options().env.iter()) {
-        env.retain(|(existing, _)| existing != name);
-        env.push((name, value));
+        set_latest(&mut env, name, value);
     }
     let path = env.iter().find(|(name, _)| *name == "PATH").map_or("", |(_, value)| value);
     let program = &spec.argv[0];

@@ -8,7 +8,7 @@
 
 use crate::config::ServiceSpec;
 use crate::log::{Severity, describe};
-use crate::protocol::signal_name;
+use crate::protocol::show_signal;
 use alloc::rc::Rc;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -91,10 +91,7 @@ impl fmt::Display for Exit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             Exit::Code(code) => write!(f, "exited with status {code}"),
-            Exit::Signal(signal) => match signal_name(signal) {
-                Some(name) => write!(f, "killed by signal {name}"),
-                None => write!(f, "killed by signal {signal}"),
-            },
+            Exit::Signal(signal) => write!(f, "killed by signal {}", show_signal(signal)),
         }
     }
 }
@@ -112,17 +109,17 @@ pub enum State {
     /// Put down by a user: not running, not restarted.
     Down,
     /// The main process is gone but its process group is not: SIGTERM sent to
-    /// the group, SIGKILL at `kill_at` (`None` once sent); `then` once it is empty.
+    /// the group, SIGKILL at `kill_at` (`None` once sent); does `after` once it is empty.
     Draining {
         group: Pid,
         kill_at: Option<Millis>,
-        then: AfterStop,
+        after: AfterStop,
     },
     /// SIGTERM sent; SIGKILL at `kill_at`, `None` once sent.
     Stopping {
         pid: Pid,
         kill_at: Option<Millis>,
-        then: AfterStop,
+        after: AfterStop,
     },
 }
 
@@ -130,7 +127,7 @@ pub enum State {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AfterStop {
     Start,
-    /// A crash: wait until then (start at once if it has passed).
+    /// A crash: wait until `until` (start at once if it has passed).
     Backoff {
         until: Millis,
     },
@@ -175,7 +172,7 @@ pub fn backoff_delay(short_runs: u32) -> Millis {
     (FIRST_BACKOFF << doublings).min(MAX_BACKOFF)
 }
 
-fn seconds(millis: Millis) -> Seconds {
+fn seconds(millis: Millis) -> impl fmt::Display {
     Seconds(millis)
 }
 
@@ -225,30 +222,30 @@ impl Service {
         self.set_state(state, now, effects);
     }
 
-    /// Stops the service, then `then`; returns false when it is gone from the table at once.
-    fn stop(&mut self, now: Millis, then: AfterStop, effects: &mut impl Effects) -> bool {
+    /// Stops the service, then does `after`; returns false when it is gone from the table at once.
+    fn stop(&mut self, now: Millis, after: AfterStop, effects: &mut impl Effects) -> bool {
         match self.state {
             State::Up { pid, .. } => {
                 effects.signal_group(pid, Stop::Terminate);
                 let kill_at = Some(now + STOP_TIMEOUT);
-                self.set_state(State::Stopping { pid, kill_at, then }, now, effects);
+                self.set_state(State::Stopping { pid, kill_at, after }, now, effects);
             }
-            State::Stopping { .. } | State::Draining { .. } => self.set_then(then),
-            State::Backoff { .. } | State::Down => return self.after_stop(now, then, effects),
+            State::Stopping { .. } | State::Draining { .. } => self.set_after(after),
+            State::Backoff { .. } | State::Down => return self.after_stop(now, after, effects),
         }
         true
     }
 
     /// Changes what a stop already under way leads to.
-    fn set_then(&mut self, new: AfterStop) {
-        if let State::Stopping { then, .. } | State::Draining { then, .. } = &mut self.state {
-            *then = new;
+    fn set_after(&mut self, new: AfterStop) {
+        if let State::Stopping { after, .. } | State::Draining { after, .. } = &mut self.state {
+            *after = new;
         }
     }
 
     /// The process is gone (or there was none): do what the stop was for.
-    fn after_stop(&mut self, now: Millis, then: AfterStop, effects: &mut impl Effects) -> bool {
-        match then {
+    fn after_stop(&mut self, now: Millis, after: AfterStop, effects: &mut impl Effects) -> bool {
+        match after {
             AfterStop::Start => self.start(now, effects),
             AfterStop::Backoff { until } if until <= now => self.start(now, effects),
             AfterStop::Backoff { until } => self.set_state(State::Backoff { until }, now, effects),
@@ -262,17 +259,17 @@ impl Service {
     }
 
     /// The main process is reaped. Returns false when the service is gone from the table.
-    fn reaped(&mut self, now: Millis, exit: Exit, ending: bool, effects: &mut impl Effects) -> bool {
+    fn reaped(&mut self, now: Millis, exit: Exit, ends_going: bool, effects: &mut impl Effects) -> bool {
         self.last_exit = Some(exit);
         let name = &self.name;
-        let (group, then, kill_at) = match self.state {
-            State::Up { .. } if ending => {
+        let (group, after, kill_at) = match self.state {
+            State::Up { .. } if ends_going => {
                 effects.log(Severity::Warning, format_args!("{name}: {exit}; shutdown=yes, so going stops everything"));
                 (self.pid(), AfterStop::Remove, None)
             }
             State::Up { since, .. } => {
                 let ran = now.saturating_sub(since);
-                let then = if ran >= HEALTHY_RUN {
+                let after = if ran >= HEALTHY_RUN {
                     self.short_runs = 0;
                     effects
                         .log(Severity::Warning, format_args!("{name}: {exit} after {} (restarting now)", seconds(ran)));
@@ -284,11 +281,11 @@ impl Service {
                     effects.log(Severity::Warning, format_args!("{name}: {exit} after {ran} (restarting in {wait})"));
                     AfterStop::Backoff { until: now + delay }
                 };
-                (self.pid(), then, None)
+                (self.pid(), after, None)
             }
-            State::Stopping { pid, kill_at, then } => {
+            State::Stopping { pid, kill_at, after } => {
                 effects.log(Severity::Info, format_args!("{name}: stopped ({exit})"));
-                (Some(pid), then, kill_at)
+                (Some(pid), after, kill_at)
             }
             State::Backoff { .. } | State::Down | State::Draining { .. } => {
                 unreachable!("BUG: a service without a main process has no pid to reap")
@@ -297,7 +294,7 @@ impl Service {
         let group = group.expect("BUG: a reaped service had a pid");
         // Its process group may outlive the main process: nothing restarts until the group is gone.
         if !effects.group_alive(group) {
-            return self.after_stop(now, then, effects);
+            return self.after_stop(now, after, effects);
         }
         let kill_at = match self.state {
             State::Up { .. } => {
@@ -307,7 +304,7 @@ impl Service {
             }
             _ => kill_at,
         };
-        self.set_state(State::Draining { group, kill_at, then }, now, effects);
+        self.set_state(State::Draining { group, kill_at, after }, now, effects);
         true
     }
 
@@ -315,7 +312,7 @@ impl Service {
     /// Returns false when the service is gone from the table.
     fn check_group(&mut self, now: Millis, effects: &mut impl Effects) -> bool {
         match self.state {
-            State::Draining { group, then, .. } if !effects.group_alive(group) => self.after_stop(now, then, effects),
+            State::Draining { group, after, .. } if !effects.group_alive(group) => self.after_stop(now, after, effects),
             _ => true,
         }
     }
@@ -324,20 +321,20 @@ impl Service {
         let (name, timeout) = (&self.name, seconds(STOP_TIMEOUT));
         match self.state {
             State::Backoff { until } if until <= now => self.start(now, effects),
-            State::Stopping { pid, kill_at: Some(kill_at), then } if kill_at <= now => {
+            State::Stopping { pid, kill_at: Some(kill_at), after } if kill_at <= now => {
                 effects.log(
                     Severity::Warning,
                     format_args!("{name}: still running {timeout} after SIGTERM; sending SIGKILL"),
                 );
                 effects.signal_group(pid, Stop::Kill);
-                self.state = State::Stopping { pid, kill_at: None, then };
+                self.state = State::Stopping { pid, kill_at: None, after };
             }
-            State::Draining { group, kill_at: Some(kill_at), then } if kill_at <= now => {
+            State::Draining { group, kill_at: Some(kill_at), after } if kill_at <= now => {
                 let message =
                     format_args!("{name}: its process group is still there {timeout} after SIGTERM; sending SIGKILL");
                 effects.log(Severity::Warning, message);
                 effects.signal_leftovers(group, Stop::Kill);
-                self.state = State::Draining { group, kill_at: None, then };
+                self.state = State::Draining { group, kill_at: None, after };
             }
             _ => {}
         }
@@ -345,8 +342,8 @@ impl Service {
 
     fn control(&mut self, now: Millis, control: Control, effects: &mut impl Effects) {
         let name = &self.name;
-        let stopping_then = match self.state {
-            State::Stopping { then, .. } | State::Draining { then, .. } => Some(then),
+        let stopping_after = match self.state {
+            State::Stopping { after, .. } | State::Draining { after, .. } => Some(after),
             _ => None,
         };
         match (control, self.state) {
@@ -362,18 +359,18 @@ impl Service {
                 self.short_runs = 0;
                 self.start(now, effects);
             }
-            (Control::Up, _) if stopping_then == Some(AfterStop::StayDown) => self.set_then(AfterStop::Start),
+            (Control::Up, _) if stopping_after == Some(AfterStop::StayDown) => self.set_after(AfterStop::Start),
             (Control::Up, _) => {}
             (Control::Down, State::Down) => {}
-            (Control::Down | Control::Restart, _) if stopping_then == Some(AfterStop::Remove) => {}
+            (Control::Down | Control::Restart, _) if stopping_after == Some(AfterStop::Remove) => {}
             (Control::Down | Control::Restart, _) => {
-                let (then, verb) = match control {
+                let (after, verb) = match control {
                     Control::Down => (AfterStop::StayDown, "down"),
                     _ => (AfterStop::Start, "restart"),
                 };
                 effects.log(Severity::Info, format_args!("{name}: {verb} as asked"));
                 self.short_runs = 0;
-                self.stop(now, then, effects);
+                self.stop(now, after, effects);
             }
         }
     }
@@ -414,7 +411,7 @@ impl Supervisor {
             if scan.binary_search_by(|(name, _)| name.as_str().cmp(&service.name)).is_ok() {
                 return true;
             }
-            if matches!(service.state, State::Stopping { then: AfterStop::Remove, .. }) {
+            if matches!(service.state, State::Stopping { after: AfterStop::Remove, .. }) {
                 return true;
             }
             removed += 1;
@@ -431,13 +428,13 @@ impl Supervisor {
                     continue;
                 }
             };
-            let then = match service.state {
-                State::Stopping { then: AfterStop::Remove, .. } => {
+            let after = match service.state {
+                State::Stopping { after: AfterStop::Remove, .. } => {
                     added += 1;
                     AfterStop::Start
                 }
                 _ if service.spec == spec => continue,
-                State::Down | State::Stopping { then: AfterStop::StayDown, .. } => {
+                State::Down | State::Stopping { after: AfterStop::StayDown, .. } => {
                     changed += 1;
                     AfterStop::StayDown
                 }
@@ -448,7 +445,7 @@ impl Supervisor {
             };
             service.spec = spec;
             service.short_runs = 0;
-            service.stop(now, then, effects);
+            service.stop(now, after, effects);
         }
         effects.log(Severity::Info, format_args!("configuration: {added} added, {removed} removed, {changed} changed"));
     }
@@ -458,17 +455,17 @@ impl Supervisor {
     pub fn reaped(&mut self, now: Millis, pid: Pid, exit: Exit, effects: &mut impl Effects) {
         if let Some(index) = self.services.iter().position(|s| s.pid() == Some(pid)) {
             let service = &mut self.services[index];
-            let ending = !self.shutting_down && service.spec.shutdown && matches!(service.state, State::Up { .. });
-            if ending {
+            let ends_going = !self.shutting_down && service.spec.shutdown && matches!(service.state, State::Up { .. });
+            if ends_going {
                 self.exit_status = Some(match exit {
                     Exit::Code(code) => code,
                     Exit::Signal(signal) => 128 + signal,
                 });
             }
-            if !self.services[index].reaped(now, exit, ending, effects) {
+            if !self.services[index].reaped(now, exit, ends_going, effects) {
                 self.services.remove(index);
             }
-            if ending {
+            if ends_going {
                 self.stop_all(now, effects);
             }
         }

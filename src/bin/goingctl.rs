@@ -95,11 +95,6 @@ fn service_names(run_dir: &Path) -> Result<Vec<String>, Failure> {
     Ok(names)
 }
 
-fn monotonic_nanos() -> u64 {
-    let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
-    now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
-}
-
 /// `3d 4h`, `2h 5m`, `12m 5s`, `7s`.
 fn format_duration(seconds: u64) -> String {
     let (days, hours, minutes) = (seconds / 86_400, seconds / 3600 % 24, seconds / 60 % 60);
@@ -268,7 +263,7 @@ fn status(run_dir: &Path, args: &[String]) -> Result<u8, Failure> {
         true => names.iter().collect(),
         false => wanted,
     };
-    let now = monotonic_nanos();
+    let now = going::clock::monotonic_nanos();
     let mut rows = Vec::new();
     for name in selected {
         match read_status(run_dir, name) {

@@ -1,0 +1,23 @@
+//! The clocks going reads: CLOCK_MONOTONIC for every deadline and uptime
+//! (it never jumps), CLOCK_REALTIME only for what people read (timestamps,
+//! `since=`). Time is read here and handed to the state machine as a number.
+
+use rustix::time::{ClockId, clock_gettime};
+
+/// CLOCK_MONOTONIC in milliseconds: the state machine's time.
+pub fn monotonic_millis() -> u64 {
+    let time = clock_gettime(ClockId::Monotonic);
+    time.tv_sec as u64 * 1000 + time.tv_nsec as u64 / 1_000_000
+}
+
+/// CLOCK_MONOTONIC in nanoseconds, as status files give it.
+pub fn monotonic_nanos() -> u64 {
+    let time = clock_gettime(ClockId::Monotonic);
+    time.tv_sec as u64 * 1_000_000_000 + time.tv_nsec as u64
+}
+
+/// CLOCK_REALTIME in milliseconds since 1970.
+pub fn unix_millis() -> u64 {
+    let time = clock_gettime(ClockId::Realtime);
+    time.tv_sec as u64 * 1000 + time.tv_nsec as u64 / 1_000_000
+}
