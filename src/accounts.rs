@@ -5,22 +5,10 @@
 //! themselves (when the configuration is loaded, before any chroot). LDAP or
 //! systemd-homed users are not seen. Pure: file contents in, identity out.
 
-use crate::config::ConfigError;
+use crate::config::{ConfigError, Identity};
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-
-/// Who a service runs as, resolved from `user=` and `group=`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Identity {
-    /// `None` with `group=` alone: the uid stays going's.
-    pub uid: Option<u32>,
-    pub gid: u32,
-    /// Supplementary groups; empty with `group=` alone or a user without a passwd entry.
-    pub groups: Vec<u32>,
-    /// HOME, USER, LOGNAME and SHELL from the passwd entry (HOME=/ without one).
-    pub env: Vec<(String, String)>,
-}
 
 struct PasswdEntry<'a> {
     name: &'a str,

@@ -28,12 +28,42 @@ pub const RLIMIT_NAMES: [(&str, Resource); 9] = [
     ("data", Resource::Data),
 ];
 
-/// What a valid service file asks for. Two specs are equal exactly when a
-/// reload must restart the service.
+/// What a valid service file is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServiceFile {
+    /// `cmd=`: one service.
+    Command(ServiceSpec),
+    /// `procfile=`: one service per process type of the app (see [`crate::procfile`]).
+    Procfile(ProcfileApp),
+}
+
+/// A service file with `procfile=PATH`: every key but the command, for each
+/// process type of the Procfile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcfileApp {
+    /// The Procfile's absolute path.
+    pub path: String,
+    /// `cwd=`; without it each process runs in the Procfile's directory.
+    pub cwd: Option<String>,
+    pub shutdown: bool,
+    pub options: Option<alloc::boxed::Box<ServiceOptions>>,
+}
+
+impl ServiceFile {
+    /// The keys beyond the command, which the system checks and account lookups complete.
+    pub fn options_mut(&mut self) -> &mut Option<alloc::boxed::Box<ServiceOptions>> {
+        match self {
+            ServiceFile::Command(spec) => &mut spec.options,
+            ServiceFile::Procfile(app) => &mut app.options,
+        }
+    }
+}
+
+/// What a service runs, and how: everything needed to start it. Two specs are
+/// equal exactly when a reload must restart the service.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServiceSpec {
-    /// `cmd` split into words; never empty, first word never empty (empty only
-    /// with `procfile=`, before the scan expands it into one spec per process).
+    /// `cmd` split into words; never empty, first word never empty.
     pub argv: Vec<String>,
     /// An absolute path (inside `chroot` when there is one).
     pub cwd: String,
@@ -53,15 +83,24 @@ pub struct ServiceOptions {
     pub user: Option<(usize, String)>,
     pub group: Option<(usize, String)>,
     /// Filled in from /etc/passwd and /etc/group by [`crate::accounts::resolve`].
-    pub identity: Option<crate::accounts::Identity>,
+    pub identity: Option<Identity>,
     pub chroot: Option<String>,
     pub umask: Option<u32>,
     pub rlimits: Vec<(Resource, Rlimit)>,
     /// Where stdout and stderr go; `None` is /dev/null.
     pub log: Option<LogTarget>,
-    /// `procfile=PATH` instead of `cmd=`: one service per process type (see [`crate::procfile`]).
-    /// A spec that reaches the supervisor never has one.
-    pub procfile: Option<String>,
+}
+
+/// Who a service runs as, resolved from `user=` and `group=`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    /// `None` with `group=` alone: the uid stays going's.
+    pub uid: Option<u32>,
+    pub gid: u32,
+    /// Supplementary groups; empty with `group=` alone or a user without a passwd entry.
+    pub groups: Vec<u32>,
+    /// HOME, USER, LOGNAME and SHELL from the passwd entry (HOME=/ without one).
+    pub env: Vec<(String, String)>,
 }
 
 impl ServiceOptions {
@@ -75,7 +114,6 @@ impl ServiceOptions {
         umask: None,
         rlimits: Vec::new(),
         log: None,
-        procfile: None,
     };
 }
 
@@ -195,12 +233,12 @@ pub struct KeyLines {
 }
 
 /// Parses the contents of one service file.
-pub fn parse(bytes: &[u8]) -> Result<ServiceSpec, ConfigError> {
-    parse_with_lines(bytes).map(|(spec, _)| spec)
+pub fn parse(bytes: &[u8]) -> Result<ServiceFile, ConfigError> {
+    parse_with_lines(bytes).map(|(file, _)| file)
 }
 
 /// Parses the contents of one service file, with the lines of [`KeyLines`].
-pub fn parse_with_lines(bytes: &[u8]) -> Result<(ServiceSpec, KeyLines), ConfigError> {
+pub fn parse_with_lines(bytes: &[u8]) -> Result<(ServiceFile, KeyLines), ConfigError> {
     if bytes.len() > MAX_FILE_SIZE {
         return Err(ConfigError::at(0, format!("file is larger than {MAX_FILE_SIZE} bytes")));
     }
@@ -212,7 +250,7 @@ pub fn parse_with_lines(bytes: &[u8]) -> Result<(ServiceSpec, KeyLines), ConfigE
 
     let mut argv = None;
     let mut cwd = None;
-    let mut spec = ServiceSpec { argv: Vec::new(), cwd: String::new(), shutdown: false, options: None };
+    let mut procfile = None;
     let mut options = ServiceOptions::NONE;
     let mut shutdown = None;
     let mut log_path = None;
@@ -245,7 +283,7 @@ pub fn parse_with_lines(bytes: &[u8]) -> Result<(ServiceSpec, KeyLines), ConfigE
         let slot_taken = match key {
             "cmd" => argv.replace((line, parse_cmd(value).map_err(|m| at_line(m.into()))?)).is_some(),
             "cwd" => cwd.replace(parse_absolute("cwd", value).map_err(at_line)?).is_some(),
-            "procfile" => options.procfile.replace(parse_absolute("procfile", value).map_err(at_line)?).is_some(),
+            "procfile" => procfile.replace(parse_absolute("procfile", value).map_err(at_line)?).is_some(),
             "chroot" => options.chroot.replace(parse_absolute("chroot", value).map_err(at_line)?).is_some(),
             "user" => options.user.replace((line, value.to_string())).is_some(),
             "group" => options.group.replace((line, value.to_string())).is_some(),
@@ -277,18 +315,6 @@ pub fn parse_with_lines(bytes: &[u8]) -> Result<(ServiceSpec, KeyLines), ConfigE
             return Err(ConfigError::at(line, format!("duplicate key \"{key}\"")));
         }
     }
-    // A Procfile's processes run in its directory unless cwd= says otherwise: empty until then.
-    let default_cwd = if options.procfile.is_some() { "" } else { DEFAULT_CWD };
-    spec.argv = match (argv, &options.procfile) {
-        (Some((_, argv)), None) => argv,
-        (None, Some(_)) => Vec::new(),
-        (Some((line, _)), Some(_)) => {
-            return Err(ConfigError::at(line, "cmd and procfile exclude each other; keep one"));
-        }
-        (None, None) => return Err(ConfigError::at(0, "missing \"cmd\"; add a line cmd=/path/to/program")),
-    };
-    spec.cwd = cwd.unwrap_or_else(|| default_cwd.to_string());
-    spec.shutdown = shutdown.unwrap_or(false);
     options.log = match (log_path, log_size.or(log_keep)) {
         (Some((_, path)), _) if path != "-" => Some(LogTarget::File {
             path,
@@ -301,8 +327,20 @@ pub fn parse_with_lines(bytes: &[u8]) -> Result<(ServiceSpec, KeyLines), ConfigE
         (Some(_), None) => Some(LogTarget::Stdout),
         (None, None) => None,
     };
-    spec.options = (options != ServiceOptions::NONE).then(|| alloc::boxed::Box::new(options));
-    Ok((spec, lines))
+    let options = (options != ServiceOptions::NONE).then(|| alloc::boxed::Box::new(options));
+    let shutdown = shutdown.unwrap_or(false);
+    let file = match (argv, procfile) {
+        (Some((_, argv)), None) => {
+            let cwd = cwd.unwrap_or_else(|| DEFAULT_CWD.to_string());
+            ServiceFile::Command(ServiceSpec { argv, cwd, shutdown, options })
+        }
+        (None, Some(path)) => ServiceFile::Procfile(ProcfileApp { path, cwd, shutdown, options }),
+        (Some((line, _)), Some(_)) => {
+            return Err(ConfigError::at(line, "cmd and procfile exclude each other; keep one"));
+        }
+        (None, None) => return Err(ConfigError::at(0, "missing \"cmd\"; add a line cmd=/path/to/program")),
+    };
+    Ok((file, lines))
 }
 
 const KNOWN_KEYS: &str =
@@ -392,6 +430,14 @@ fn parse_rlimit(value: &str) -> Result<(Resource, Rlimit), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A file that must be a `cmd=` service, parsed.
+    fn parse(bytes: &[u8]) -> Result<ServiceSpec, ConfigError> {
+        match super::parse(bytes)? {
+            ServiceFile::Command(spec) => Ok(spec),
+            ServiceFile::Procfile(app) => panic!("a procfile= file: {app:?}"),
+        }
+    }
 
     fn words(text: &str) -> Vec<String> {
         split_words(text).unwrap()
@@ -585,10 +631,10 @@ mod tests {
             #[test]
             fn any_bytes_give_a_spec_or_an_error_never_a_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
                 let lines = bytes.split(|&b| b == b'\n').count();
-                match parse(&bytes) {
+                match crate::config::parse(&bytes) {
                     // A Procfile service has its commands in the Procfile.
-                    Ok(spec) if spec.options().procfile.is_some() => prop_assert!(spec.argv.is_empty()),
-                    Ok(spec) => prop_assert!(!spec.argv.is_empty() && !spec.argv[0].is_empty()),
+                    Ok(ServiceFile::Procfile(app)) => prop_assert!(app.path.starts_with('/')),
+                    Ok(ServiceFile::Command(spec)) => prop_assert!(!spec.argv.is_empty() && !spec.argv[0].is_empty()),
                     Err(error) => prop_assert!(error.line <= lines),
                 }
             }

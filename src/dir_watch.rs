@@ -12,6 +12,7 @@
 //! written: they keep their previous state until their writer closes them.
 
 use crate::log::{Logger, Severity, describe};
+use crate::paths::split_parent_bytes;
 use crate::service_dir::is_service_name;
 use alloc::borrow::ToOwned;
 use alloc::ffi::CString;
@@ -61,19 +62,6 @@ pub struct DirWatch {
     procfile_watches: Vec<i32>,
 }
 
-/// Splits `a/b/c` into `a/b` and `c`; `c` alone has parent `.`, `/c` has `/`.
-fn split_parent(path: &[u8]) -> (&[u8], &[u8]) {
-    let path = match path.iter().rposition(|&b| b != b'/') {
-        Some(last) => &path[..=last],
-        None => return (b"/", b"/"),
-    };
-    match path.iter().rposition(|&b| b == b'/') {
-        Some(0) => (b"/", &path[1..]),
-        Some(slash) => (&path[..slash], &path[slash + 1..]),
-        None => (b".", path),
-    }
-}
-
 fn c_string(bytes: &[u8]) -> CString {
     CString::new(bytes).expect("BUG: a path from a C string has no NUL")
 }
@@ -81,7 +69,7 @@ fn c_string(bytes: &[u8]) -> CString {
 impl DirWatch {
     pub fn new(dir: &CStr) -> Result<DirWatch, Errno> {
         let inotify = inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK)?;
-        let (parent, name) = split_parent(dir.to_bytes());
+        let (parent, name) = split_parent_bytes(dir.to_bytes());
         let parent_watch = inotify::add_watch(&inotify, c_string(parent).as_c_str(), PARENT_EVENTS)?;
         let dir_watch = Some(inotify::add_watch(&inotify, dir, DIR_EVENTS)?);
         let (dir, name) = (dir.to_owned(), c_string(name));
@@ -232,15 +220,6 @@ fn track_write(being_written: &mut Vec<CString>, name: &CStr, flags: ReadFlags, 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parent_and_name_of_paths() {
-        assert_eq!(split_parent(b"/etc/going.d"), (&b"/etc"[..], &b"going.d"[..]));
-        assert_eq!(split_parent(b"/etc/going.d/"), (&b"/etc"[..], &b"going.d"[..]));
-        assert_eq!(split_parent(b"/going.d"), (&b"/"[..], &b"going.d"[..]));
-        assert_eq!(split_parent(b"examples/going.d"), (&b"examples"[..], &b"going.d"[..]));
-        assert_eq!(split_parent(b"going.d"), (&b"."[..], &b"going.d"[..]));
-    }
 
     #[test]
     fn a_file_counts_as_changed_only_once_its_writer_closes_it() {

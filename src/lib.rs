@@ -26,7 +26,10 @@
 //! | [`config`] | one service file into a spec: `key=value` lines, word splitting, errors with line numbers |
 //! | [`procfile`] | Procfiles and `.env`: one spec per process type of a foreman-style app |
 //! | [`accounts`] | `user=` and `group=` resolved against /etc/passwd and /etc/group |
-//! | [`service_dir`] | the directory: which names are services, the ownership rule, reading the files |
+//! | [`service_dir`] | the directory: which names are services, each read, parsed, completed and (Procfiles) expanded |
+//! | [`trust`] | the ownership and mode rule, applied to files and directories as they are opened |
+//! | [`system_checks`] | what a parsed file needs from the system: its log directory, root for `user=`, accounts looked up |
+//! | [`paths`] | splitting paths without libc |
 //! | [`dir_watch`] | inotify on the directory and its parent: when to rescan, which files are still being written |
 //! | [`supervisor`] | the service table and state machine: start, exit, backoff, reload, stop |
 //! | [`spawn`] | fork, the child's setup, exec, reporting a failed exec back |
@@ -97,6 +100,7 @@ pub mod daemon;
 pub mod dir_watch;
 pub mod leftovers;
 pub mod log;
+pub mod paths;
 pub mod proc_stat;
 pub mod procfile;
 pub mod protocol;
@@ -106,3 +110,5 @@ pub mod service_dir;
 pub mod service_log;
 pub mod spawn;
 pub mod supervisor;
+pub mod system_checks;
+pub mod trust;

@@ -9,7 +9,7 @@
 //! otherwise, with the `.env` variables and `PORT` = 5000 + 100 × the process
 //! type's index unless `.env` or `env=` sets it.
 
-use crate::config::{ConfigError, LogTarget, ServiceOptions, ServiceSpec, set_latest};
+use crate::config::{ConfigError, LogTarget, ProcfileApp, ServiceOptions, ServiceSpec, set_latest};
 use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -128,21 +128,20 @@ pub fn log_path_for(path: &str, name: &str) -> String {
     }
 }
 
-/// One spec per process type: the service file's spec with the command, the
+/// One spec per process type: the app's keys with the command, the
 /// directory, the environment and the log of that process.
 pub fn expand(
-    spec: &ServiceSpec,
+    app: &ProcfileApp,
     procfile_dir: &str,
     types: &[ProcessType],
     dotenv: &[(String, String)],
 ) -> Vec<(ProcessType, ServiceSpec)> {
-    let file_env = &spec.options().env;
+    let file_env = app.options.as_ref().map_or(&[][..], |options| &options.env[..]);
     types
         .iter()
         .enumerate()
         .map(|(index, process)| {
-            let mut options = spec.options.as_deref().cloned().unwrap_or(ServiceOptions::NONE);
-            options.procfile = None;
+            let mut options = app.options.as_deref().cloned().unwrap_or(ServiceOptions::NONE);
             let mut env = dotenv.to_vec();
             let port_set = |name: &str| name == "PORT";
             if !dotenv.iter().chain(file_env.iter()).any(|(name, _)| port_set(name)) {
@@ -155,9 +154,9 @@ pub fn expand(
             if let Some(LogTarget::File { path, .. }) = &mut options.log {
                 *path = log_path_for(path, &process.name);
             }
-            let cwd = if spec.cwd.is_empty() { procfile_dir.to_string() } else { spec.cwd.clone() };
+            let cwd = app.cwd.clone().unwrap_or_else(|| procfile_dir.to_string());
             let argv = vec!["/bin/sh".to_string(), "-c".to_string(), process.command.clone()];
-            let process_spec = ServiceSpec { argv, cwd, shutdown: spec.shutdown, options: Some(Box::new(options)) };
+            let process_spec = ServiceSpec { argv, cwd, shutdown: app.shutdown, options: Some(Box::new(options)) };
             (process.clone(), process_spec)
         })
         .collect()
@@ -166,6 +165,13 @@ pub fn expand(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn app(bytes: &[u8]) -> ProcfileApp {
+        match crate::config::parse(bytes).unwrap() {
+            crate::config::ServiceFile::Procfile(app) => app,
+            other => panic!("not a procfile= file: {other:?}"),
+        }
+    }
 
     #[test]
     fn procfile_lines_become_process_types_in_order() {
@@ -209,10 +215,10 @@ mod tests {
 
     #[test]
     fn expansion_sets_command_directory_port_and_environment() {
-        let spec = crate::config::parse(b"procfile=/srv/app/Procfile\nenv=EXTRA=1\nlog=/var/log/app.log\n").unwrap();
+        let app = app(b"procfile=/srv/app/Procfile\nenv=EXTRA=1\nlog=/var/log/app.log\n");
         let types = parse_procfile("web: serve\nworker: work\n").unwrap();
         let dotenv = parse_dotenv("SECRET=s\n").unwrap();
-        let specs = expand(&spec, "/srv/app", &types, &dotenv);
+        let specs = expand(&app, "/srv/app", &types, &dotenv);
         let (web, worker) = (&specs[0].1, &specs[1].1);
         assert_eq!(web.argv, ["/bin/sh", "-c", "serve"]);
         assert_eq!(web.cwd, "/srv/app");
@@ -223,14 +229,13 @@ mod tests {
         assert_eq!(env(worker), pairs(&[("SECRET", "s"), ("PORT", "5100"), ("EXTRA", "1")]));
         let Some(LogTarget::File { path, .. }) = &worker.options().log else { panic!() };
         assert_eq!(path, "/var/log/app.worker.log");
-        assert_eq!(worker.options().procfile, None);
     }
 
     #[test]
     fn port_from_dotenv_or_env_wins() {
-        let spec = crate::config::parse(b"procfile=/a/Procfile\ncwd=/elsewhere\n").unwrap();
+        let app = app(b"procfile=/a/Procfile\ncwd=/elsewhere\n");
         let types = parse_procfile("web: serve\n").unwrap();
-        let specs = expand(&spec, "/a", &types, &parse_dotenv("PORT=8080\n").unwrap());
+        let specs = expand(&app, "/a", &types, &parse_dotenv("PORT=8080\n").unwrap());
         assert_eq!(specs[0].1.options().env, [("PORT".to_string(), "8080".to_string())]);
         assert_eq!(specs[0].1.cwd, "/elsewhere");
     }

@@ -593,7 +593,14 @@ mod tests {
     }
 
     fn spec(cmd: &str) -> ServiceSpec {
-        crate::config::parse(alloc::format!("cmd={cmd}").as_bytes()).unwrap()
+        spec_of(&alloc::format!("cmd={cmd}"))
+    }
+
+    fn spec_of(text: &str) -> ServiceSpec {
+        match crate::config::parse(text.as_bytes()).unwrap() {
+            crate::config::ServiceFile::Command(spec) => spec,
+            other => panic!("not a cmd= file: {other:?}"),
+        }
     }
 
     fn scan(entries: &[(&str, Option<&str>)]) -> Vec<(String, Scanned)> {
@@ -901,8 +908,7 @@ mod tests {
     fn shutdown_service_ending_stops_everything_with_its_status() {
         let mut world = FakeWorld::default();
         let mut supervisor = Supervisor::new();
-        let mut main = crate::config::parse(b"cmd=/bin/main\nshutdown=yes\n").unwrap();
-        main.cwd = "/".into();
+        let main = spec_of("cmd=/bin/main\nshutdown=yes\n");
         let mut scan = scan(&[("side", Some("/bin/side"))]);
         scan.push(("main".into(), Scanned::Valid(Rc::new(main))));
         supervisor.reload(0, scan, &mut world);

@@ -1,12 +1,13 @@
 //! Any bytes as a service file: a spec or an error, never a panic.
 #![no_main]
 
+use going::config::ServiceFile;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|bytes: &[u8]| {
     match going::config::parse(bytes) {
-        Ok(spec) if spec.options().procfile.is_some() => assert!(spec.argv.is_empty()),
-        Ok(spec) => assert!(!spec.argv.is_empty() && !spec.argv[0].is_empty()),
+        Ok(ServiceFile::Procfile(app)) => assert!(app.path.starts_with('/')),
+        Ok(ServiceFile::Command(spec)) => assert!(!spec.argv.is_empty() && !spec.argv[0].is_empty()),
         Err(error) => assert!(error.line <= bytes.split(|&b| b == b'\n').count()),
     }
     if let Ok(text) = std::str::from_utf8(bytes) {
