@@ -9,21 +9,11 @@ use std::fs;
 /// open without close-on-exec, with extra variables in its environment: none of
 /// it may reach a service.
 fn start_leaky(services: &[(&str, &str)]) -> Going {
-    let dir = TempDir::new("services");
-    for (name, text) in services {
-        write_service(dir.path(), name, text);
-    }
-    let work = TempDir::new("work");
     // A descriptor opened by the shell's exec is inheritable.
-    let script = format!("trap '' USR1; exec 7</etc/hostname; exec {GOING} -d \"$1\" -r \"$2\"");
-    let mut shell = without_syslog("sh");
-    shell.arg("-c").arg(script).arg("sh").arg(dir.path()).arg(work.join("run")).env("SECRET", "leaked");
-    shell.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
-    shell.stderr(fs::File::create(work.join("going.log")).unwrap());
-    let child = shell.spawn().unwrap();
-    let going = Going::from_parts(child, dir, work);
-    going.wait_log("going: configuration:");
-    going
+    let launcher = ["sh", "-c", "trap '' USR1; exec 7</etc/hostname; exec \"$0\" \"$@\""];
+    let mut launch = Launch::new(&launcher, service_dir(services), TempDir::new("work"));
+    launch.command.env("SECRET", "leaked");
+    launch.start()
 }
 
 #[test]

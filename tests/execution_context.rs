@@ -182,22 +182,9 @@ fn missing_chroot_directory_is_reported() {
 
 #[test]
 fn credentials_need_going_to_run_as_root() {
-    let dir = TempDir::new("services");
-    let work = TempDir::new("work");
-    write_service(dir.path(), "asuser", "cmd=/bin/sleep 1000\nuser=root\n");
-    write_service(dir.path(), "plain", "cmd=/bin/sleep 1000\n");
-    for path in [dir.path().to_owned(), dir.join("asuser"), dir.join("plain")] {
-        std::os::unix::fs::chown(&path, Some(65534), Some(65534)).unwrap();
-    }
-    let mut command = without_syslog("setpriv");
-    command
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", GOING, "-r"])
-        .arg(work.join("run"))
-        .arg("-d")
-        .arg(dir.path());
-    command.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
-    command.stderr(fs::File::create(work.join("going.log")).unwrap());
-    let going = Going::from_parts(command.spawn().unwrap(), dir, work);
+    let dir = service_dir(&[("asuser", "cmd=/bin/sleep 1000\nuser=root\n"), ("plain", "cmd=/bin/sleep 1000\n")]);
+    let launcher = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"];
+    let going = Launch::new(&launcher, dir, TempDir::new("work")).owned_by(65534).start();
     going.wait_log("going: asuser:2: user=, group= and chroot= need going to run as root (not started");
     exec_pid(&going, "plain", "sleep");
 }

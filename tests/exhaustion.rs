@@ -4,27 +4,15 @@ mod common;
 
 use common::*;
 use std::fs;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// going as user `uid` (root is exempt from RLIMIT_NPROC), under `prlimit` options.
 /// Each test has its own uid: RLIMIT_NPROC counts every process of the user.
 fn start_as(uid: u32, limits: &[&str], services: &[(&str, &str)]) -> Going {
-    let dir = TempDir::new("services");
-    let work = TempDir::new("work");
-    for (name, text) in services {
-        write_service(dir.path(), name, text);
-    }
-    for path in std::iter::once(dir.path().to_owned()).chain(services.iter().map(|(name, _)| dir.join(name))) {
-        std::os::unix::fs::chown(&path, Some(uid), Some(uid)).unwrap();
-    }
-    let mut command = Command::new("prlimit");
     let (reuid, regid) = (format!("--reuid={uid}"), format!("--regid={uid}"));
-    command.args(limits).args(["setpriv", &reuid, &regid, "--clear-groups", GOING, "-d"]);
-    command.arg(dir.path()).arg("-r").arg(work.join("run")).stdin(Stdio::null()).stdout(Stdio::null());
-    command.stderr(fs::File::create(work.join("going.log")).unwrap());
-    let going = Going::from_parts(command.spawn().unwrap(), dir, work);
-    going.wait_log("going: configuration:");
-    going
+    let launcher: Vec<&str> = ["prlimit"].into_iter().chain(limits.iter().copied()).collect();
+    let launcher = [&launcher[..], &["setpriv", &reuid, &regid, "--clear-groups"]].concat();
+    Launch::new(&launcher, service_dir(services), TempDir::new("work")).owned_by(uid).start()
 }
 
 #[test]

@@ -217,18 +217,10 @@ fn deleted_run_directory_is_created_again_with_every_status() {
 
 #[test]
 fn a_run_directory_that_cannot_be_created_is_reported_once_and_going_supervises_on() {
-    let dir = TempDir::new("services");
-    let work = TempDir::new("work");
-    write_service(dir.path(), "crash", "cmd=/bin/sh -c 'exit 1'\n");
-    for path in [dir.path().to_owned(), dir.join("crash")] {
-        std::os::unix::fs::chown(&path, Some(65534), Some(65534)).unwrap();
-    }
     // work/ belongs to root: nobody cannot create work/run.
-    let mut command = Command::new("setpriv");
-    command.args(["--reuid=65534", "--regid=65534", "--clear-groups", GOING, "-r"]).arg(work.join("run"));
-    command.arg("-d").arg(dir.path()).stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
-    command.stderr(fs::File::create(work.join("going.log")).unwrap());
-    let going = Going::from_parts(command.spawn().unwrap(), dir, work);
+    let dir = service_dir(&[("crash", "cmd=/bin/sh -c 'exit 1'\n")]);
+    let launcher = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"];
+    let going = Launch::new(&launcher, dir, TempDir::new("work")).owned_by(65534).start();
     going.wait_log("cannot set up the run directory: Permission denied; goingctl will not work");
     // Every start and exit is a state change that would write a status file.
     going.service_pid("crash", 3);

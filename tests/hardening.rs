@@ -5,43 +5,28 @@ mod common;
 use common::*;
 use rustix::process::Signal;
 use std::fs;
-use std::process::{Child, Command, Stdio};
 
-/// going as PID 1 of a new PID namespace (`unshare --pid --fork --mount-proc`).
-struct Namespace {
-    unshare: Child,
-    /// Kept so that the directory lives as long as going.
-    _services: TempDir,
-    work: TempDir,
-}
+/// going as PID 1 of a new PID namespace (`unshare --pid --fork --mount-proc`):
+/// the harness's `Going` is unshare, going is its only child.
+struct Namespace(Going);
 
 impl Namespace {
     fn start(services: &[(&str, &str)]) -> Namespace {
-        let dir = TempDir::new("services");
-        for (name, text) in services {
-            write_service(dir.path(), name, text);
-        }
-        let work = TempDir::new("work");
-        let mut command = Command::new("unshare");
-        command.args(["--pid", "--fork", "--mount-proc", GOING, "-d"]).arg(dir.path());
-        command.arg("-r").arg(work.join("run")).stdin(Stdio::null()).stdout(Stdio::null());
-        command.stderr(fs::File::create(work.join("going.log")).unwrap());
-        let namespace = Namespace { unshare: command.spawn().unwrap(), _services: dir, work };
-        namespace.wait_log("going: configuration:");
-        namespace
+        let launcher = ["unshare", "--pid", "--fork", "--mount-proc"];
+        Namespace(Launch::new(&launcher, service_dir(services), TempDir::new("work")).start())
     }
 
     fn log(&self) -> String {
-        fs::read_to_string(self.work.join("going.log")).unwrap_or_default()
+        self.0.log()
     }
 
     fn wait_log(&self, text: &str) {
-        wait_for(&format!("{text:?} in:\n{}", self.log()), || self.log().contains(text).then_some(()));
+        self.0.wait_log(text);
     }
 
     /// going's pid as the host sees it: unshare's only child.
     fn going_pid(&self) -> i32 {
-        let pid = self.unshare.id();
+        let pid = self.0.pid();
         wait_for("going inside the namespace", || {
             fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?.split_whitespace().next()?.parse().ok()
         })
@@ -61,14 +46,15 @@ impl Namespace {
     }
 
     fn wait_exit(&mut self) -> i32 {
-        wait_for("the namespace to end", || self.unshare.try_wait().unwrap()).code().unwrap()
+        self.0.wait_exit().code().unwrap()
     }
 }
 
 impl Drop for Namespace {
     fn drop(&mut self) {
-        let _ = self.unshare.kill();
-        let _ = self.unshare.wait();
+        // SIGTERM to unshare would not reach going: end the namespace with it.
+        let _ = self.0.child.kill();
+        let _ = self.0.child.wait();
     }
 }
 

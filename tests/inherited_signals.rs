@@ -9,22 +9,10 @@ use rustix::process::Signal;
 /// Runs going from a Python launcher that ignores `ignored` (comma-separated
 /// names such as `CHLD,TERM`) and then execs it.
 fn start_ignoring(ignored: &str, services: &[(&str, &str)]) -> Going {
-    let dir = TempDir::new("services");
-    for (name, text) in services {
-        write_service(dir.path(), name, text);
-    }
-    let work = TempDir::new("work");
     let launcher = "import os, signal, sys\n\
         for name in sys.argv[1].split(','): signal.signal(getattr(signal, 'SIG' + name), signal.SIG_IGN)\n\
         os.execv(sys.argv[2], sys.argv[2:])";
-    let log = work.join("going.log");
-    let mut command = without_syslog("python3");
-    command.args(["-c", launcher, ignored, GOING, "-r"]).arg(work.join("run"));
-    command.arg("-d").arg(dir.path()).stdin(std::process::Stdio::null());
-    command.stdout(std::process::Stdio::null()).stderr(std::fs::File::create(&log).unwrap());
-    let going = Going::from_parts(command.spawn().unwrap(), dir, work);
-    going.wait_log("going: configuration:");
-    going
+    Launch::new(&["python3", "-c", launcher, ignored], service_dir(services), TempDir::new("work")).start()
 }
 
 fn ignored_mask(pid: i32) -> u64 {
@@ -58,17 +46,13 @@ fn with_sigterm_and_sighup_ignored_by_its_parent_going_still_reloads_and_stops()
 #[test]
 fn a_stdout_reader_that_went_away_does_not_kill_going() {
     // Python's own default: SIGPIPE ignored. going must not rely on either disposition.
-    let dir = TempDir::new("services");
-    write_service(dir.path(), "chatty", "cmd=/bin/sh -c 'while :; do echo hello; sleep 0.01; done'\nlog=-\n");
-    write_service(dir.path(), "web", "cmd=/bin/sleep 1000\n");
-    let work = TempDir::new("work");
-    let log = work.join("going.log");
-    let mut command = going_command(&["-d", dir.path().to_str().unwrap()], &log);
-    command.stdout(std::process::Stdio::piped());
-    let mut child = command.spawn().unwrap();
+    let chatty = "cmd=/bin/sh -c 'while :; do echo hello; sleep 0.01; done'\nlog=-\n";
+    let dir = service_dir(&[("chatty", chatty), ("web", "cmd=/bin/sleep 1000\n")]);
+    let mut launch = Launch::new(&[], dir, TempDir::new("work"));
+    launch.command.stdout(std::process::Stdio::piped());
+    let mut going = launch.spawn();
     // The reader goes away: every later write to the pipe fails with EPIPE (or SIGPIPE).
-    drop(child.stdout.take());
-    let going = Going::from_parts(child, dir, work);
+    drop(going.child.stdout.take());
     going.wait_log("cannot write to going's stdout");
     let web = going.service_pid("web", 1);
     wait_exec(web, "sleep");

@@ -31,15 +31,9 @@ fn secret(work: &TempDir, name: &str, text: &str) -> std::path::PathBuf {
 
 /// going on its own services directory with `run` as its run directory.
 fn start_with_run_dir(services: &[(&str, &str)], run: &Path, work: TempDir) -> Going {
-    let dir = TempDir::new("services");
-    for (name, text) in services {
-        write_service(dir.path(), name, text);
-    }
-    let (dir_arg, run_arg) = (dir.path().to_str().unwrap().to_owned(), run.to_str().unwrap().to_owned());
-    let child = going_command(&["-r", &run_arg, "-d", &dir_arg], &work.join("going.log")).spawn().unwrap();
-    let going = Going::from_parts(child, dir, work);
-    going.wait_log("going: configuration:");
-    going
+    let mut launch = Launch::new(&[], service_dir(services), work);
+    launch.command.arg("-r").arg(run);
+    launch.start()
 }
 
 #[test]
@@ -239,16 +233,15 @@ fn a_fifo_at_a_log_path_is_refused_without_hanging_going() {
 /// service that floods its output there. Returns going and the unread end.
 fn with_a_stalled_socket(on_stderr: bool) -> (Going, UnixStream) {
     let (going_end, unread_end) = UnixStream::pair().unwrap();
-    let dir = TempDir::new("services");
-    write_service(dir.path(), "web", "cmd=/bin/sleep 1000\n");
-    write_service(dir.path(), "flood", "cmd=/bin/sh -c 'while :; do echo flooding flooding flooding; done'\nlog=-\n");
-    let work = TempDir::new("work");
-    let mut command = going_command(&["-d", dir.path().to_str().unwrap()], &work.join("going.log"));
+    let flood = "cmd=/bin/sh -c 'while :; do echo flooding flooding flooding; done'\nlog=-\n";
+    let dir = service_dir(&[("web", "cmd=/bin/sleep 1000\n"), ("flood", flood)]);
+    let mut launch = Launch::new(&[], dir, TempDir::new("work"));
+    let socket = Stdio::from(std::os::fd::OwnedFd::from(going_end));
     match on_stderr {
-        true => command.stderr(Stdio::from(std::os::fd::OwnedFd::from(going_end))),
-        false => command.stdout(Stdio::from(std::os::fd::OwnedFd::from(going_end))),
+        true => launch.command.stderr(socket),
+        false => launch.command.stdout(socket),
     };
-    (Going::from_parts(command.spawn().unwrap(), dir, work), unread_end)
+    (launch.spawn(), unread_end)
 }
 
 /// The pid in a status file once it differs from `old`.
@@ -312,15 +305,10 @@ fn a_file_changed_in_a_loop_is_rescanned_at_most_ten_times_a_second_and_a_broken
 
 #[test]
 fn children_get_umask_022_whatever_going_inherited() {
-    let dir = TempDir::new("services");
     let work = TempDir::new("work");
     let made = work.join("made-by-service");
-    write_service(dir.path(), "maker", &format!("cmd=/bin/sh -c ': > {}; exec sleep 1000'\n", made.display()));
-    let mut command = without_syslog("sh");
-    command.args(["-c", "umask 000; exec \"$0\" \"$@\"", GOING, "-r"]).arg(work.join("run"));
-    command.arg("-d").arg(dir.path()).stdin(Stdio::null()).stdout(Stdio::null());
-    command.stderr(fs::File::create(work.join("going.log")).unwrap());
-    let going = Going::from_parts(command.spawn().unwrap(), dir, work);
+    let dir = service_dir(&[("maker", &format!("cmd=/bin/sh -c ': > {}; exec sleep 1000'\n", made.display()))]);
+    let going = Launch::new(&["sh", "-c", "umask 000; exec \"$0\" \"$@\""], dir, work).start();
     going.service_pid("maker", 1);
     let mode = wait_for("the service's file", || fs::metadata(&made).ok()).mode();
     assert_eq!(mode & 0o777, 0o644);

@@ -4,7 +4,6 @@ mod common;
 use common::*;
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The message of a log line after its `2026-11-26T06:30:00.123Z ` timestamp, checked.
@@ -93,9 +92,9 @@ fn stdout_mode_prefixes_lines_with_the_service_name() {
     write_service(dir.path(), "web", "cmd=/bin/sh -c 'echo listening on :8080; exec sleep 1000'\nlog=-\n");
     let work = TempDir::new("work");
     let stdout = work.join("stdout");
-    let mut command = going_command(&["-d", dir.path().to_str().unwrap()], &work.join("going.log"));
-    command.stdout(fs::File::create(&stdout).unwrap());
-    let _going = Going::from_parts(command.spawn().unwrap(), dir, work);
+    let mut launch = Launch::new(&[], dir, work);
+    launch.command.stdout(fs::File::create(&stdout).unwrap());
+    let _going = launch.spawn();
     wait_for("the prefixed line", || fs::read_to_string(&stdout).ok().filter(|t| t == "web | listening on :8080\n"));
 }
 
@@ -197,13 +196,11 @@ fn read_only_log_directory_is_reported_once() {
         format!("cmd=/bin/sh -c 'while true; do echo tick; sleep 0.02; done'\nlog={}/ticker.log\n", logs.display());
     write_service(dir.path(), "ticker", &text);
     // Root ignores mode bits: a read-only bind mount, in a namespace of going's own, is truly read-only.
-    let script = "mount --bind \"$1\" \"$1\" && mount -o remount,bind,ro \"$1\" && exec \"$2\" -d \"$3\" -r \"$4\"";
-    let mut command = Command::new("unshare");
-    command.args(["--mount", "--propagation", "private", "--", "sh", "-c", script, "sh"]);
-    command.arg(&logs).arg(GOING).arg(dir.path()).arg(work.join("run"));
-    command.stdin(Stdio::null()).stdout(Stdio::null());
-    command.stderr(fs::File::create(work.join("going.log")).unwrap());
-    let going = Going::from_parts(command.spawn().unwrap(), dir, work);
+    let logs_path = logs.display();
+    let script =
+        format!("mount --bind {logs_path} {logs_path} && mount -o remount,bind,ro {logs_path} && exec \"$0\" \"$@\"");
+    let launcher = ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", &script];
+    let going = Launch::new(&launcher, dir, work).spawn();
     let expected = format!(
         "going: ticker: cannot write to {}/ticker.log: Read-only file system (dropping lines until it works)",
         logs.display()

@@ -4,29 +4,21 @@ mod common;
 
 use common::*;
 use std::os::unix::net::UnixDatagram;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// Starts going with /dev/log pointing at a socket the test reads.
 fn start_with_syslog(services: &[(&str, &str)]) -> (Going, UnixDatagram) {
-    let dir = TempDir::new("services");
-    for (name, text) in services {
-        write_service(dir.path(), name, text);
-    }
     let work = TempDir::new("work");
-    let socket_path = work.join("log.sock");
-    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    let socket = UnixDatagram::bind(work.join("log.sock")).unwrap();
     socket.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
     std::fs::write(work.join("null"), "").unwrap();
-    let script = "mount --bind /dev/null \"$1/null\" && mount -t tmpfs tmpfs /dev && touch /dev/null \
-                  && mount --bind \"$1/null\" /dev/null && ln -s \"$1/log.sock\" /dev/log && exec \"$2\" -d \"$3\" -r \"$1/run\"";
-    let mut command = Command::new("unshare");
-    command.args(["--mount", "--propagation", "private", "--", "sh", "-c", script, "sh"]);
-    command.arg(work.path()).arg(GOING).arg(dir.path());
-    command.stdin(Stdio::null()).stdout(Stdio::null());
-    command.stderr(std::fs::File::create(work.join("going.log")).unwrap());
-    let going = Going::from_parts(command.spawn().unwrap(), dir, work);
-    (going, socket)
+    let work_path = work.path().display();
+    let script = format!(
+        "mount --bind /dev/null {work_path}/null && mount -t tmpfs tmpfs /dev && touch /dev/null \
+         && mount --bind {work_path}/null /dev/null && ln -s {work_path}/log.sock /dev/log && exec \"$0\" \"$@\""
+    );
+    let launcher = ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", &script];
+    (Launch::new(&launcher, service_dir(services), work).spawn(), socket)
 }
 
 fn receive_until(socket: &UnixDatagram, text: &str) -> Vec<String> {

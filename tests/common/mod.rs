@@ -97,24 +97,75 @@ pub fn going_command(args: &[&str], log: &Path) -> Command {
     command
 }
 
+/// A fresh service directory holding `services` (name, contents).
+pub fn service_dir(services: &[(&str, &str)]) -> TempDir {
+    let dir = TempDir::new("services");
+    for (name, text) in services {
+        write_service(dir.path(), name, text);
+    }
+    dir
+}
+
+/// How a test starts going: through which programs, as whom, with what else.
+pub struct Launch {
+    pub command: Command,
+    services: TempDir,
+    work: TempDir,
+}
+
+impl Launch {
+    /// going with `-d SERVICES -r WORK/run`, its stderr in `WORK/going.log`, run
+    /// through `launcher`: programs and their arguments that end by running
+    /// the next word (going) with the words after it (`["setpriv",
+    /// "--reuid=65534", ...]`, `["sh", "-c", "...; exec \"$0\" \"$@\""]`);
+    /// empty for going alone. A later `-r` or `-d` added to `command` wins.
+    pub fn new(launcher: &[&str], services: TempDir, work: TempDir) -> Launch {
+        let mut command = match launcher.split_first() {
+            None => without_syslog(GOING),
+            Some((program, arguments)) => {
+                let mut command = without_syslog(program);
+                command.args(arguments).arg(GOING);
+                command
+            }
+        };
+        command.arg("-d").arg(services.path()).arg("-r").arg(work.join("run"));
+        command.stdin(Stdio::null()).stdout(Stdio::null());
+        command.stderr(fs::File::create(work.join("going.log")).unwrap());
+        Launch { command, services, work }
+    }
+
+    /// Gives the service directory and its files to `uid`, for a going that runs as that user.
+    pub fn owned_by(self, uid: u32) -> Launch {
+        let dir = self.services.path();
+        let files = fs::read_dir(dir).unwrap().map(|entry| entry.unwrap().path());
+        for path in std::iter::once(dir.to_owned()).chain(files) {
+            std::os::unix::fs::chown(&path, Some(uid), Some(uid)).unwrap();
+        }
+        self
+    }
+
+    /// Starts going without waiting for anything.
+    pub fn spawn(mut self) -> Going {
+        let child = self.command.spawn().unwrap();
+        Going::from_parts(child, self.services, self.work)
+    }
+
+    /// Starts going and waits for its first scan: until then it may not have blocked SIGHUP yet.
+    pub fn start(self) -> Going {
+        let going = self.spawn();
+        going.wait_log("going: configuration:");
+        going
+    }
+}
+
 impl Going {
     /// Starts going on a fresh directory holding `services` (name, contents).
     pub fn start(services: &[(&str, &str)]) -> Going {
-        let dir = TempDir::new("services");
-        for (name, text) in services {
-            write_service(dir.path(), name, text);
-        }
-        Going::start_in(dir)
+        Going::start_in(service_dir(services))
     }
 
     pub fn start_in(services: TempDir) -> Going {
-        let work = TempDir::new("work");
-        let dir = services.path().to_str().unwrap().to_owned();
-        let child = going_command(&["-d", &dir], &work.join("going.log")).spawn().unwrap();
-        let going = Going { child, services, work, status: None };
-        // Until the first scan is logged going may not have blocked SIGHUP yet.
-        going.wait_log("going: configuration:");
-        going
+        Launch::new(&[], services, TempDir::new("work")).start()
     }
 
     /// Wraps a going started some other way.
