@@ -1,13 +1,17 @@
 //! Entry and event loop: turns kernel events into state-machine events.
 //!
-//! One blocking call per turn, `poll` over the signalfd and the failure
-//! pipes of children still starting, with the earliest deadline of any
-//! service as its timeout. Each source is drained until it is empty.
+//! [`Daemon::set_up`] does everything once, in order (signals first); then
+//! each [`Daemon::turn`] makes one blocking call, `epoll_wait` over the
+//! signalfd, inotify, the control FIFO, the failure pipes of children still
+//! starting and the service log pipes, with the earliest deadline of any
+//! service as its timeout, and dispatches what is ready by its token. Each
+//! source is drained until it is empty.
 
 use crate::config::ServiceSpec;
 use crate::dir_watch::DirWatch;
+use crate::events::{Poller, Source};
 use crate::leftovers;
-use crate::log::{Logger, Severity};
+use crate::log::{Logger, Severity, describe};
 use crate::protocol::DEFAULT_RUN_DIR;
 use crate::rt::{self, Disposition, SIGNALFD_RECORD_SIZE, SignalSet};
 use crate::run_dir::RunDir;
@@ -16,12 +20,12 @@ use crate::service_log::ServiceLogs;
 use crate::spawn::{self, FailureReport, Stdio};
 use crate::supervisor::{Effects, Exit, Millis, Status, Stop, Supervisor};
 use crate::trust::DirError;
+use alloc::collections::BTreeMap;
 use alloc::rc::Rc;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::ffi::CStr;
 use core::fmt;
-use rustix::event::{PollFd, PollFlags};
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::io::Errno;
 use rustix::process::{Pid, Resource, Rlimit, Signal, WaitOptions};
@@ -92,7 +96,6 @@ fn now() -> Millis {
 
 /// A child between fork and exec, whose failure pipe is still open.
 struct Starting {
-    pid: Pid,
     report: OwnedFd,
     name: String,
     /// What the child was asked to do, to name it in a failure report.
@@ -110,10 +113,12 @@ fn stop_signals(stop: Stop) -> &'static [Signal] {
 /// The effects of the state machine, carried out for real.
 struct Host {
     logger: Logger,
+    poller: Poller,
     dev_null: OwnedFd,
     /// going's descriptor limit before it raised its own, given back to every child.
     child_nofile: Rlimit,
-    starting: Vec<Starting>,
+    /// By pid.
+    starting: BTreeMap<i32, Starting>,
     run_dir: RunDir,
     logs: ServiceLogs,
     /// The configuration errors already logged.
@@ -125,21 +130,23 @@ impl Effects for Host {
         // A reload starts services back to back without a turn of the loop: collect the
         // starts that finished, or every fork would copy thousands of open pipes.
         if self.starting.len() >= MAX_PENDING_STARTS {
-            for index in (0..self.starting.len()).rev() {
-                self.collect_start(index);
-            }
+            let pids: Vec<i32> = self.starting.keys().copied().collect();
+            pids.into_iter().for_each(|pid| self.collect_start(pid));
         }
         let command = spawn::prepare(spec);
         let input = self.dev_null.as_fd();
         let output = match &spec.options().log {
-            Some(target) => self.logs.writer_for(name, target)?,
+            Some(target) => self.logs.writer_for(name, target, &self.poller)?,
             None => {
                 self.logs.retire(name);
                 input
             }
         };
         let (pid, report) = spawn::spawn(&command, Stdio { input, output }, &self.child_nofile)?;
-        self.starting.push(Starting { pid, report, name: name.into(), spec: Rc::clone(spec) });
+        let raw = pid.as_raw_nonzero().get();
+        // Without its pipe in the set, a failed exec is still told when the child is reaped.
+        let _ = self.poller.add(&report, Source::Start(raw));
+        self.starting.insert(raw, Starting { report, name: name.into(), spec: Rc::clone(spec) });
         Ok(pid)
     }
 
@@ -185,20 +192,20 @@ impl Effects for Host {
 }
 
 impl Host {
-    /// Reads the failure pipe of a starting child, if it has anything to say.
-    fn collect_start(&mut self, index: usize) {
-        if self.report_failure(index) != Err(Errno::AGAIN) {
-            self.starting.swap_remove(index);
+    /// Reads the failure pipe of child `pid`; once it has said all it will
+    /// (a failure, or end-of-file at exec), the start is forgotten.
+    fn collect_start(&mut self, pid: i32) {
+        let Some(starting) = self.starting.get(&pid) else { return };
+        match spawn::read_failure(&starting.report) {
+            Err(Errno::AGAIN) => return,
+            Ok(Some(failure)) => {
+                let report = FailureReport { failure, spec: &starting.spec };
+                self.logger.log(Severity::Error, format_args!("{}: {report}", starting.name));
+            }
+            Ok(None) | Err(_) => {}
         }
-    }
-
-    fn report_failure(&mut self, index: usize) -> Result<(), Errno> {
-        let starting = &self.starting[index];
-        if let Some(failure) = spawn::read_failure(&starting.report)? {
-            let report = FailureReport { failure, spec: &starting.spec };
-            self.logger.log(Severity::Error, format_args!("{}: {report}", starting.name));
-        }
-        Ok(())
+        self.poller.remove(&starting.report);
+        self.starting.remove(&pid);
     }
 
     /// Reaps every child that has exited, orphans adopted as subreaper included.
@@ -210,9 +217,7 @@ impl Host {
                 Ok(None) | Err(_) => return,
             };
             // The child is gone, so its failure pipe holds all it will ever say: log it first.
-            if let Some(index) = self.starting.iter().position(|s| s.pid == pid) {
-                self.collect_start(index);
-            }
+            self.collect_start(pid.as_raw_nonzero().get());
             let exit = match (status.exit_status(), status.terminating_signal()) {
                 (Some(code), _) => Exit::Code(code),
                 (None, Some(signal)) => Exit::Signal(signal),
@@ -276,7 +281,7 @@ fn drain_signals(signal_fd: &OwnedFd) -> Signals {
     signals
 }
 
-fn poll_timeout(deadline: Option<Millis>) -> Option<Timespec> {
+fn wait_timeout(deadline: Option<Millis>) -> Option<Timespec> {
     let wait = deadline?.saturating_sub(now());
     Some(Timespec { tv_sec: (wait / 1000) as i64, tv_nsec: (wait % 1000 * 1_000_000) as i64 })
 }
@@ -288,6 +293,181 @@ fn raise_nofile_limit() -> Rlimit {
     let raised = Rlimit { current: original.maximum, maximum: original.maximum };
     let _ = rustix::process::setrlimit(Resource::Nofile, raised);
     original
+}
+
+/// Why going cannot start: what it prints and its exit status.
+struct SetupFailure {
+    code: i32,
+    message: String,
+}
+
+fn setup_failure(code: i32, message: fmt::Arguments) -> SetupFailure {
+    SetupFailure { code, message: alloc::format!("going: {message}\n") }
+}
+
+/// Signals become data before anything can send one. They are blocked first, so
+/// that none acts by its default before the signalfd reads it; then what the parent
+/// left ignored is undone (an ignored SIGCHLD would reap services behind going's
+/// back). SIGPIPE is ignored: a write to a pipe whose reader is gone fails with EPIPE.
+fn set_up_signals() -> Result<OwnedFd, Errno> {
+    let handled = [Signal::CHILD, Signal::HUP, Signal::TERM, Signal::INT];
+    let set = handled.into_iter().fold(SignalSet::default(), SignalSet::with);
+    rt::block_only(set)?;
+    for signal in handled {
+        rt::set_disposition(signal, Disposition::Default)?;
+    }
+    rt::set_disposition(Signal::PIPE, Disposition::Ignore)?;
+    rt::signalfd(set)
+}
+
+/// A running going: the service table, the world it acts on, and what it waits on.
+struct Daemon<'a> {
+    dir: &'a CStr,
+    supervisor: Supervisor,
+    host: Host,
+    signal_fd: OwnedFd,
+    watch: Option<DirWatch>,
+    /// When the directory is rescanned, after a change settled.
+    rescan_at: Option<Millis>,
+    last_rescan: Option<Millis>,
+    /// What the last wait found ready; kept to reuse its memory.
+    ready: Vec<Source>,
+}
+
+impl<'a> Daemon<'a> {
+    fn set_up(dir: &'a CStr, run_dir: &str) -> Result<Daemon<'a>, SetupFailure> {
+        let failure =
+            |what: &str, error| setup_failure(EXIT_OS_ERROR, format_args!("cannot {what}: {}", describe(error)));
+        let signal_fd = set_up_signals().map_err(|error| failure("set up signalfd", error))?;
+        // Older kernels (before 5.11) lack the flag: inherited descriptors then stay as they were.
+        let _ = rt::mark_inherited_fds_close_on_exec();
+        let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
+        let child_nofile = raise_nofile_limit();
+        let poller = Poller::new().map_err(|error| failure("create the epoll set", error))?;
+        poller.add(&signal_fd, Source::Signals).map_err(|error| failure("watch the signalfd", error))?;
+
+        let mut logger = Logger::new();
+        let shown_dir = dir.to_string_lossy();
+        let mut told = ToldErrors::default();
+        let scan = service_dir::scan(dir, &[], &[], &mut told, &mut logger).map_err(|error| {
+            let code = match error {
+                DirError::Unreadable(_) => EXIT_NO_DIR,
+                DirError::Untrusted(_) => EXIT_UNTRUSTED_DIR,
+            };
+            setup_failure(code, format_args!("{shown_dir}: {error}"))
+        })?;
+        let dev_null_flags = rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC;
+        let dev_null = rustix::fs::open(c"/dev/null", dev_null_flags, rustix::fs::Mode::empty())
+            .map_err(|error| failure("open /dev/null", error))?;
+        let mut run_dir = RunDir::open(run_dir, &mut logger);
+        let previous = run_dir.take_previous_statuses();
+        leftovers::kill_leftovers(&previous, run_dir.boot_id(), &mut logger);
+        if let Some(control) = run_dir.control_fd() {
+            let _ = poller.add(control, Source::Control);
+        }
+        let logs = ServiceLogs::new();
+        let starting = BTreeMap::new();
+        let mut host = Host { logger, poller, dev_null, child_nofile, starting, run_dir, logs, told };
+        let version = env!("CARGO_PKG_VERSION");
+        host.log(Severity::Info, format_args!("going {version} supervising {shown_dir}"));
+        let mut supervisor = Supervisor::new();
+        supervisor.reload(now(), scan.services, &mut host);
+        let watch = match DirWatch::new(dir) {
+            Ok(mut watch) => {
+                watch.watch_also(&scan.procfile_dirs, &mut host.logger);
+                let _ = host.poller.add(watch.fd(), Source::Inotify);
+                Some(watch)
+            }
+            Err(error) => {
+                let reason = describe(error);
+                let message =
+                    format_args!("{shown_dir}: cannot watch with inotify: {reason}; send SIGHUP after changes");
+                host.log(Severity::Warning, message);
+                None
+            }
+        };
+        let ready = Vec::new();
+        Ok(Daemon { dir, supervisor, host, signal_fd, watch, rescan_at: None, last_rescan: None, ready })
+    }
+
+    /// Waits for the next event or deadline and acts on everything that is ready.
+    fn turn(&mut self) {
+        let deadline = match (self.supervisor.next_deadline(), self.rescan_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let mut ready = core::mem::take(&mut self.ready);
+        self.host.poller.wait(wait_timeout(deadline).as_ref(), &mut ready);
+        let mut signals = Signals::default();
+        for source in ready.drain(..) {
+            match source {
+                Source::Start(pid) => self.host.collect_start(pid),
+                Source::Log(id) => self.host.logs.read(id, &self.host.poller, &mut self.host.logger),
+                Source::Inotify => self.directory_changed(),
+                Source::Control => self.commands_arrived(),
+                Source::Signals => signals = drain_signals(&self.signal_fd),
+            }
+        }
+        self.ready = ready;
+        self.act_on(signals);
+        self.supervisor.deadline_passed(now(), &mut self.host);
+        if self.host.run_dir.take_recreated() {
+            if let Some(control) = self.host.run_dir.control_fd() {
+                let _ = self.host.poller.add(control, Source::Control);
+            }
+            self.supervisor.publish_all(&mut self.host);
+        }
+    }
+
+    fn directory_changed(&mut self) {
+        let Some(watch) = self.watch.as_mut() else { return };
+        if watch.read_events(&mut self.host.logger) {
+            let earliest = self.last_rescan.map_or(0, |at| at + MIN_RESCAN_GAP);
+            self.rescan_at.get_or_insert((now() + RESCAN_DELAY).max(earliest));
+        }
+    }
+
+    fn commands_arrived(&mut self) {
+        for (name, command) in self.host.run_dir.read_commands(&mut self.host.logger) {
+            if !self.supervisor.control(now(), &name, command, &mut self.host) {
+                self.host.log(Severity::Warning, format_args!("control: no service {name:?}; ignored"));
+            }
+        }
+    }
+
+    fn act_on(&mut self, signals: Signals) {
+        if signals.child {
+            self.host.reap_all(&mut self.supervisor);
+        }
+        if let Some(name) = signals.stop {
+            self.host.log(Severity::Info, format_args!("received {name}; stopping all services"));
+            self.supervisor.stop_all(now(), &mut self.host);
+            return;
+        }
+        let settled = self.rescan_at.is_some_and(|at| at <= now());
+        if !signals.hang_up && !settled {
+            return;
+        }
+        if signals.hang_up {
+            self.host.told.forget();
+            if let Some(watch) = self.watch.as_mut() {
+                watch.forget_writers();
+            }
+        }
+        self.rescan_at = None;
+        self.last_rescan = Some(now());
+        self.host.reload(&mut self.supervisor, self.dir, self.watch.as_mut());
+    }
+
+    /// Runs until every service is stopped after SIGTERM or SIGINT; returns going's exit status.
+    fn run(mut self) -> i32 {
+        while !self.supervisor.is_finished() {
+            self.turn();
+        }
+        self.host.run_dir.close();
+        self.host.log(Severity::Info, format_args!("all services stopped; exiting"));
+        self.supervisor.exit_status()
+    }
 }
 
 /// The daemon; returns its exit status.
@@ -308,147 +488,11 @@ pub fn main(args: &[&CStr]) -> i32 {
             return EXIT_USAGE;
         }
     };
-
-    // Signals become data before anything can send one: block, then open the signalfd.
-    let handled = [Signal::CHILD, Signal::HUP, Signal::TERM, Signal::INT];
-    let set = handled.into_iter().fold(SignalSet::default(), SignalSet::with);
-    // Blocked first, so that none of them acts by its default before the signalfd reads it; then
-    // what the parent left ignored is undone (an ignored SIGCHLD would reap services behind going's
-    // back). SIGPIPE ignored: a write to a pipe whose reader is gone fails with EPIPE instead.
-    let set_up = rt::block_only(set)
-        .and_then(|()| handled.into_iter().try_for_each(|signal| rt::set_disposition(signal, Disposition::Default)))
-        .and_then(|()| rt::set_disposition(Signal::PIPE, Disposition::Ignore));
-    let signal_fd = match set_up.and_then(|()| rt::signalfd(set)) {
-        Ok(fd) => fd,
-        Err(error) => {
-            let reason = crate::log::describe(error);
-            print(rt::stderr(), &alloc::format!("going: cannot set up signalfd: {reason}\n"));
-            return EXIT_OS_ERROR;
-        }
-    };
-    // Older kernels (before 5.11) lack the flag: inherited descriptors then stay as they were.
-    let _ = rt::mark_inherited_fds_close_on_exec();
-    let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
-    let child_nofile = raise_nofile_limit();
-
-    let mut logger = Logger::new();
-    let shown_dir = dir.to_string_lossy();
-    let mut told = ToldErrors::default();
-    let scan = match service_dir::scan(dir, &[], &[], &mut told, &mut logger) {
-        Ok(scan) => scan,
-        Err(error) => {
-            print(rt::stderr(), &alloc::format!("going: {shown_dir}: {error}\n"));
-            return match error {
-                DirError::Unreadable(_) => EXIT_NO_DIR,
-                DirError::Untrusted(_) => EXIT_UNTRUSTED_DIR,
-            };
-        }
-    };
-    let dev_null_flags = rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC;
-    let dev_null = match rustix::fs::open(c"/dev/null", dev_null_flags, rustix::fs::Mode::empty()) {
-        Ok(fd) => fd,
-        Err(error) => {
-            let reason = crate::log::describe(error);
-            print(rt::stderr(), &alloc::format!("going: cannot open /dev/null: {reason}\n"));
-            return EXIT_OS_ERROR;
-        }
-    };
-    let mut run_dir = RunDir::open(run_dir, &mut logger);
-    let previous = run_dir.take_previous_statuses();
-    leftovers::kill_leftovers(&previous, run_dir.boot_id(), &mut logger);
-    let mut host =
-        Host { logger, dev_null, child_nofile, starting: Vec::new(), run_dir, logs: ServiceLogs::new(), told };
-    let version = env!("CARGO_PKG_VERSION");
-    host.log(Severity::Info, format_args!("going {version} supervising {shown_dir}"));
-    let mut supervisor = Supervisor::new();
-    supervisor.reload(now(), scan.services, &mut host);
-    let mut watch = match DirWatch::new(dir) {
-        Ok(mut watch) => {
-            watch.watch_also(&scan.procfile_dirs, &mut host.logger);
-            Some(watch)
-        }
-        Err(error) => {
-            let reason = crate::log::describe(error);
-            let message = format_args!("{shown_dir}: cannot watch with inotify: {reason}; send SIGHUP after changes");
-            host.log(Severity::Warning, message);
-            None
-        }
-    };
-    let mut rescan_at: Option<Millis> = None;
-    let mut last_rescan: Option<Millis> = None;
-
-    while !supervisor.is_finished() {
-        let deadline = match (supervisor.next_deadline(), rescan_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        let timeout = poll_timeout(deadline);
-        let inotify = watch.as_ref().map(DirWatch::fd);
-        let control = host.run_dir.control_fd();
-        let starts = host.starting.len();
-        let (inotify_ready, control_ready, ready_pipes) = {
-            let fixed = core::iter::once(Some(&signal_fd)).chain([inotify, control]).flatten();
-            let pipes = host.starting.iter().map(|s| &s.report).chain(host.logs.read_ends());
-            let watched = fixed.chain(pipes);
-            let mut fds: Vec<PollFd> = watched.map(|fd| PollFd::new(fd, PollFlags::IN)).collect();
-            match rustix::event::poll(&mut fds, timeout.as_ref()) {
-                Ok(_) | Err(Errno::INTR) => {}
-                Err(error) => panic!("poll failed: {}", crate::log::describe(error)),
-            }
-            let mut ready = fds.iter().map(|fd| !fd.revents().is_empty()).skip(1);
-            let inotify_ready = inotify.is_some() && ready.next() == Some(true);
-            let control_ready = control.is_some() && ready.next() == Some(true);
-            (inotify_ready, control_ready, ready.collect::<Vec<bool>>())
-        };
-        let (ready_starts, ready_logs) = ready_pipes.split_at(starts);
-        // Back to front, so that removing a finished start or log keeps the earlier indices valid.
-        for index in (0..ready_starts.len()).rev() {
-            if ready_starts[index] {
-                host.collect_start(index);
-            }
-        }
-        for index in (0..ready_logs.len()).rev() {
-            if ready_logs[index] {
-                host.logs.read(index, &mut host.logger);
-            }
-        }
-        if let Some(watch) = watch.as_mut().filter(|_| inotify_ready)
-            && watch.read_events(&mut host.logger)
-        {
-            let earliest = last_rescan.map_or(0, |at| at + MIN_RESCAN_GAP);
-            rescan_at.get_or_insert((now() + RESCAN_DELAY).max(earliest));
-        }
-        if control_ready {
-            for (name, command) in host.run_dir.read_commands(&mut host.logger) {
-                if !supervisor.control(now(), &name, command, &mut host) {
-                    host.log(Severity::Warning, format_args!("control: no service {name:?}; ignored"));
-                }
-            }
-        }
-        let signals = drain_signals(&signal_fd);
-        if signals.child {
-            host.reap_all(&mut supervisor);
-        }
-        if let Some(name) = signals.stop {
-            host.log(Severity::Info, format_args!("received {name}; stopping all services"));
-            supervisor.stop_all(now(), &mut host);
-        } else if signals.hang_up || rescan_at.is_some_and(|at| at <= now()) {
-            if signals.hang_up {
-                host.told.forget();
-                if let Some(watch) = watch.as_mut() {
-                    watch.forget_writers();
-                }
-            }
-            rescan_at = None;
-            last_rescan = Some(now());
-            host.reload(&mut supervisor, dir, watch.as_mut());
-        }
-        supervisor.deadline_passed(now(), &mut host);
-        if host.run_dir.take_recreated() {
-            supervisor.publish_all(&mut host);
+    match Daemon::set_up(dir, run_dir) {
+        Ok(daemon) => daemon.run(),
+        Err(SetupFailure { code, message }) => {
+            print(rt::stderr(), &message);
+            code
         }
     }
-    host.run_dir.close();
-    host.log(Severity::Info, format_args!("all services stopped; exiting"));
-    supervisor.exit_status()
 }

@@ -34,7 +34,8 @@
 //! | [`supervisor`] | the service table and state machine: start, exit, backoff, reload, stop |
 //! | [`spawn`] | fork, the child's setup, exec, reporting a failed exec back |
 //! | [`service_log`] | service output: one pipe per service, timestamped and rotated files, `log=-` |
-//! | [`daemon`] | arguments, signal set-up, the event loop |
+//! | [`daemon`] | arguments, set-up, and each turn of the event loop |
+//! | [`events`] | the epoll set: every descriptor registered once with a token that says what it is |
 //! | [`log`] | going's own event lines, to syslog or stderr |
 //! | [`protocol`] | what going and goingctl agree on: run directory names, control lines, signal names |
 //! | [`run_dir`] | the run directory's trust rule, status files, the lock and the control FIFO |
@@ -98,6 +99,7 @@ pub mod config;
 pub mod console;
 pub mod daemon;
 pub mod dir_watch;
+pub mod events;
 pub mod leftovers;
 pub mod log;
 pub mod paths;

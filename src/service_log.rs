@@ -15,7 +15,9 @@
 
 use crate::config::LogTarget;
 use crate::console::Console;
+use crate::events::{Poller, Source};
 use crate::log::{Logger, Severity, describe};
+use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -94,7 +96,12 @@ struct ServiceLog {
 
 /// Every service log, for the event loop.
 pub struct ServiceLogs {
-    logs: Vec<ServiceLog>,
+    /// By id, which names a pipe in the epoll set for its whole life and is never reused.
+    logs: BTreeMap<u32, ServiceLog>,
+    /// Each service's current pipe, the one its new processes write to; a
+    /// retired pipe stays in `logs` until its last writer closes it.
+    current: BTreeMap<String, u32>,
+    next_id: u32,
     /// going's stdout, written without blocking, so `log=-` never blocks going.
     stdout: Console,
 }
@@ -107,19 +114,23 @@ impl Default for ServiceLogs {
 
 impl ServiceLogs {
     pub fn new() -> ServiceLogs {
-        ServiceLogs { logs: Vec::new(), stdout: Console::new(crate::rt::stdout()) }
+        let stdout = Console::new(crate::rt::stdout());
+        ServiceLogs { logs: BTreeMap::new(), current: BTreeMap::new(), next_id: 0, stdout }
     }
 
-    /// The descriptor a new process of `name` gets as stdout and stderr.
-    pub fn writer_for(&mut self, name: &str, target: &LogTarget) -> Result<BorrowedFd<'_>, Errno> {
-        let current = self.logs.iter().position(|log| log.name == name && log.write_end.is_some());
-        let index = match current {
-            Some(index) if self.logs[index].target == *target => index,
+    /// The descriptor a new process of `name` gets as stdout and stderr. A
+    /// new pipe is registered with `poller`.
+    pub fn writer_for(&mut self, name: &str, target: &LogTarget, poller: &Poller) -> Result<BorrowedFd<'_>, Errno> {
+        let id = match self.current.get(name) {
+            Some(&id) if self.logs[&id].target == *target => id,
             _ => {
                 // A new log= for the same service: the old pipe drains into the old target.
                 self.retire(name);
                 let (read_end, write_end) = rustix::pipe::pipe_with(PipeFlags::CLOEXEC)?;
                 rustix::fs::fcntl_setfl(&read_end, OFlags::NONBLOCK)?;
+                let id = self.next_id;
+                poller.add(&read_end, Source::Log(id))?;
+                self.next_id = self.next_id.wrapping_add(1);
                 let log = ServiceLog {
                     name: name.into(),
                     target: target.clone(),
@@ -130,33 +141,30 @@ impl ServiceLogs {
                     size: 0,
                     dropped: None,
                 };
-                self.logs.push(log);
-                self.logs.len() - 1
+                self.logs.insert(id, log);
+                self.current.insert(name.into(), id);
+                id
             }
         };
-        Ok(self.logs[index].write_end.as_ref().expect("BUG: found or made with a write end").as_fd())
+        Ok(self.logs[&id].write_end.as_ref().expect("BUG: a current log has its write end").as_fd())
     }
 
     /// The service is gone: stop holding its pipe open, so that it closes with its last writer.
     pub fn retire(&mut self, name: &str) {
-        for log in self.logs.iter_mut().filter(|log| log.name == name) {
+        if let Some(log) = self.current.remove(name).and_then(|id| self.logs.get_mut(&id)) {
             log.write_end = None;
         }
     }
 
-    /// The read ends, in the order [`Self::read`] takes their index.
-    pub fn read_ends(&self) -> impl Iterator<Item = &OwnedFd> {
-        self.logs.iter().map(|log| &log.read_end)
-    }
-
-    /// Reads what the pipe at `index` holds (bounded) and writes its complete lines.
+    /// Reads what pipe `id` holds (bounded) and writes its complete lines.
     /// A pipe whose last writer closed it is flushed and forgotten.
-    pub fn read(&mut self, index: usize, logger: &mut Logger) {
+    pub fn read(&mut self, id: u32, poller: &Poller, logger: &mut Logger) {
         let stdout = &self.stdout;
-        let log = &mut self.logs[index];
+        let Some(log) = self.logs.get_mut(&id) else { return };
         if log.read_pipe(stdout, logger) == Err(Errno::PIPE) {
             log.finish_partial_line(stdout, logger);
-            self.logs.swap_remove(index);
+            poller.remove(&log.read_end);
+            self.logs.remove(&id);
         }
     }
 
@@ -164,7 +172,7 @@ impl ServiceLogs {
     /// line too even without a newline.
     pub fn process_exited(&mut self, name: &str, logger: &mut Logger) {
         let stdout = &self.stdout;
-        for log in self.logs.iter_mut().filter(|log| log.name == name && log.write_end.is_some()) {
+        if let Some(log) = self.current.get(name).and_then(|id| self.logs.get_mut(id)) {
             let _ = log.read_pipe(stdout, logger);
             log.finish_partial_line(stdout, logger);
         }
