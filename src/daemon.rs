@@ -20,7 +20,6 @@ use crate::service_log::ServiceLogs;
 use crate::spawn::{self, FailureReport, Stdio};
 use crate::supervisor::{Effects, Exit, Millis, Status, Stop, Supervisor};
 use crate::trust::DirError;
-use alloc::collections::BTreeMap;
 use alloc::rc::Rc;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -96,6 +95,7 @@ fn now() -> Millis {
 
 /// A child between fork and exec, whose failure pipe is still open.
 struct Starting {
+    pid: i32,
     report: OwnedFd,
     name: String,
     /// What the child was asked to do, to name it in a failure report.
@@ -117,8 +117,8 @@ struct Host {
     dev_null: OwnedFd,
     /// going's descriptor limit before it raised its own, given back to every child.
     child_nofile: Rlimit,
-    /// By pid.
-    starting: BTreeMap<i32, Starting>,
+    /// At most [`MAX_PENDING_STARTS`] (and a few): found by pid in a short scan.
+    starting: Vec<Starting>,
     run_dir: RunDir,
     logs: ServiceLogs,
     /// The configuration errors already logged.
@@ -130,7 +130,7 @@ impl Effects for Host {
         // A reload starts services back to back without a turn of the loop: collect the
         // starts that finished, or every fork would copy thousands of open pipes.
         if self.starting.len() >= MAX_PENDING_STARTS {
-            let pids: Vec<i32> = self.starting.keys().copied().collect();
+            let pids: Vec<i32> = self.starting.iter().map(|start| start.pid).collect();
             pids.into_iter().for_each(|pid| self.collect_start(pid));
         }
         let command = spawn::prepare(spec);
@@ -146,7 +146,7 @@ impl Effects for Host {
         let raw = pid.as_raw_nonzero().get();
         // Without its pipe in the set, a failed exec is still told when the child is reaped.
         let _ = self.poller.add(&report, Source::Start(raw));
-        self.starting.insert(raw, Starting { report, name: name.into(), spec: Rc::clone(spec) });
+        self.starting.push(Starting { pid: raw, report, name: name.into(), spec: Rc::clone(spec) });
         Ok(pid)
     }
 
@@ -195,7 +195,8 @@ impl Host {
     /// Reads the failure pipe of child `pid`; once it has said all it will
     /// (a failure, or end-of-file at exec), the start is forgotten.
     fn collect_start(&mut self, pid: i32) {
-        let Some(starting) = self.starting.get(&pid) else { return };
+        let Some(index) = self.starting.iter().position(|start| start.pid == pid) else { return };
+        let starting = &self.starting[index];
         match spawn::read_failure(&starting.report) {
             Err(Errno::AGAIN) => return,
             Ok(Some(failure)) => {
@@ -205,7 +206,7 @@ impl Host {
             Ok(None) | Err(_) => {}
         }
         self.poller.remove(&starting.report);
-        self.starting.remove(&pid);
+        self.starting.swap_remove(index);
     }
 
     /// Reaps every child that has exited, orphans adopted as subreaper included.
@@ -366,7 +367,7 @@ impl<'a> Daemon<'a> {
             let _ = poller.add(control, Source::Control);
         }
         let logs = ServiceLogs::new();
-        let starting = BTreeMap::new();
+        let starting = Vec::new();
         let mut host = Host { logger, poller, dev_null, child_nofile, starting, run_dir, logs, told };
         let version = env!("CARGO_PKG_VERSION");
         host.log(Severity::Info, format_args!("going {version} supervising {shown_dir}"));

@@ -17,7 +17,6 @@ use crate::config::LogTarget;
 use crate::console::Console;
 use crate::events::{Poller, Source};
 use crate::log::{Logger, Severity, describe};
-use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -96,12 +95,13 @@ struct ServiceLog {
 
 /// Every service log, for the event loop.
 pub struct ServiceLogs {
-    /// By id, which names a pipe in the epoll set for its whole life and is never reused.
-    logs: BTreeMap<u32, ServiceLog>,
-    /// Each service's current pipe, the one its new processes write to; a
-    /// retired pipe stays in `logs` until its last writer closes it.
-    current: BTreeMap<String, u32>,
-    next_id: u32,
+    /// By slot, the id of a pipe in the epoll set; a slot is reused only once
+    /// its pipe is out of the set (free slots are listed in `free`).
+    logs: Vec<Option<ServiceLog>>,
+    free: Vec<u32>,
+    /// Each service's current pipe, the one its new processes write to, sorted
+    /// by name; a retired pipe stays in `logs` until its last writer closes it.
+    current: Vec<(String, u32)>,
     /// going's stdout, written without blocking, so `log=-` never blocks going.
     stdout: Console,
 }
@@ -115,22 +115,24 @@ impl Default for ServiceLogs {
 impl ServiceLogs {
     pub fn new() -> ServiceLogs {
         let stdout = Console::new(crate::rt::stdout());
-        ServiceLogs { logs: BTreeMap::new(), current: BTreeMap::new(), next_id: 0, stdout }
+        ServiceLogs { logs: Vec::new(), free: Vec::new(), current: Vec::new(), stdout }
     }
 
     /// The descriptor a new process of `name` gets as stdout and stderr. A
     /// new pipe is registered with `poller`.
     pub fn writer_for(&mut self, name: &str, target: &LogTarget, poller: &Poller) -> Result<BorrowedFd<'_>, Errno> {
-        let id = match self.current.get(name) {
-            Some(&id) if self.logs[&id].target == *target => id,
+        let id = match self.current_id(name) {
+            Some(id) if self.log(id).is_some_and(|log| log.target == *target) => id,
             _ => {
                 // A new log= for the same service: the old pipe drains into the old target.
                 self.retire(name);
                 let (read_end, write_end) = rustix::pipe::pipe_with(PipeFlags::CLOEXEC)?;
                 rustix::fs::fcntl_setfl(&read_end, OFlags::NONBLOCK)?;
-                let id = self.next_id;
-                poller.add(&read_end, Source::Log(id))?;
-                self.next_id = self.next_id.wrapping_add(1);
+                let id = self.free.pop().unwrap_or(self.logs.len() as u32);
+                if let Err(error) = poller.add(&read_end, Source::Log(id)) {
+                    self.free.push(id);
+                    return Err(error);
+                }
                 let log = ServiceLog {
                     name: name.into(),
                     target: target.clone(),
@@ -141,17 +143,37 @@ impl ServiceLogs {
                     size: 0,
                     dropped: None,
                 };
-                self.logs.insert(id, log);
-                self.current.insert(name.into(), id);
+                match self.logs.get_mut(id as usize) {
+                    Some(slot) => *slot = Some(log),
+                    None => self.logs.push(Some(log)),
+                }
+                let at = self.current.binary_search_by(|(known, _)| known.as_str().cmp(name)).unwrap_err();
+                self.current.insert(at, (name.into(), id));
                 id
             }
         };
-        Ok(self.logs[&id].write_end.as_ref().expect("BUG: a current log has its write end").as_fd())
+        let log = self.log(id).expect("BUG: a current log is in its slot");
+        Ok(log.write_end.as_ref().expect("BUG: a current log has its write end").as_fd())
+    }
+
+    fn current_id(&self, name: &str) -> Option<u32> {
+        let at = self.current.binary_search_by(|(known, _)| known.as_str().cmp(name)).ok()?;
+        Some(self.current[at].1)
+    }
+
+    fn log(&self, id: u32) -> Option<&ServiceLog> {
+        self.logs.get(id as usize)?.as_ref()
+    }
+
+    fn log_mut(&mut self, id: u32) -> Option<&mut ServiceLog> {
+        self.logs.get_mut(id as usize)?.as_mut()
     }
 
     /// The service is gone: stop holding its pipe open, so that it closes with its last writer.
     pub fn retire(&mut self, name: &str) {
-        if let Some(log) = self.current.remove(name).and_then(|id| self.logs.get_mut(&id)) {
+        let Ok(at) = self.current.binary_search_by(|(known, _)| known.as_str().cmp(name)) else { return };
+        let (_, id) = self.current.remove(at);
+        if let Some(log) = self.log_mut(id) {
             log.write_end = None;
         }
     }
@@ -160,11 +182,12 @@ impl ServiceLogs {
     /// A pipe whose last writer closed it is flushed and forgotten.
     pub fn read(&mut self, id: u32, poller: &Poller, logger: &mut Logger) {
         let stdout = &self.stdout;
-        let Some(log) = self.logs.get_mut(&id) else { return };
+        let Some(log) = self.logs.get_mut(id as usize).and_then(Option::as_mut) else { return };
         if log.read_pipe(stdout, logger) == Err(Errno::PIPE) {
             log.finish_partial_line(stdout, logger);
             poller.remove(&log.read_end);
-            self.logs.remove(&id);
+            self.logs[id as usize] = None;
+            self.free.push(id);
         }
     }
 
@@ -172,7 +195,8 @@ impl ServiceLogs {
     /// line too even without a newline.
     pub fn process_exited(&mut self, name: &str, logger: &mut Logger) {
         let stdout = &self.stdout;
-        if let Some(log) = self.current.get(name).and_then(|id| self.logs.get_mut(id)) {
+        let id = self.current_id(name);
+        if let Some(log) = id.and_then(|id| self.logs.get_mut(id as usize)?.as_mut()) {
             let _ = log.read_pipe(stdout, logger);
             log.finish_partial_line(stdout, logger);
         }
