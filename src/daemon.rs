@@ -1,7 +1,7 @@
 //! Entry and event loop: turns kernel events into state-machine events.
 //!
-//! [`Daemon::set_up`] does everything once, in order (signals first); then
-//! each [`Daemon::turn`] makes one blocking call, `epoll_wait` over the
+//! `Daemon::set_up` does everything once, in order (signals first); then
+//! each `Daemon::turn` makes one blocking call, `epoll_wait` over the
 //! signalfd, inotify, the control FIFO, the failure pipes of children still
 //! starting and the service log pipes, with the earliest deadline of any
 //! service as its timeout, and dispatches what is ready by its token. Each

@@ -12,11 +12,12 @@
 //!
 //! The decisions live in a pure state machine ([`supervisor`]) that is fed
 //! events with the time as a parameter and answers through a small trait of
-//! effects. Around it a thin shell ([`daemon`]) runs one event loop: `poll`
-//! over a signalfd, an inotify descriptor and the failure pipes of children
-//! still starting, with the
-//! earliest deadline of any service as the timeout. Nothing polls on a timer:
-//! an idle going sleeps in one system call.
+//! effects. Around it a thin shell ([`daemon`]) runs one event loop: one
+//! `epoll_wait` ([`events`]) over a signalfd, an inotify descriptor, the
+//! control FIFO, the failure pipes of children still starting and the
+//! service log pipes, each registered once with a token that says what it is,
+//! with the earliest deadline of any service as the timeout. Nothing polls on
+//! a timer: an idle going sleeps in one system call.
 //!
 //! Rooms, one concern each:
 //!
