@@ -3,7 +3,6 @@
 //! command lines, and signal names. One module, so that the two programs
 //! cannot drift apart.
 
-use crate::supervisor::Control;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -17,6 +16,19 @@ pub const LOCK: &str = ".lock";
 pub const MAX_COMMAND_LINE: usize = 512;
 /// A status file is far smaller; a larger file in the run directory is none of going's.
 pub const MAX_STATUS_FILE: usize = 4096;
+
+/// What a user asks of one service through goingctl.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Control {
+    /// Start a service that was put down.
+    Up,
+    /// Stop it and keep it stopped until `Up` or until going restarts.
+    Down,
+    /// Stop it and start it again at once, with the backoff reset.
+    Restart,
+    /// Send this signal to its process group.
+    Signal(i32),
+}
 
 /// Signal names without their SIG prefix, signal N at index N-1 (Linux numbering).
 const SIGNAL_NAMES: [&str; 31] = [

@@ -19,8 +19,9 @@
 
 use crate::log::{Logger, Severity, describe};
 use crate::proc_stat;
+use crate::protocol::Control;
 use crate::protocol::{CONTROL, LOCK, MAX_COMMAND_LINE, MAX_STATUS_FILE, parse_command, show_signal};
-use crate::supervisor::{Control, Exit, Millis, State, Status};
+use crate::supervisor::{Exit, Millis, State, Status};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;

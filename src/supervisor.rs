@@ -8,7 +8,7 @@
 
 use crate::config::ServiceSpec;
 use crate::log::{Severity, describe};
-use crate::protocol::show_signal;
+use crate::protocol::{Control, show_signal};
 use alloc::rc::Rc;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -54,19 +54,6 @@ pub trait Effects {
 pub enum Stop {
     Terminate,
     Kill,
-}
-
-/// What a user asks of one service through goingctl.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Control {
-    /// Start a service that was put down.
-    Up,
-    /// Stop it and keep it stopped until `Up` or until going restarts.
-    Down,
-    /// Stop it and start it again at once, with the backoff reset.
-    Restart,
-    /// Send this signal to its process group.
-    Signal(i32),
 }
 
 /// What goingctl shows of a service.

@@ -13,8 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use going::proc_stat::{self, ProcessStat};
-use going::protocol::{CONTROL, DEFAULT_RUN_DIR, LOCK, MAX_STATUS_FILE, command_line, signal_number};
-use going::supervisor::Control;
+use going::protocol::{CONTROL, Control, DEFAULT_RUN_DIR, LOCK, MAX_STATUS_FILE, command_line, signal_number};
 /// Linux reports CPU time in USER_HZ ticks, 100 a second on every architecture.
 const TICKS_PER_SECOND: f64 = 100.0;
 
