@@ -46,6 +46,7 @@ pub struct ProcfileApp {
     /// `cwd=`; without it each process runs in the Procfile's directory.
     pub cwd: Option<String>,
     pub shutdown: bool,
+    pub policy: Option<alloc::boxed::Box<StopPolicy>>,
     pub options: Option<alloc::boxed::Box<ServiceOptions>>,
 }
 
@@ -59,8 +60,9 @@ impl ServiceFile {
     }
 }
 
-/// What a service runs, and how: everything needed to start it. Two specs are
-/// equal exactly when a reload must restart the service.
+/// What a service runs, and how: everything needed to start it. A reload
+/// restarts a service when [`ServiceSpec::runs_like`] says its run changed;
+/// its [`StopPolicy`] alone applies to the next stop or exit instead.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServiceSpec {
     /// `cmd` split into words; never empty, first word never empty.
@@ -69,10 +71,68 @@ pub struct ServiceSpec {
     pub cwd: String,
     /// `shutdown=yes`: when this service exits, going stops everything and exits with its status.
     pub shutdown: bool,
+    /// `stop_signal`, `stop_timeout`, `restart` and `success_exit`; `None` for the defaults.
+    pub policy: Option<alloc::boxed::Box<StopPolicy>>,
     /// The other keys, boxed: most services use none of them, and a spec stays small
     /// (a few hundred bytes per service count when there are thousands).
     pub options: Option<alloc::boxed::Box<ServiceOptions>>,
 }
+
+/// How a service is stopped and whether it runs again after it exits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StopPolicy {
+    /// The signal that asks it to stop, sent to its process group with SIGCONT.
+    pub signal: i32,
+    /// Milliseconds from that signal to SIGKILL.
+    pub timeout: u64,
+    pub restart: Restart,
+    /// Exit statuses that count as success besides 0.
+    pub success_exit: Vec<i32>,
+}
+
+/// `restart=`: what an exit that going did not ask for leads to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Restart {
+    /// Start it again (after the backoff when it ran shortly).
+    Always,
+    /// Start it again unless it exited successfully.
+    OnFailure,
+    /// Never: the service runs once per start (a one-shot task).
+    Never,
+}
+
+/// The signals `stop_signal=` may name, as (name, number).
+pub const STOP_SIGNALS: [(&str, i32); 8] =
+    [("TERM", 15), ("INT", 2), ("QUIT", 3), ("HUP", 1), ("USR1", 10), ("USR2", 12), ("WINCH", 28), ("KILL", 9)];
+/// The longest `stop_timeout`, in seconds.
+pub const MAX_STOP_TIMEOUT: u64 = 3600;
+
+/// The stop timeout without `stop_timeout=`, in milliseconds.
+pub const DEFAULT_STOP_TIMEOUT: u64 = 5_000;
+
+impl StopPolicy {
+    /// SIGTERM, 5 s, restart always, only 0 is success.
+    pub const DEFAULT: StopPolicy =
+        StopPolicy { signal: 15, timeout: DEFAULT_STOP_TIMEOUT, restart: Restart::Always, success_exit: Vec::new() };
+
+    /// Whether an exit with status `code` counts as success.
+    pub fn is_success(&self, code: i32) -> bool {
+        code == 0 || self.success_exit.contains(&code)
+    }
+}
+
+impl Restart {
+    pub fn name(self) -> &'static str {
+        match self {
+            Restart::Always => "always",
+            Restart::OnFailure => "on-failure",
+            Restart::Never => "never",
+        }
+    }
+}
+
+/// What [`ServiceSpec::policy`] gives for a spec without one.
+static DEFAULT_POLICY: StopPolicy = StopPolicy::DEFAULT;
 
 /// The keys beyond `cmd`, `cwd` and `shutdown`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -123,6 +183,16 @@ static NO_OPTIONS: ServiceOptions = ServiceOptions::NONE;
 impl ServiceSpec {
     pub fn options(&self) -> &ServiceOptions {
         self.options.as_deref().unwrap_or(&NO_OPTIONS)
+    }
+
+    pub fn policy(&self) -> &StopPolicy {
+        self.policy.as_deref().unwrap_or(&DEFAULT_POLICY)
+    }
+
+    /// Whether a service running `self` runs as `other` asks: everything but the stop policy is the same.
+    pub fn runs_like(&self, other: &ServiceSpec) -> bool {
+        (&self.argv, &self.cwd, self.shutdown, &self.options)
+            == (&other.argv, &other.cwd, other.shutdown, &other.options)
     }
 }
 
@@ -253,6 +323,8 @@ pub fn parse_with_lines(bytes: &[u8]) -> Result<(ServiceFile, KeyLines), ConfigE
     let mut procfile = None;
     let mut options = ServiceOptions::NONE;
     let mut shutdown = None;
+    let mut policy = StopPolicy::DEFAULT;
+    let (mut stop_signal, mut stop_timeout, mut restart, mut success_exit) = (None, None, None, None);
     let mut log_path = None;
     let mut log_size = None;
     let mut log_keep = None;
@@ -301,6 +373,10 @@ pub fn parse_with_lines(bytes: &[u8]) -> Result<(ServiceFile, KeyLines), ConfigE
                 log_keep.replace((line, parse_number(key, value, 0, MAX_LOG_KEEP.into()).map_err(at_line)?)).is_some()
             }
             "shutdown" => shutdown.replace(parse_yes_no(key, value).map_err(at_line)?).is_some(),
+            "stop_signal" => stop_signal.replace(parse_stop_signal(value).map_err(at_line)?).is_some(),
+            "stop_timeout" => stop_timeout.replace(parse_stop_timeout(value).map_err(at_line)?).is_some(),
+            "restart" => restart.replace(parse_restart(value).map_err(at_line)?).is_some(),
+            "success_exit" => success_exit.replace(parse_success_exit(value).map_err(at_line)?).is_some(),
             "rlimit" => {
                 let (resource, limit) = parse_rlimit(value).map_err(at_line)?;
                 set_latest(&mut options.rlimits, resource, limit);
@@ -329,12 +405,17 @@ pub fn parse_with_lines(bytes: &[u8]) -> Result<(ServiceFile, KeyLines), ConfigE
     };
     let options = (options != ServiceOptions::NONE).then(|| alloc::boxed::Box::new(options));
     let shutdown = shutdown.unwrap_or(false);
+    policy.signal = stop_signal.unwrap_or(policy.signal);
+    policy.timeout = stop_timeout.unwrap_or(policy.timeout);
+    policy.restart = restart.unwrap_or(policy.restart);
+    policy.success_exit = success_exit.unwrap_or_default();
+    let policy = (policy != StopPolicy::DEFAULT).then(|| alloc::boxed::Box::new(policy));
     let file = match (argv, procfile) {
         (Some((_, argv)), None) => {
             let cwd = cwd.unwrap_or_else(|| DEFAULT_CWD.to_string());
-            ServiceFile::Command(ServiceSpec { argv, cwd, shutdown, options })
+            ServiceFile::Command(ServiceSpec { argv, cwd, shutdown, policy, options })
         }
-        (None, Some(path)) => ServiceFile::Procfile(ProcfileApp { path, cwd, shutdown, options }),
+        (None, Some(path)) => ServiceFile::Procfile(ProcfileApp { path, cwd, shutdown, policy, options }),
         (Some((line, _)), Some(_)) => {
             return Err(ConfigError::at(line, "cmd and procfile exclude each other; keep one"));
         }
@@ -343,8 +424,51 @@ pub fn parse_with_lines(bytes: &[u8]) -> Result<(ServiceFile, KeyLines), ConfigE
     Ok((file, lines))
 }
 
-const KNOWN_KEYS: &str =
-    "cmd, cwd, env, user, group, chroot, umask, rlimit, log, log_size, log_keep, shutdown and procfile";
+const KNOWN_KEYS: &str = "cmd, cwd, env, user, group, chroot, umask, rlimit, log, log_size, log_keep, shutdown, \
+stop_signal, stop_timeout, restart, success_exit and procfile";
+
+/// `QUIT` or `SIGQUIT`, one of [`STOP_SIGNALS`].
+fn parse_stop_signal(value: &str) -> Result<i32, String> {
+    let name = value.strip_prefix("SIG").unwrap_or(value);
+    match STOP_SIGNALS.iter().find(|(known, _)| *known == name) {
+        Some(&(_, number)) => Ok(number),
+        None => {
+            Err("stop_signal must be one of TERM, INT, QUIT, HUP, USR1, USR2, WINCH, KILL (SIG may precede)".into())
+        }
+    }
+}
+
+/// Whole or decimal seconds (`30`, `0.5`, at most three decimals) as milliseconds.
+fn parse_stop_timeout(value: &str) -> Result<u64, String> {
+    let error = || format!("stop_timeout must be seconds from 0 to {MAX_STOP_TIMEOUT}, such as 5 or 0.5");
+    let (whole, fraction) = value.split_once('.').unwrap_or((value, ""));
+    let digits = |text: &str| text.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || !digits(whole) || !digits(fraction) || fraction.len() > 3 || value.ends_with('.') {
+        return Err(error());
+    }
+    let seconds: u64 = whole.parse().map_err(|_| error())?;
+    let millis = fraction.bytes().zip([100, 10, 1]).map(|(digit, scale)| u64::from(digit - b'0') * scale).sum::<u64>();
+    let total = seconds.saturating_mul(1000).saturating_add(millis);
+    if total > MAX_STOP_TIMEOUT * 1000 {
+        return Err(error());
+    }
+    Ok(total)
+}
+
+fn parse_restart(value: &str) -> Result<Restart, String> {
+    match value {
+        "always" => Ok(Restart::Always),
+        "on-failure" => Ok(Restart::OnFailure),
+        "never" => Ok(Restart::Never),
+        _ => Err("restart must be always, on-failure or never".into()),
+    }
+}
+
+/// `2` or `2 3 143`: exit statuses from 0 to 255.
+fn parse_success_exit(value: &str) -> Result<Vec<i32>, String> {
+    let error = || "success_exit must be exit statuses from 0 to 255, such as 2 or 2 3".to_string();
+    value.split_ascii_whitespace().map(|word| word.parse::<u8>().map(i32::from).map_err(|_| error())).collect()
+}
 
 fn parse_yes_no(key: &str, value: &str) -> Result<bool, String> {
     match value {
@@ -504,12 +628,56 @@ mod tests {
     }
 
     #[test]
+    fn stop_policy_keys_parse_and_do_not_count_as_a_change_of_the_run() {
+        let text = "cmd=/bin/web\nstop_signal=SIGQUIT\nstop_timeout=0.25\nrestart=on-failure\nsuccess_exit=2 143\n";
+        let spec = parse(text.as_bytes()).unwrap();
+        let expected =
+            StopPolicy { signal: 3, timeout: 250, restart: Restart::OnFailure, success_exit: Vec::from([2, 143]) };
+        assert_eq!(spec.policy(), &expected);
+        assert!(spec.policy().is_success(0) && spec.policy().is_success(143) && !spec.policy().is_success(1));
+        let plain = parse(b"cmd=/bin/web\n").unwrap();
+        assert_eq!(plain.policy(), &StopPolicy::DEFAULT);
+        assert!(plain.policy.is_none(), "the default policy takes no memory");
+        assert!(plain.runs_like(&spec) && plain != spec);
+        assert!(!plain.runs_like(&parse(b"cmd=/bin/web2\n").unwrap()));
+        for (value, millis) in [("0", 0), ("30", 30_000), ("1.5", 1_500), ("0.005", 5), ("3600", 3_600_000)] {
+            let spec = parse(format!("cmd=/bin/x\nstop_timeout={value}\n").as_bytes()).unwrap();
+            assert_eq!(spec.policy().timeout, millis, "{value}");
+        }
+        for signal in ["TERM", "INT", "QUIT", "HUP", "USR1", "USR2", "WINCH", "KILL", "SIGWINCH"] {
+            assert!(parse(format!("cmd=/bin/x\nstop_signal={signal}\n").as_bytes()).is_ok(), "{signal}");
+        }
+    }
+
+    #[test]
+    fn bad_stop_policy_values_are_errors_on_their_line() {
+        let signals = "stop_signal must be one of TERM, INT, QUIT, HUP, USR1, USR2, WINCH, KILL (SIG may precede)";
+        assert_eq!(error("cmd=/bin/x\nstop_signal=STOP\n"), ConfigError::at(2, signals));
+        assert_eq!(error("cmd=/bin/x\nstop_signal=15\n"), ConfigError::at(2, signals));
+        let timeout = "stop_timeout must be seconds from 0 to 3600, such as 5 or 0.5";
+        for value in ["3600.001", "3601", "-1", "1.2345", "abc", ".5", "5.", "1e3", "99999999999999999999"] {
+            assert_eq!(error(&format!("cmd=/bin/x\nstop_timeout={value}\n")), ConfigError::at(2, timeout), "{value}");
+        }
+        assert_eq!(
+            error("cmd=/bin/x\nrestart=sometimes\n"),
+            ConfigError::at(2, "restart must be always, on-failure or never")
+        );
+        let exits = "success_exit must be exit statuses from 0 to 255, such as 2 or 2 3";
+        assert_eq!(error("cmd=/bin/x\nsuccess_exit=256\n"), ConfigError::at(2, exits));
+        assert_eq!(error("cmd=/bin/x\nsuccess_exit=2,3\n"), ConfigError::at(2, exits));
+        assert_eq!(
+            error("cmd=/bin/x\nrestart=never\nrestart=always\n"),
+            ConfigError::at(3, "duplicate key \"restart\"")
+        );
+    }
+
+    #[test]
     fn each_error_names_its_line() {
         assert_eq!(
             error("cmd=/bin/true\n\nusr=root\n"),
             ConfigError::at(
                 3,
-                "unknown key \"usr\"; known keys are cmd, cwd, env, user, group, chroot, umask, rlimit, log, log_size, log_keep, shutdown and procfile"
+                "unknown key \"usr\"; known keys are cmd, cwd, env, user, group, chroot, umask, rlimit, log, log_size, log_keep, shutdown, stop_signal, stop_timeout, restart, success_exit and procfile"
             )
         );
         assert_eq!(error("cmd=/bin/true\ncmd=/bin/false\n"), ConfigError::at(2, "duplicate key \"cmd\""));

@@ -102,12 +102,14 @@ struct Starting {
     spec: Rc<ServiceSpec>,
 }
 
-/// The signals of a stop; a stopped process acts on SIGTERM only once continued.
-fn stop_signals(stop: Stop) -> &'static [Signal] {
-    match stop {
-        Stop::Terminate => &[Signal::TERM, Signal::CONT],
-        Stop::Kill => &[Signal::KILL],
-    }
+/// The signals of a stop: the stop signal, then SIGCONT (a stopped process acts
+/// on it only once continued); or SIGKILL alone.
+fn stop_signals(stop: Stop) -> impl Iterator<Item = Signal> {
+    let first = match stop {
+        Stop::Ask(number) => Signal::from_named_raw(number).unwrap_or(Signal::TERM),
+        Stop::Kill => Signal::KILL,
+    };
+    core::iter::once(first).chain((first != Signal::KILL).then_some(Signal::CONT))
 }
 
 /// The effects of the state machine, carried out for real.
@@ -151,7 +153,7 @@ impl Effects for Host {
     }
 
     fn signal_group(&mut self, pid: Pid, stop: Stop) {
-        for &signal in stop_signals(stop) {
+        for signal in stop_signals(stop) {
             // Between fork and setsid the child leads no group yet: signal it alone.
             if rustix::process::kill_process_group(pid, signal) == Err(Errno::SRCH) {
                 let _ = rustix::process::kill_process(pid, signal);
@@ -160,7 +162,7 @@ impl Effects for Host {
     }
 
     fn signal_leftovers(&mut self, group: Pid, stop: Stop) {
-        for &signal in stop_signals(stop) {
+        for signal in stop_signals(stop) {
             let _ = rustix::process::kill_process_group(group, signal);
         }
     }

@@ -156,7 +156,13 @@ pub fn expand(
             }
             let cwd = app.cwd.clone().unwrap_or_else(|| procfile_dir.to_string());
             let argv = vec!["/bin/sh".to_string(), "-c".to_string(), process.command.clone()];
-            let process_spec = ServiceSpec { argv, cwd, shutdown: app.shutdown, options: Some(Box::new(options)) };
+            let process_spec = ServiceSpec {
+                argv,
+                cwd,
+                shutdown: app.shutdown,
+                policy: app.policy.clone(),
+                options: Some(Box::new(options)),
+            };
             (process.clone(), process_spec)
         })
         .collect()

@@ -17,6 +17,7 @@
 //! it, the FIFO and (through the caller) every status file again, and logs it
 //! once.
 
+use crate::config::StopPolicy;
 use crate::log::{Logger, Severity, describe};
 use crate::proc_stat;
 use crate::protocol::Control;
@@ -84,6 +85,8 @@ fn state_name(state: &State) -> &'static str {
         State::Up { .. } => "up",
         State::Backoff { .. } => "backoff",
         State::Down => "down",
+        State::Done => "done",
+        State::Failed => "failed",
         State::Stopping { .. } | State::Draining { .. } => "stopping",
     }
 }
@@ -114,6 +117,20 @@ pub fn status_text(status: &Status, now_mono: Millis, now_unix: u64, identity: O
     }
     if let State::Backoff { until } = status.state {
         let _ = writeln!(text, "next_start_mono={}", until * 1_000_000);
+    }
+    let default = StopPolicy::DEFAULT;
+    if status.stop_signal != default.signal {
+        let _ = writeln!(text, "stop_signal={}", show_signal(status.stop_signal));
+    }
+    if status.stop_timeout != default.timeout {
+        let (seconds, millis) = (status.stop_timeout / 1000, status.stop_timeout % 1000);
+        match millis {
+            0 => _ = writeln!(text, "stop_timeout={seconds}"),
+            _ => _ = writeln!(text, "stop_timeout={seconds}.{}", format!("{millis:03}").trim_end_matches('0')),
+        }
+    }
+    if status.restart != default.restart {
+        let _ = writeln!(text, "restart={}", status.restart.name());
     }
     text
 }
@@ -362,6 +379,7 @@ fn write_status(dir: &OwnedFd, name: &str, text: &str) -> Result<(), Errno> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Restart;
     use rustix::process::Pid;
 
     #[test]
@@ -372,6 +390,9 @@ mod tests {
             since: 5_000,
             restarts: 2,
             last_exit: Some(Exit::Signal(9)),
+            stop_signal: 15,
+            stop_timeout: 5_000,
+            restart: Restart::Always,
         };
         let identity = Some(ProcessIdentity { boot_id: "b-1", start_time: 77 });
         let text = status_text(&up, 7_000, 1_000_000, identity);
@@ -384,11 +405,14 @@ mod tests {
             since: 8_000,
             restarts: 0,
             last_exit: Some(Exit::Code(3)),
+            stop_signal: 3,
+            stop_timeout: 500,
+            restart: Restart::Never,
         };
         let text = status_text(&backoff, 8_000, 100, None);
         assert_eq!(
             text,
-            "state=backoff\nsince=100\nsince_mono=8000000000\nrestarts=0\nlast_exit=exit 3\nnext_start_mono=9000000000\n"
+            "state=backoff\nsince=100\nsince_mono=8000000000\nrestarts=0\nlast_exit=exit 3\nnext_start_mono=9000000000\nstop_signal=QUIT\nstop_timeout=0.5\nrestart=never\n"
         );
     }
 }

@@ -6,7 +6,7 @@
 //! spawn a process, signal a process group, log a line. Tests drive it with a
 //! fake clock and fake effects.
 
-use crate::config::ServiceSpec;
+use crate::config::{Restart, ServiceSpec};
 use crate::log::{Severity, describe};
 use crate::protocol::{Control, show_signal};
 use alloc::rc::Rc;
@@ -25,8 +25,6 @@ pub const HEALTHY_RUN: Millis = 5_000;
 pub const FIRST_BACKOFF: Millis = 1_000;
 /// The longest wait between two starts of a crashing service.
 pub const MAX_BACKOFF: Millis = 30_000;
-/// How long a stopping service has between SIGTERM and SIGKILL.
-pub const STOP_TIMEOUT: Millis = 5_000;
 /// How long to wait before trying again when fork itself failed.
 pub const SPAWN_RETRY: Millis = 1_000;
 
@@ -34,7 +32,7 @@ pub const SPAWN_RETRY: Millis = 1_000;
 pub trait Effects {
     /// Starts a process for the service, leading its own process group.
     fn spawn(&mut self, name: &str, spec: &Rc<ServiceSpec>) -> Result<Pid, Errno>;
-    /// Sends SIGTERM and SIGCONT (`Stop::Terminate`) or SIGKILL to the process group led by `pid`.
+    /// Sends the stop signal and SIGCONT (`Stop::Ask`) or SIGKILL to the process group led by `pid`.
     fn signal_group(&mut self, pid: Pid, stop: Stop);
     /// Signals what is left of a process group whose leader was reaped (never the pid alone).
     fn signal_leftovers(&mut self, group: Pid, stop: Stop);
@@ -52,7 +50,8 @@ pub trait Effects {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stop {
-    Terminate,
+    /// The service's `stop_signal` (with SIGCONT, so that a stopped process can act on it).
+    Ask(i32),
     Kill,
 }
 
@@ -65,6 +64,10 @@ pub struct Status {
     /// Starts after the first one.
     pub restarts: u32,
     pub last_exit: Option<Exit>,
+    /// The stop signal, the stop timeout and `restart=`, shown where they are not the defaults.
+    pub stop_signal: i32,
+    pub stop_timeout: Millis,
+    pub restart: Restart,
 }
 
 /// How a process ended, from its wait status.
@@ -95,14 +98,18 @@ pub enum State {
     },
     /// Put down by a user: not running, not restarted.
     Down,
-    /// The main process is gone but its process group is not: SIGTERM sent to
-    /// the group, SIGKILL at `kill_at` (`None` once sent); does `after` once it is empty.
+    /// It exited with success and its `restart=` does not run it again.
+    Done,
+    /// A `restart=never` service that exited without success: not run again.
+    Failed,
+    /// The main process is gone but its process group is not: the stop signal sent
+    /// to the group, SIGKILL at `kill_at` (`None` once sent); does `after` once it is empty.
     Draining {
         group: Pid,
         kill_at: Option<Millis>,
         after: AfterStop,
     },
-    /// SIGTERM sent; SIGKILL at `kill_at`, `None` once sent.
+    /// The stop signal sent; SIGKILL at `kill_at`, `None` once sent.
     Stopping {
         pid: Pid,
         kill_at: Option<Millis>,
@@ -120,6 +127,10 @@ pub enum AfterStop {
     },
     Remove,
     StayDown,
+    /// Its run ended as `restart=` says: [`State::Done`] when it succeeded, [`State::Failed`] otherwise.
+    Finish {
+        success: bool,
+    },
 }
 
 /// One service file's result in a directory scan.
@@ -182,7 +193,17 @@ impl Service {
 
     fn status(&self) -> Status {
         let restarts = self.starts.saturating_sub(1);
-        Status { state: self.state, since: self.since, restarts, last_exit: self.last_exit }
+        let policy = self.spec.policy();
+        let (stop_signal, stop_timeout, restart) = (policy.signal, policy.timeout, policy.restart);
+        Status {
+            state: self.state,
+            since: self.since,
+            restarts,
+            last_exit: self.last_exit,
+            stop_signal,
+            stop_timeout,
+            restart,
+        }
     }
 
     /// Every change of state goes through here, so that it is published.
@@ -213,12 +234,15 @@ impl Service {
     fn stop(&mut self, now: Millis, after: AfterStop, effects: &mut impl Effects) -> bool {
         match self.state {
             State::Up { pid, .. } => {
-                effects.signal_group(pid, Stop::Terminate);
-                let kill_at = Some(now + STOP_TIMEOUT);
+                let policy = self.spec.policy();
+                effects.signal_group(pid, Stop::Ask(policy.signal));
+                let kill_at = Some(now + policy.timeout);
                 self.set_state(State::Stopping { pid, kill_at, after }, now, effects);
             }
             State::Stopping { .. } | State::Draining { .. } => self.set_after(after),
-            State::Backoff { .. } | State::Down => return self.after_stop(now, after, effects),
+            State::Backoff { .. } | State::Down | State::Done | State::Failed => {
+                return self.after_stop(now, after, effects);
+            }
         }
         true
     }
@@ -237,6 +261,8 @@ impl Service {
             AfterStop::Backoff { until } if until <= now => self.start(now, effects),
             AfterStop::Backoff { until } => self.set_state(State::Backoff { until }, now, effects),
             AfterStop::StayDown => self.set_state(State::Down, now, effects),
+            AfterStop::Finish { success: true } => self.set_state(State::Done, now, effects),
+            AfterStop::Finish { success: false } => self.set_state(State::Failed, now, effects),
             AfterStop::Remove => {
                 effects.withdraw(&self.name);
                 return false;
@@ -256,7 +282,20 @@ impl Service {
             }
             State::Up { since, .. } => {
                 let ran = now.saturating_sub(since);
-                let after = if ran >= HEALTHY_RUN {
+                let policy = self.spec.policy();
+                let success = matches!(exit, Exit::Code(code) if policy.is_success(code));
+                let finish = match policy.restart {
+                    Restart::Always => None,
+                    Restart::OnFailure => success.then_some(true),
+                    Restart::Never => Some(success),
+                };
+                let after = if let Some(success) = finish {
+                    let (ran, outcome, restart) =
+                        (seconds(ran), if success { "done" } else { "failed" }, policy.restart.name());
+                    let severity = if success { Severity::Info } else { Severity::Warning };
+                    effects.log(severity, format_args!("{name}: {exit} after {ran}; {outcome} (restart={restart})"));
+                    AfterStop::Finish { success }
+                } else if ran >= HEALTHY_RUN {
                     self.short_runs = 0;
                     effects
                         .log(Severity::Warning, format_args!("{name}: {exit} after {} (restarting now)", seconds(ran)));
@@ -274,7 +313,7 @@ impl Service {
                 effects.log(Severity::Info, format_args!("{name}: stopped ({exit})"));
                 (Some(pid), after, kill_at)
             }
-            State::Backoff { .. } | State::Down | State::Draining { .. } => {
+            State::Backoff { .. } | State::Down | State::Done | State::Failed | State::Draining { .. } => {
                 unreachable!("BUG: a service without a main process has no pid to reap")
             }
         };
@@ -286,8 +325,9 @@ impl Service {
         let kill_at = match self.state {
             State::Up { .. } => {
                 effects.log(Severity::Info, format_args!("{name}: stopping what is left of its process group"));
-                effects.signal_leftovers(group, Stop::Terminate);
-                Some(now + STOP_TIMEOUT)
+                let policy = self.spec.policy();
+                effects.signal_leftovers(group, Stop::Ask(policy.signal));
+                Some(now + policy.timeout)
             }
             _ => kill_at,
         };
@@ -305,20 +345,22 @@ impl Service {
     }
 
     fn deadline_passed(&mut self, now: Millis, effects: &mut impl Effects) {
-        let (name, timeout) = (&self.name, seconds(STOP_TIMEOUT));
+        let policy = self.spec.policy();
+        let (name, timeout, signal) = (&self.name, seconds(policy.timeout), show_signal(policy.signal));
         match self.state {
             State::Backoff { until } if until <= now => self.start(now, effects),
             State::Stopping { pid, kill_at: Some(kill_at), after } if kill_at <= now => {
                 effects.log(
                     Severity::Warning,
-                    format_args!("{name}: still running {timeout} after SIGTERM; sending SIGKILL"),
+                    format_args!("{name}: still running {timeout} after SIG{signal}; sending SIGKILL"),
                 );
                 effects.signal_group(pid, Stop::Kill);
                 self.state = State::Stopping { pid, kill_at: None, after };
             }
             State::Draining { group, kill_at: Some(kill_at), after } if kill_at <= now => {
-                let message =
-                    format_args!("{name}: its process group is still there {timeout} after SIGTERM; sending SIGKILL");
+                let message = format_args!(
+                    "{name}: its process group is still there {timeout} after SIG{signal}; sending SIGKILL"
+                );
                 effects.log(Severity::Warning, message);
                 effects.signal_leftovers(group, Stop::Kill);
                 self.state = State::Draining { group, kill_at: None, after };
@@ -341,7 +383,7 @@ impl Service {
             (Control::Signal(_), _) => {
                 effects.log(Severity::Notice, format_args!("{name}: not running; no signal sent"));
             }
-            (Control::Up, State::Down) => {
+            (Control::Up, State::Down | State::Done | State::Failed) => {
                 effects.log(Severity::Info, format_args!("{name}: up as asked"));
                 self.short_runs = 0;
                 self.start(now, effects);
@@ -366,7 +408,7 @@ impl Service {
         match self.state {
             State::Backoff { until } => Some(until),
             State::Stopping { kill_at, .. } | State::Draining { kill_at, .. } => kill_at,
-            State::Up { .. } | State::Down => None,
+            State::Up { .. } | State::Down | State::Done | State::Failed => None,
         }
     }
 
@@ -374,7 +416,7 @@ impl Service {
     fn pid(&self) -> Option<Pid> {
         match self.state {
             State::Up { pid, .. } | State::Stopping { pid, .. } => Some(pid),
-            State::Backoff { .. } | State::Down | State::Draining { .. } => None,
+            State::Backoff { .. } | State::Down | State::Done | State::Failed | State::Draining { .. } => None,
         }
     }
 }
@@ -420,7 +462,14 @@ impl Supervisor {
                     added += 1;
                     AfterStop::Start
                 }
-                _ if service.spec == spec => continue,
+                _ if service.spec.runs_like(&spec) => {
+                    // Only the stop policy changed, if anything: it applies to the next stop or exit.
+                    if service.spec != spec {
+                        service.spec = spec;
+                        effects.publish(&service.name, &service.status());
+                    }
+                    continue;
+                }
                 State::Down | State::Stopping { after: AfterStop::StayDown, .. } => {
                     changed += 1;
                     AfterStop::StayDown
@@ -520,6 +569,7 @@ impl Supervisor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::DEFAULT_STOP_TIMEOUT as STOP_TIMEOUT;
     use alloc::rc::Rc;
     use alloc::string::ToString;
 
@@ -603,6 +653,165 @@ mod tests {
         let mut supervisor = Supervisor::new();
         supervisor.reload(0, scan(entries), world);
         supervisor
+    }
+
+    /// A scan of whole service files: (name, text).
+    fn scan_files(entries: &[(&str, &str)]) -> Vec<(String, Scanned)> {
+        entries.iter().map(|(name, text)| (name.to_string(), Scanned::Valid(Rc::new(spec_of(text))))).collect()
+    }
+
+    #[test]
+    fn a_stop_sends_the_stop_signal_and_kills_after_the_stop_timeout() {
+        let mut world = FakeWorld::default();
+        let mut supervisor = Supervisor::new();
+        supervisor.reload(
+            0,
+            scan_files(&[("web", "cmd=/bin/web\nstop_signal=SIGQUIT\nstop_timeout=0.5\n")]),
+            &mut world,
+        );
+        let pid = world.last_pid();
+        supervisor.reload(10, scan(&[]), &mut world);
+        assert_eq!(world.signals, [(pid, Stop::Ask(3))]);
+        assert_eq!(supervisor.next_deadline(), Some(510));
+        supervisor.deadline_passed(509, &mut world);
+        assert_eq!(world.signals.len(), 1);
+        supervisor.deadline_passed(510, &mut world);
+        assert_eq!(world.signals, [(pid, Stop::Ask(3)), (pid, Stop::Kill)]);
+        assert!(world.lines.iter().any(|line| line == "web: still running 0.5s after SIGQUIT; sending SIGKILL"));
+    }
+
+    #[test]
+    fn a_zero_stop_timeout_kills_at_once() {
+        let mut world = FakeWorld::default();
+        let mut supervisor = Supervisor::new();
+        supervisor.reload(0, scan_files(&[("web", "cmd=/bin/web\nstop_timeout=0\n")]), &mut world);
+        supervisor.stop_all(10, &mut world);
+        assert_eq!(supervisor.next_deadline(), Some(10));
+        supervisor.deadline_passed(10, &mut world);
+        assert_eq!(world.signals.last().map(|(_, stop)| *stop), Some(Stop::Kill));
+    }
+
+    #[test]
+    fn leftovers_get_the_stop_signal_and_timeout_too() {
+        let mut world = FakeWorld::default();
+        let mut supervisor = Supervisor::new();
+        supervisor.reload(0, scan_files(&[("web", "cmd=/bin/web\nstop_signal=INT\nstop_timeout=2\n")]), &mut world);
+        let pid = world.last_pid();
+        world.live_groups.push(pid);
+        supervisor.reaped(HEALTHY_RUN, pid, Exit::Code(1), &mut world);
+        assert_eq!(world.leftover_signals, [(pid, Stop::Ask(2))]);
+        assert_eq!(supervisor.next_deadline(), Some(HEALTHY_RUN + 2_000));
+    }
+
+    #[test]
+    fn on_failure_ends_after_success_and_restarts_after_a_failure_or_a_signal() {
+        let mut world = FakeWorld::default();
+        let mut supervisor = Supervisor::new();
+        let text = "cmd=/bin/task\nrestart=on-failure\n";
+        supervisor.reload(0, scan_files(&[("task", text)]), &mut world);
+        supervisor.reaped(100, world.last_pid(), Exit::Code(3), &mut world);
+        assert_eq!(state(&supervisor, "task"), Some(State::Backoff { until: 100 + FIRST_BACKOFF }));
+        supervisor.deadline_passed(100 + FIRST_BACKOFF, &mut world);
+        supervisor.reaped(2_000, world.last_pid(), Exit::Signal(9), &mut world);
+        assert!(matches!(state(&supervisor, "task"), Some(State::Backoff { .. })));
+        supervisor.deadline_passed(10_000, &mut world);
+        supervisor.reaped(11_000, world.last_pid(), Exit::Code(0), &mut world);
+        assert_eq!(state(&supervisor, "task"), Some(State::Done));
+        assert_eq!(world.spawned.len(), 3);
+        assert_eq!(supervisor.next_deadline(), None);
+        assert_eq!(world.lines.last().unwrap(), "task: exited with status 0 after 1.0s; done (restart=on-failure)");
+    }
+
+    #[test]
+    fn never_runs_once_done_or_failed_and_success_exit_counts_as_success() {
+        let mut world = FakeWorld::default();
+        let mut supervisor = Supervisor::new();
+        let files = [
+            ("ok", "cmd=/bin/ok\nrestart=never\n"),
+            ("broken", "cmd=/bin/broken\nrestart=never\n"),
+            ("go", "cmd=/bin/go\nrestart=never\nsuccess_exit=2\n"),
+        ];
+        supervisor.reload(0, scan_files(&files), &mut world);
+        let pid_of = |world: &FakeWorld, name: &str| world.spawned.iter().find(|(n, _)| n == name).unwrap().1;
+        supervisor.reaped(50, pid_of(&world, "ok"), Exit::Code(0), &mut world);
+        supervisor.reaped(50, pid_of(&world, "broken"), Exit::Code(1), &mut world);
+        supervisor.reaped(50, pid_of(&world, "go"), Exit::Code(2), &mut world);
+        assert_eq!(state(&supervisor, "ok"), Some(State::Done));
+        assert_eq!(state(&supervisor, "broken"), Some(State::Failed));
+        assert_eq!(state(&supervisor, "go"), Some(State::Done));
+        let published = world.published.iter().rev().find(|(name, _)| name == "broken").unwrap();
+        assert_eq!(published.1.last_exit, Some(Exit::Code(1)));
+        assert_eq!(world.spawned.len(), 3);
+        assert!(world.lines.contains(&"broken: exited with status 1 after 0.0s; failed (restart=never)".to_string()));
+    }
+
+    #[test]
+    fn a_finished_task_stays_finished_until_its_file_changes_or_a_user_asks() {
+        let mut world = FakeWorld::default();
+        let mut supervisor = Supervisor::new();
+        let text = "cmd=/bin/migrate\nrestart=never\n";
+        supervisor.reload(0, scan_files(&[("migrate", text)]), &mut world);
+        supervisor.reaped(10, world.last_pid(), Exit::Code(0), &mut world);
+        supervisor.reload(20, scan_files(&[("migrate", text)]), &mut world);
+        assert_eq!(state(&supervisor, "migrate"), Some(State::Done));
+        // Only the stop policy changed: no run.
+        supervisor.reload(
+            30,
+            scan_files(&[("migrate", "cmd=/bin/migrate\nrestart=never\nstop_timeout=9\n")]),
+            &mut world,
+        );
+        assert_eq!((state(&supervisor, "migrate"), world.spawned.len()), (Some(State::Done), 1));
+        supervisor.reload(40, scan_files(&[("migrate", "cmd=/bin/migrate --all\nrestart=never\n")]), &mut world);
+        assert!(matches!(state(&supervisor, "migrate"), Some(State::Up { .. })));
+        supervisor.reaped(50, world.last_pid(), Exit::Code(1), &mut world);
+        assert_eq!(state(&supervisor, "migrate"), Some(State::Failed));
+        supervisor.control(60, "migrate", Control::Up, &mut world);
+        assert!(matches!(state(&supervisor, "migrate"), Some(State::Up { .. })));
+        supervisor.reaped(70, world.last_pid(), Exit::Code(0), &mut world);
+        supervisor.control(80, "migrate", Control::Restart, &mut world);
+        assert!(matches!(state(&supervisor, "migrate"), Some(State::Up { .. })));
+        assert_eq!(world.spawned.len(), 4);
+    }
+
+    #[test]
+    fn a_change_of_stop_policy_alone_does_not_restart_a_running_service() {
+        let mut world = FakeWorld::default();
+        let mut supervisor = Supervisor::new();
+        supervisor.reload(0, scan_files(&[("web", "cmd=/bin/web\n")]), &mut world);
+        let pid = world.last_pid();
+        let changed = "cmd=/bin/web\nstop_signal=QUIT\nstop_timeout=30\nrestart=on-failure\n";
+        supervisor.reload(10, scan_files(&[("web", changed)]), &mut world);
+        assert!(world.signals.is_empty());
+        assert_eq!(state(&supervisor, "web"), Some(State::Up { pid, since: 0 }));
+        let shown = world.published.last().unwrap().1;
+        assert_eq!((shown.stop_signal, shown.stop_timeout, shown.restart), (3, 30_000, Restart::OnFailure));
+        supervisor.control(20, "web", Control::Down, &mut world);
+        assert_eq!(world.signals, [(pid, Stop::Ask(3))]);
+        assert_eq!(supervisor.next_deadline(), Some(30_020));
+    }
+
+    #[test]
+    fn a_stop_going_asked_for_is_no_failure() {
+        let mut world = FakeWorld::default();
+        let mut supervisor = Supervisor::new();
+        supervisor.reload(0, scan_files(&[("task", "cmd=/bin/task\nrestart=never\n")]), &mut world);
+        let pid = world.last_pid();
+        supervisor.control(10, "task", Control::Restart, &mut world);
+        supervisor.reaped(20, pid, Exit::Signal(15), &mut world);
+        assert!(matches!(state(&supervisor, "task"), Some(State::Up { .. })));
+        supervisor.control(30, "task", Control::Down, &mut world);
+        supervisor.reaped(40, world.last_pid(), Exit::Signal(15), &mut world);
+        assert_eq!(state(&supervisor, "task"), Some(State::Down));
+    }
+
+    #[test]
+    fn shutdown_yes_with_restart_never_still_ends_going_with_its_status() {
+        let mut world = FakeWorld::default();
+        let mut supervisor = Supervisor::new();
+        supervisor.reload(0, scan_files(&[("main", "cmd=/bin/main\nshutdown=yes\nrestart=never\n")]), &mut world);
+        supervisor.reaped(10, world.last_pid(), Exit::Code(4), &mut world);
+        assert!(supervisor.is_finished());
+        assert_eq!(supervisor.exit_status(), 4);
     }
 
     #[test]
@@ -699,10 +908,10 @@ mod tests {
         let mut supervisor = started(&mut world, &[("web", Some("/bin/web"))]);
         let pid = world.last_pid();
         supervisor.reload(10, scan(&[]), &mut world);
-        assert_eq!(world.signals, [(pid, Stop::Terminate)]);
+        assert_eq!(world.signals, [(pid, Stop::Ask(15))]);
         assert_eq!(supervisor.next_deadline(), Some(10 + STOP_TIMEOUT));
         supervisor.deadline_passed(10 + STOP_TIMEOUT, &mut world);
-        assert_eq!(world.signals, [(pid, Stop::Terminate), (pid, Stop::Kill)]);
+        assert_eq!(world.signals, [(pid, Stop::Ask(15)), (pid, Stop::Kill)]);
         assert_eq!(supervisor.next_deadline(), None);
         supervisor.reaped(20 + STOP_TIMEOUT, pid, Exit::Signal(9), &mut world);
         assert_eq!(supervisor.states().count(), 0);
@@ -727,7 +936,7 @@ mod tests {
         let mut supervisor = started(&mut world, &[("web", Some("/bin/web")), ("db", Some("/bin/db"))]);
         let old = world.spawned.iter().find(|(name, _)| name == "web").unwrap().1;
         supervisor.reload(10, scan(&[("web", Some("/bin/web2")), ("db", Some("/bin/db"))]), &mut world);
-        assert_eq!(world.signals, [(old, Stop::Terminate)]);
+        assert_eq!(world.signals, [(old, Stop::Ask(15))]);
         assert_eq!(world.spawned.len(), 2, "must not start before the old one is gone");
         assert!(world.lines.iter().any(|l| l == "configuration: 0 added, 0 removed, 1 changed"));
         supervisor.reaped(20, old, Exit::Signal(15), &mut world);
@@ -773,7 +982,7 @@ mod tests {
         let (a, b, c) = (world.spawned[0].1, world.spawned[1].1, world.spawned[2].1);
         supervisor.reaped(10, c, Exit::Code(1), &mut world);
         supervisor.stop_all(20, &mut world);
-        assert_eq!(world.signals, [(a, Stop::Terminate), (b, Stop::Terminate)]);
+        assert_eq!(world.signals, [(a, Stop::Ask(15)), (b, Stop::Ask(15))]);
         supervisor.reload(30, scan(&[("d", Some("/d"))]), &mut world);
         assert_eq!(world.spawned.len(), 3, "no start while shutting down");
         supervisor.reaped(40, a, Exit::Signal(15), &mut world);
@@ -822,7 +1031,7 @@ mod tests {
         supervisor.deadline_passed(1_010, &mut world);
         let pid = world.last_pid();
         assert!(supervisor.control(1_020, "web", Control::Restart, &mut world));
-        assert_eq!(world.signals, [(pid, Stop::Terminate)]);
+        assert_eq!(world.signals, [(pid, Stop::Ask(15))]);
         supervisor.reaped(1_030, pid, Exit::Signal(15), &mut world);
         assert!(matches!(state(&supervisor, "web"), Some(State::Up { since: 1_030, .. })));
         assert_eq!(world.published.last().unwrap().1.restarts, 2);
@@ -867,11 +1076,11 @@ mod tests {
         let pid = world.last_pid();
         world.live_groups.push(pid);
         supervisor.reaped(HEALTHY_RUN, pid, Exit::Code(0), &mut world);
-        assert_eq!(world.leftover_signals, [(pid, Stop::Terminate)]);
+        assert_eq!(world.leftover_signals, [(pid, Stop::Ask(15))]);
         assert_eq!(world.spawned.len(), 1, "no respawn while the group lives");
         assert_eq!(supervisor.next_deadline(), Some(HEALTHY_RUN + STOP_TIMEOUT));
         supervisor.deadline_passed(HEALTHY_RUN + STOP_TIMEOUT, &mut world);
-        assert_eq!(world.leftover_signals, [(pid, Stop::Terminate), (pid, Stop::Kill)]);
+        assert_eq!(world.leftover_signals, [(pid, Stop::Ask(15)), (pid, Stop::Kill)]);
         assert!(world.signals.is_empty(), "the reaped pid itself is never signalled");
         world.live_groups.clear();
         // An orphan of the group reaped: the group is empty now.
@@ -903,7 +1112,7 @@ mod tests {
         let side_pid = world.spawned.iter().find(|(n, _)| n == "side").unwrap().1;
         supervisor.reaped(10, main_pid, Exit::Signal(15), &mut world);
         assert_eq!(world.spawned.len(), 2, "not restarted");
-        assert_eq!(world.signals, [(side_pid, Stop::Terminate)]);
+        assert_eq!(world.signals, [(side_pid, Stop::Ask(15))]);
         supervisor.reaped(20, side_pid, Exit::Signal(15), &mut world);
         assert!(supervisor.is_finished());
         assert_eq!(supervisor.exit_status(), 128 + 15);
@@ -961,7 +1170,9 @@ mod tests {
                                     wanted.push(NAMES[index]);
                                 }
                                 let scanned = match cmd {
-                                    Some(first) => Scanned::Valid(Rc::new(spec(if first { "/bin/one" } else { "/bin/two" }))),
+                                    // The second command is a one-shot with its own stop timeout.
+                                    Some(true) => Scanned::Valid(Rc::new(spec("/bin/one"))),
+                                    Some(false) => Scanned::Valid(Rc::new(spec_of("cmd=/bin/two\nrestart=never\nstop_timeout=0.5\n"))),
                                     None => Scanned::Invalid,
                                 };
                                 scan.push((NAMES[index].to_string(), scanned));
@@ -970,7 +1181,7 @@ mod tests {
                         }
                         Event::Exit(n, known) if known && !alive.is_empty() => {
                             let pid = alive.remove(n % alive.len());
-                            supervisor.reaped(now, pid, Exit::Code(1), &mut world);
+                            supervisor.reaped(now, pid, Exit::Code((n / 7 % 2) as i32), &mut world);
                         }
                         Event::Exit(..) => supervisor.reaped(now, Pid::from_raw(1_000_000).unwrap(), Exit::Code(0), &mut world),
                         Event::Time(delta) => {
