@@ -221,12 +221,16 @@ mod tests {
 
     #[test]
     fn expansion_sets_command_directory_port_and_environment() {
-        let app = app(b"procfile=/srv/app/Procfile\nenv=EXTRA=1\nlog=/var/log/app.log\n");
+        let app =
+            app(b"procfile=/srv/app/Procfile\nenv=EXTRA=1\nlog=/var/log/app.log\nrestart=never\nstop_signal=QUIT\n");
         let types = parse_procfile("web: serve\nworker: work\n").unwrap();
         let dotenv = parse_dotenv("SECRET=s\n").unwrap();
         let specs = expand(&app, "/srv/app", &types, &dotenv);
         let (web, worker) = (&specs[0].1, &specs[1].1);
         assert_eq!(web.argv, ["/bin/sh", "-c", "serve"]);
+        for spec in [web, worker] {
+            assert_eq!((spec.policy().restart, spec.policy().signal), (crate::config::Restart::Never, 3));
+        }
         assert_eq!(web.cwd, "/srv/app");
         let env = |s: &ServiceSpec| s.options().env.clone();
         let pairs =

@@ -12,8 +12,14 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use going::config::StopPolicy;
 use going::proc_stat::{self, ProcessStat};
-use going::protocol::{CONTROL, Control, DEFAULT_RUN_DIR, LOCK, MAX_STATUS_FILE, command_line, signal_number};
+use going::protocol::{
+    CONTROL, Control, DEFAULT_RUN_DIR, LOCK, MAX_STATUS_FILE, command_line, show_signal, signal_number,
+};
+
+/// How a service stops when its file says nothing: what a status file leaves out.
+const DEFAULT: StopPolicy = StopPolicy::DEFAULT;
 /// Linux reports CPU time in USER_HZ ticks, 100 a second on every architecture.
 const TICKS_PER_SECOND: f64 = 100.0;
 
@@ -165,6 +171,11 @@ struct Row {
     restarts: String,
     last_exit: Option<String>,
     usage: Option<Usage>,
+    /// The stop policy: the status file names it where it is not the default.
+    stop_signal: String,
+    /// Seconds, validated to be a decimal number.
+    stop_timeout: String,
+    restart: String,
 }
 
 /// A status value that must be a whole number; anything else is shown as unknown.
@@ -183,7 +194,21 @@ fn row(name: &str, status: &Status, now: u64) -> Row {
         uptime_seconds: since.map(|since| now.saturating_sub(since) / 1_000_000_000),
         restarts: number(status, "restarts").unwrap_or(0).to_string(),
         last_exit: status.get("last_exit").cloned(),
+        stop_signal: status.get("stop_signal").cloned().unwrap_or_else(|| show_signal(DEFAULT.signal).to_string()),
+        stop_timeout: status
+            .get("stop_timeout")
+            .filter(|value| is_decimal(value))
+            .cloned()
+            .unwrap_or_else(|| (DEFAULT.timeout / 1000).to_string()),
+        restart: status.get("restart").cloned().unwrap_or_else(|| DEFAULT.restart.name().into()),
     }
+}
+
+/// `5`, `0.5`: what may stand in JSON as a number.
+fn is_decimal(text: &str) -> bool {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, "0"));
+    let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    digits(whole) && digits(fraction)
 }
 
 /// A value as a terminal may show it: control characters (escape sequences) become `?`.
@@ -200,7 +225,7 @@ fn print_table(rows: &[Row], colour: bool) {
     for row in rows {
         let state = match (colour, row.state.as_str()) {
             (false, state) => format!("{:8}", printable(state)),
-            (true, "up") => format!("\x1b[32m{:8}\x1b[0m", "up"),
+            (true, state @ ("up" | "done")) => format!("\x1b[32m{state:8}\x1b[0m"),
             (true, "backoff") => format!("\x1b[33m{:8}\x1b[0m", "backoff"),
             (true, state) => format!("\x1b[31m{:8}\x1b[0m", printable(state)),
         };
@@ -232,7 +257,7 @@ fn print_json(rows: &[Row]) {
             let number = |value: Option<String>| value.unwrap_or_else(|| "null".into());
             let usage = row.usage.as_ref();
             format!(
-                "{{\"name\":{},\"state\":{},\"pid\":{},\"uptime_seconds\":{},\"restarts\":{},\"last_exit\":{},\"cpu_seconds\":{},\"rss_kb\":{},\"processes\":{}}}",
+                "{{\"name\":{},\"state\":{},\"pid\":{},\"uptime_seconds\":{},\"restarts\":{},\"last_exit\":{},\"cpu_seconds\":{},\"rss_kb\":{},\"processes\":{},\"stop_signal\":{},\"stop_timeout\":{},\"restart\":{}}}",
                 json_string(&row.name),
                 json_string(&row.state),
                 number(row.pid.clone()),
@@ -242,6 +267,9 @@ fn print_json(rows: &[Row]) {
                 number(usage.map(|u| format!("{:.2}", u.cpu_seconds))),
                 number(usage.map(|u| u.rss_kb.to_string())),
                 number(usage.map(|u| u.processes.to_string())),
+                json_string(&row.stop_signal),
+                row.stop_timeout,
+                json_string(&row.restart),
             )
         })
         .collect();
