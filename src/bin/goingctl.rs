@@ -32,9 +32,9 @@ const USAGE: &str = "usage: goingctl [-r RUNDIR] [status [--json]] [NAME...]
        goingctl [-r RUNDIR] restart|up|down NAME...
        goingctl [-r RUNDIR] signal SIG NAME...
   status   show services (the default): state, pid, uptime, restarts, last exit, CPU, RSS, processes
-  restart  stop (TERM, then KILL after 5 s) and start again at once, with the backoff reset
+  restart  stop (its stop signal, then KILL after its stop timeout) and start again at once, with the backoff reset
   down     stop and keep stopped until up (or until going restarts)
-  up       start a service that was put down
+  up       start a service that was put down, or a done or failed one-shot
   signal   send SIG (a name such as HUP, USR1 or WINCH, with or without SIG, or a number) to the process group
   -r DIR   going's run directory (default /run/going)
 ";
