@@ -4,6 +4,9 @@
 
 use rustix::time::{ClockId, clock_gettime};
 
+/// CLOCK_MONOTONIC milliseconds: the time every deadline is in.
+pub type Millis = u64;
+
 /// CLOCK_MONOTONIC in milliseconds: the state machine's time.
 pub fn monotonic_millis() -> u64 {
     let time = clock_gettime(ClockId::Monotonic);

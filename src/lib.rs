@@ -32,6 +32,7 @@
 //! | [`system_checks`] | what a parsed file needs from the system: its log directory, root for `user=`, accounts looked up |
 //! | [`paths`] | splitting paths without libc |
 //! | [`dir_watch`] | inotify on the directory and its parent: when to rescan, which files are still being written |
+//! | [`table`] | the service table's storage: stable slots, and indexes by name, pid and deadline kept in step |
 //! | [`supervisor`] | the service table and state machine: start, exit, backoff, reload, stop |
 //! | [`spawn`] | fork, the child's setup, exec, reporting a failed exec back |
 //! | [`service_log`] | service output: one pipe per service, timestamped and rotated files, `log=-` |
@@ -114,4 +115,5 @@ pub mod service_log;
 pub mod spawn;
 pub mod supervisor;
 pub mod system_checks;
+pub mod table;
 pub mod trust;

@@ -9,6 +9,7 @@
 use crate::config::{Restart, ServiceSpec};
 use crate::log::{Severity, describe};
 use crate::protocol::{Control, show_signal};
+use crate::table::{Entry, Slot, Table};
 use alloc::rc::Rc;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -16,8 +17,7 @@ use core::fmt;
 use rustix::io::Errno;
 use rustix::process::Pid;
 
-/// CLOCK_MONOTONIC milliseconds.
-pub type Millis = u64;
+pub use crate::clock::Millis;
 
 /// A run at least this long is healthy: its exit respawns at once and resets the backoff.
 pub const HEALTHY_RUN: Millis = 5_000;
@@ -158,7 +158,7 @@ struct Service {
 /// The service table.
 #[derive(Default)]
 pub struct Supervisor {
-    services: Vec<Service>,
+    services: Table<Service>,
     shutting_down: bool,
     /// Set when a `shutdown=yes` service ended: 128 + signal when killed.
     exit_status: Option<i32>,
@@ -421,9 +421,34 @@ impl Service {
     }
 }
 
+impl Entry for Service {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn pid(&self) -> Option<Pid> {
+        Service::pid(self)
+    }
+
+    fn deadline(&self) -> Option<Millis> {
+        Service::deadline(self)
+    }
+
+    fn draining(&self) -> bool {
+        matches!(self.state, State::Draining { .. })
+    }
+}
+
 impl Supervisor {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Changes the service in `slot`; one that `change` says is gone (false) leaves the table.
+    fn update(&mut self, slot: Slot, change: impl FnOnce(&mut Service) -> bool) {
+        if !self.services.update(slot, change) {
+            self.services.remove(slot);
+        }
     }
 
     /// Applies a directory scan: starts new services, stops removed ones,
@@ -436,27 +461,25 @@ impl Supervisor {
         scan.sort_by(|a, b| a.0.cmp(&b.0));
         // Room for every new name at once: growing by doubling would hold two tables at the peak.
         self.services.reserve(scan.len().saturating_sub(self.services.len()));
-        self.services.retain_mut(|service| {
-            if scan.binary_search_by(|(name, _)| name.as_str().cmp(&service.name)).is_ok() {
-                return true;
-            }
-            if matches!(service.state, State::Stopping { after: AfterStop::Remove, .. }) {
-                return true;
+        for slot in self.services.slots() {
+            let service = self.services.get(slot);
+            if scan.binary_search_by(|(name, _)| name.as_str().cmp(&service.name)).is_ok()
+                || matches!(service.state, State::Stopping { after: AfterStop::Remove, .. })
+            {
+                continue;
             }
             removed += 1;
-            service.stop(now, AfterStop::Remove, effects)
-        });
+            self.update(slot, |service| service.stop(now, AfterStop::Remove, effects));
+        }
         for (name, scanned) in scan {
             let Scanned::Valid(spec) = scanned else { continue };
-            let service = match self.services.binary_search_by(|s| s.name.cmp(&name)) {
-                Ok(index) => &mut self.services[index],
-                Err(index) => {
-                    self.services.insert(index, Service::new(name, spec, now));
-                    self.services[index].start(now, effects);
-                    added += 1;
-                    continue;
-                }
+            let Some(slot) = self.services.find(&name) else {
+                let slot = self.services.insert(Service::new(name, spec, now));
+                self.services.update(slot, |service| service.start(now, effects));
+                added += 1;
+                continue;
             };
+            let service = self.services.get(slot);
             let after = match service.state {
                 State::Stopping { after: AfterStop::Remove, .. } => {
                     added += 1;
@@ -465,8 +488,10 @@ impl Supervisor {
                 _ if service.spec.runs_like(&spec) => {
                     // Only the stop policy changed, if anything: it applies to the next stop or exit.
                     if service.spec != spec {
-                        service.spec = spec;
-                        effects.publish(&service.name, &service.status());
+                        self.services.update(slot, |service| {
+                            service.spec = spec;
+                            effects.publish(&service.name, &service.status());
+                        });
                     }
                     continue;
                 }
@@ -479,9 +504,11 @@ impl Supervisor {
                     AfterStop::Start
                 }
             };
-            service.spec = spec;
-            service.short_runs = 0;
-            service.stop(now, after, effects);
+            self.update(slot, |service| {
+                service.spec = spec;
+                service.short_runs = 0;
+                service.stop(now, after, effects)
+            });
         }
         effects.log(Severity::Info, format_args!("configuration: {added} added, {removed} removed, {changed} changed"));
     }
@@ -489,8 +516,8 @@ impl Supervisor {
     /// A process was reaped. Pids that are no service's (orphans going
     /// adopted as subreaper) are ignored.
     pub fn reaped(&mut self, now: Millis, pid: Pid, exit: Exit, effects: &mut impl Effects) {
-        if let Some(index) = self.services.iter().position(|s| s.pid() == Some(pid)) {
-            let service = &mut self.services[index];
+        if let Some(slot) = self.services.by_pid(pid) {
+            let service = self.services.get(slot);
             let ends_going = !self.shutting_down && service.spec.shutdown && matches!(service.state, State::Up { .. });
             if ends_going {
                 self.exit_status = Some(match exit {
@@ -498,15 +525,15 @@ impl Supervisor {
                     Exit::Signal(signal) => 128 + signal,
                 });
             }
-            if !self.services[index].reaped(now, exit, ends_going, effects) {
-                self.services.remove(index);
-            }
+            self.update(slot, |service| service.reaped(now, exit, ends_going, effects));
             if ends_going {
                 self.stop_all(now, effects);
             }
         }
         // Any reap may have emptied a process group that a service waits for.
-        self.services.retain_mut(|service| service.check_group(now, effects));
+        for slot in self.services.draining() {
+            self.update(slot, |service| service.check_group(now, effects));
+        }
     }
 
     /// going's exit status once finished: a `shutdown=yes` service's, else 0.
@@ -516,20 +543,22 @@ impl Supervisor {
 
     /// Acts on every deadline at or before `now`.
     pub fn deadline_passed(&mut self, now: Millis, effects: &mut impl Effects) {
-        for service in &mut self.services {
-            service.deadline_passed(now, effects);
+        for slot in self.services.due(now) {
+            self.services.update(slot, |service| service.deadline_passed(now, effects));
         }
     }
 
     /// Stops every service for good: going is exiting.
     pub fn stop_all(&mut self, now: Millis, effects: &mut impl Effects) {
         self.shutting_down = true;
-        self.services.retain_mut(|service| service.stop(now, AfterStop::Remove, effects));
+        for slot in self.services.slots() {
+            self.update(slot, |service| service.stop(now, AfterStop::Remove, effects));
+        }
     }
 
     /// The earliest deadline any service holds: the event loop's wake-up time.
-    pub fn next_deadline(&self) -> Option<Millis> {
-        self.services.iter().filter_map(Service::deadline).min()
+    pub fn next_deadline(&mut self) -> Option<Millis> {
+        self.services.next_deadline()
     }
 
     /// True once going may exit: every service stopped after [`Self::stop_all`].
@@ -539,25 +568,25 @@ impl Supervisor {
 
     /// Applies a user's request to the named service; false when there is no such service.
     pub fn control(&mut self, now: Millis, name: &str, control: Control, effects: &mut impl Effects) -> bool {
-        let Ok(index) = self.services.binary_search_by(|s| s.name.as_str().cmp(name)) else {
+        let Some(slot) = self.services.find(name) else {
             return false;
         };
         if !self.shutting_down {
-            self.services[index].control(now, control, effects);
+            self.services.update(slot, |service| service.control(now, control, effects));
         }
         true
     }
 
     /// Publishes every service's status again (the run directory was recreated).
     pub fn publish_all(&mut self, effects: &mut impl Effects) {
-        for service in &self.services {
+        for service in self.services.iter() {
             effects.publish(&service.name, &service.status());
         }
     }
 
     /// The name of the service whose process is `pid`.
     pub fn name_of(&self, pid: Pid) -> Option<&str> {
-        self.services.iter().find(|s| s.pid() == Some(pid)).map(|s| s.name.as_str())
+        Some(self.services.get(self.services.by_pid(pid)?).name.as_str())
     }
 
     /// Each service's name and state, for tests and status.
@@ -1195,7 +1224,7 @@ mod tests {
                         Event::StopAll => supervisor.stop_all(now, &mut world),
                     }
                     alive.extend(world.spawned.drain(..).map(|(_, pid)| pid));
-                    let pids: Vec<Pid> = supervisor.services.iter().filter_map(Service::pid).collect();
+                    let pids: Vec<Pid> = supervisor.services.iter().filter_map(|service| service.pid()).collect();
                     for pid in &pids {
                         prop_assert!(alive.contains(pid), "a pid that is not a live process");
                         prop_assert_eq!(pids.iter().filter(|p| *p == pid).count(), 1);
@@ -1211,6 +1240,16 @@ mod tests {
                     if let Some(deadline) = supervisor.next_deadline() {
                         prop_assert!(deadline <= now + MAX_BACKOFF.max(STOP_TIMEOUT));
                     }
+                    // The indexes agree with a scan of the whole table.
+                    let earliest = supervisor.services.iter().filter_map(|service| service.deadline()).min();
+                    prop_assert_eq!(supervisor.next_deadline(), earliest);
+                    for service in supervisor.services.iter() {
+                        if let Some(pid) = service.pid() {
+                            prop_assert_eq!(supervisor.name_of(pid), Some(service.name.as_str()));
+                        }
+                    }
+                    let draining = supervisor.services.iter().filter(|service| service.draining()).count();
+                    prop_assert_eq!(supervisor.services.draining().len(), draining);
                 }
             }
         }

@@ -1,0 +1,222 @@
+//! The service table's storage: every event finds its service without a scan.
+//!
+//! Services live in slots that never move while they are in the table, so
+//! that indexes can name them: the order by name (for reloads and goingctl),
+//! the service of each pid (for a reap), the earliest deadlines (a heap,
+//! for the loop's timeout and for what is due), and the services waiting for
+//! their process group to empty. [`Table::update`] is the only way to change
+//! a service, and it keeps every index in step with what changed.
+//!
+//! A deadline that was replaced stays in the heap until it comes up, and is
+//! then recognised as stale (the service's deadline is no longer it): cheaper
+//! than removing it from the middle of a heap.
+
+use crate::clock::Millis;
+use alloc::collections::{BTreeMap, BinaryHeap};
+use alloc::vec::Vec;
+use core::cmp::Reverse;
+use rustix::process::Pid;
+
+/// What the table needs to know of an entry to index it.
+pub trait Entry {
+    fn name(&self) -> &str;
+    /// The main process, while there is one.
+    fn pid(&self) -> Option<Pid>;
+    /// When something must happen to it: a start after backoff, a SIGKILL.
+    fn deadline(&self) -> Option<Millis>;
+    /// Waiting for its process group to empty: looked at after every reap.
+    fn draining(&self) -> bool;
+}
+
+/// A slot's number: stable while its entry is in the table.
+pub type Slot = u32;
+
+pub struct Table<E> {
+    slots: Vec<Option<E>>,
+    free: Vec<Slot>,
+    /// Every slot in use, sorted by its entry's name.
+    order: Vec<Slot>,
+    by_pid: BTreeMap<i32, Slot>,
+    deadlines: BinaryHeap<Reverse<(Millis, Slot)>>,
+    draining: Vec<Slot>,
+}
+
+impl<E> Default for Table<E> {
+    fn default() -> Self {
+        Table {
+            slots: Vec::new(),
+            free: Vec::new(),
+            order: Vec::new(),
+            by_pid: BTreeMap::new(),
+            deadlines: BinaryHeap::new(),
+            draining: Vec::new(),
+        }
+    }
+}
+
+/// What the indexes hold of one entry.
+#[derive(Clone, Copy, PartialEq)]
+struct Keys {
+    pid: Option<i32>,
+    deadline: Option<Millis>,
+    draining: bool,
+}
+
+fn keys(entry: &impl Entry) -> Keys {
+    Keys {
+        pid: entry.pid().map(|pid| pid.as_raw_nonzero().get()),
+        deadline: entry.deadline(),
+        draining: entry.draining(),
+    }
+}
+
+impl<E: Entry> Table<E> {
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    /// Room for `additional` more entries at once.
+    pub fn reserve(&mut self, additional: usize) {
+        self.order.reserve(additional);
+        self.slots.reserve(additional.saturating_sub(self.free.len()));
+    }
+
+    pub fn get(&self, slot: Slot) -> &E {
+        self.slots[slot as usize].as_ref().expect("BUG: a slot in use has an entry")
+    }
+
+    fn position(&self, name: &str) -> Result<usize, usize> {
+        self.order.binary_search_by(|&slot| self.get(slot).name().cmp(name))
+    }
+
+    /// The slot of the entry named `name`.
+    pub fn find(&self, name: &str) -> Option<Slot> {
+        self.position(name).ok().map(|at| self.order[at])
+    }
+
+    /// The slot of the entry whose main process is `pid`.
+    pub fn by_pid(&self, pid: Pid) -> Option<Slot> {
+        self.by_pid.get(&pid.as_raw_nonzero().get()).copied()
+    }
+
+    /// Every slot in name order: a copy, so that entries may be changed or removed meanwhile.
+    pub fn slots(&self) -> Vec<Slot> {
+        self.order.clone()
+    }
+
+    /// The entries in name order.
+    pub fn iter(&self) -> impl Iterator<Item = &E> {
+        self.order.iter().map(|&slot| self.get(slot))
+    }
+
+    /// The entries waiting for their process group to empty.
+    pub fn draining(&self) -> Vec<Slot> {
+        self.draining.clone()
+    }
+
+    /// Adds an entry whose name is not in the table yet.
+    pub fn insert(&mut self, entry: E) -> Slot {
+        let at = self.position(entry.name()).expect_err("BUG: inserted a name the table holds");
+        let (slot, before) = match self.free.pop() {
+            Some(slot) => (slot, self.slots[slot as usize].replace(entry)),
+            None => {
+                self.slots.push(Some(entry));
+                (self.slots.len() as Slot - 1, None)
+            }
+        };
+        debug_assert!(before.is_none());
+        self.order.insert(at, slot);
+        self.index(slot, Keys { pid: None, deadline: None, draining: false });
+        slot
+    }
+
+    /// Changes the entry in `slot` through `change` and brings the indexes up to date.
+    pub fn update<R>(&mut self, slot: Slot, change: impl FnOnce(&mut E) -> R) -> R {
+        let entry = self.slots[slot as usize].as_mut().expect("BUG: a slot in use has an entry");
+        let before = keys(entry);
+        let result = change(entry);
+        self.index(slot, before);
+        result
+    }
+
+    /// Removes the entry in `slot` and everything that indexes it.
+    pub fn remove(&mut self, slot: Slot) -> E {
+        let at = self.position(self.get(slot).name()).expect("BUG: an entry in the table is in its order");
+        self.order.remove(at);
+        let entry = self.slots[slot as usize].take().expect("BUG: removed an empty slot");
+        let Keys { pid, draining, .. } = keys(&entry);
+        if let Some(pid) = pid
+            && self.by_pid.get(&pid) == Some(&slot)
+        {
+            self.by_pid.remove(&pid);
+        }
+        if draining {
+            self.draining.retain(|&other| other != slot);
+        }
+        self.free.push(slot);
+        entry
+    }
+
+    /// Brings the indexes of `slot` from `before` to what its entry is now.
+    fn index(&mut self, slot: Slot, before: Keys) {
+        let now = keys(self.get(slot));
+        if now == before {
+            return;
+        }
+        if before.pid != now.pid {
+            if let Some(old) = before.pid
+                && self.by_pid.get(&old) == Some(&slot)
+            {
+                self.by_pid.remove(&old);
+            }
+            if let Some(new) = now.pid {
+                self.by_pid.insert(new, slot);
+            }
+        }
+        if let Some(deadline) = now.deadline
+            && before.deadline != now.deadline
+        {
+            self.deadlines.push(Reverse((deadline, slot)));
+        }
+        match (before.draining, now.draining) {
+            (false, true) => self.draining.push(slot),
+            (true, false) => self.draining.retain(|&other| other != slot),
+            _ => {}
+        }
+    }
+
+    /// Whether a heap entry is still some entry's deadline.
+    fn is_current(&self, deadline: Millis, slot: Slot) -> bool {
+        self.slots.get(slot as usize).and_then(Option::as_ref).is_some_and(|entry| entry.deadline() == Some(deadline))
+    }
+
+    /// The earliest deadline of any entry.
+    pub fn next_deadline(&mut self) -> Option<Millis> {
+        while let Some(&Reverse((deadline, slot))) = self.deadlines.peek() {
+            if self.is_current(deadline, slot) {
+                return Some(deadline);
+            }
+            self.deadlines.pop();
+        }
+        None
+    }
+
+    /// The slots whose deadline is at or before `now`, taken off the heap.
+    pub fn due(&mut self, now: Millis) -> Vec<Slot> {
+        let mut due = Vec::new();
+        while let Some(&Reverse((deadline, slot))) = self.deadlines.peek() {
+            if deadline > now {
+                break;
+            }
+            self.deadlines.pop();
+            if self.is_current(deadline, slot) && !due.contains(&slot) {
+                due.push(slot);
+            }
+        }
+        due
+    }
+}
