@@ -15,11 +15,12 @@ use crate::log::{Logger, Severity, describe};
 use crate::protocol::DEFAULT_RUN_DIR;
 use crate::rt::{self, Disposition, SIGNALFD_RECORD_SIZE, SignalSet};
 use crate::run_dir::RunDir;
-use crate::service_dir::{self, ToldErrors};
+use crate::service_dir::{self, MAX_SERVICES, ToldErrors};
 use crate::service_log::ServiceLogs;
 use crate::spawn::{self, FailureReport, Stdio};
 use crate::supervisor::{Effects, Exit, Millis, Status, Stop, Supervisor};
 use crate::trust::DirError;
+use alloc::ffi::CString;
 use alloc::rc::Rc;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -234,15 +235,43 @@ impl Host {
         }
     }
 
-    fn reload(&mut self, supervisor: &mut Supervisor, dir: &CStr, watch: Option<&mut DirWatch>) {
+    /// Rescans the directory: every file, or `only` the files that changed.
+    fn reload(
+        &mut self,
+        supervisor: &mut Supervisor,
+        dir: &CStr,
+        watch: Option<&mut DirWatch>,
+        only: Option<Vec<CString>>,
+    ) {
         let being_written = watch.as_ref().map_or(&[][..], |watch| watch.being_written());
-        let known: Vec<&str> = supervisor.states().map(|(name, _)| name).collect();
-        match service_dir::scan(dir, being_written, &known, &mut self.told, &mut self.logger) {
+        // The services the files read may replace: every one, or those of the changed files.
+        let replaced = only.as_ref().map(|files| {
+            let files: Vec<&str> = files.iter().filter_map(|file| file.to_str().ok()).collect();
+            let shown = dir.to_string_lossy();
+            let is_file = |name: &str| {
+                let path = alloc::format!("{shown}/{name}");
+                rustix::fs::statat(rustix::fs::CWD, path.as_str(), rustix::fs::AtFlags::SYMLINK_NOFOLLOW).is_ok()
+            };
+            supervisor.names_from(&files, is_file)
+        });
+        let (known, room): (Vec<&str>, usize) = match &replaced {
+            Some(names) => {
+                let kept = supervisor.len() - names.len();
+                (names.iter().map(String::as_str).collect(), MAX_SERVICES.saturating_sub(kept))
+            }
+            None => (supervisor.states().map(|(name, _)| name).collect(), MAX_SERVICES),
+        };
+        let scanned =
+            service_dir::scan(dir, only.as_deref(), being_written, &known, room, &mut self.told, &mut self.logger);
+        match scanned {
             Ok(scan) => {
                 if let Some(watch) = watch {
                     watch.watch_also(&scan.procfile_dirs, &mut self.logger);
                 }
-                supervisor.reload(now(), scan.services, self);
+                match replaced {
+                    Some(replaced) => supervisor.reload_part(now(), &replaced, scan.services, self),
+                    None => supervisor.reload(now(), scan.services, self),
+                }
             }
             // Deleted, not moved away: it was empty, so every service file was deleted.
             Err(DirError::Unreadable(Errno::NOENT)) if watch.as_ref().is_some_and(|watch| watch.removed()) => {
@@ -352,7 +381,7 @@ impl<'a> Daemon<'a> {
         let mut logger = Logger::new();
         let shown_dir = dir.to_string_lossy();
         let mut told = ToldErrors::default();
-        let scan = service_dir::scan(dir, &[], &[], &mut told, &mut logger).map_err(|error| {
+        let scan = service_dir::scan(dir, None, &[], &[], MAX_SERVICES, &mut told, &mut logger).map_err(|error| {
             let code = match error {
                 DirError::Unreadable(_) => EXIT_NO_DIR,
                 DirError::Untrusted(_) => EXIT_UNTRUSTED_DIR,
@@ -451,6 +480,9 @@ impl<'a> Daemon<'a> {
         if !signals.hang_up && !settled {
             return;
         }
+        // SIGHUP, or no inotify: every file. Otherwise what inotify named, unless it needs every file too.
+        let changes = self.watch.as_mut().and_then(DirWatch::take_changes);
+        let only = if signals.hang_up { None } else { changes };
         if signals.hang_up {
             self.host.told.forget();
             if let Some(watch) = self.watch.as_mut() {
@@ -459,7 +491,7 @@ impl<'a> Daemon<'a> {
         }
         self.rescan_at = None;
         self.last_rescan = Some(now());
-        self.host.reload(&mut self.supervisor, self.dir, self.watch.as_mut());
+        self.host.reload(&mut self.supervisor, self.dir, self.watch.as_mut(), only);
     }
 
     /// Runs until every service is stopped after SIGTERM or SIGINT; returns going's exit status.

@@ -55,6 +55,10 @@ pub struct DirWatch {
     dir_watch: Option<i32>,
     parent_watch: i32,
     being_written: Vec<CString>,
+    /// Files whose change completed since the last rescan.
+    changed: Vec<CString>,
+    /// Something since the last rescan needs every file read.
+    everything: bool,
     /// The watched directory was deleted (not moved): it was empty, so every
     /// file in it was deleted too, whatever deleted them (`rm -rf`).
     removed: bool,
@@ -80,6 +84,8 @@ impl DirWatch {
             dir_watch,
             parent_watch,
             being_written: Vec::new(),
+            changed: Vec::new(),
+            everything: false,
             removed: false,
             procfile_watches: Vec::new(),
         })
@@ -122,44 +128,62 @@ impl DirWatch {
         self.being_written.clear();
     }
 
-    /// Reads every pending event; true when the directory needs a rescan.
+    /// Reads every pending event; true when something needs a rescan: the
+    /// files it names ([`Self::take_changes`]) or everything.
     pub fn read_events(&mut self, logger: &mut Logger) -> bool {
         let mut buffer = [MaybeUninit::<u8>::uninit(); 4096];
         let mut reader = inotify::Reader::new(&self.inotify, &mut buffer);
         let mut rescan = false;
         let mut rewatch = false;
+        let mut everything = false;
         while let Ok(event) = reader.next() {
             let flags = event.events();
             let completed = ReadFlags::CLOSE_WRITE | ReadFlags::MOVED_TO | ReadFlags::MOVED_FROM | ReadFlags::DELETE;
+            // A Procfile or .env changed: which service file names it is not known here.
             if self.procfile_watches.contains(&event.wd()) && event.file_name().is_some() {
-                rescan |= flags.intersects(completed | ReadFlags::ATTRIB);
+                everything |= flags.intersects(completed | ReadFlags::ATTRIB);
             }
             if flags.contains(ReadFlags::QUEUE_OVERFLOW) {
+                // Events were lost: only a full rescan knows what changed.
                 self.being_written.clear();
-                rescan = true;
+                everything = true;
             } else if event.wd() == self.parent_watch {
                 rewatch |= event.file_name() == Some(self.name.as_c_str());
             } else if Some(event.wd()) != self.dir_watch {
                 // An event of a watch already replaced.
             } else if let Some(name) = event.file_name() {
                 let created_empty = flags.contains(ReadFlags::CREATE) && is_empty_regular_file(&self.dir, name);
-                rescan |= track_write(&mut self.being_written, name, flags, created_empty);
+                if track_write(&mut self.being_written, name, flags, created_empty) {
+                    if !self.changed.iter().any(|changed| changed.as_c_str() == name) {
+                        self.changed.push(name.to_owned());
+                    }
+                    rescan = true;
+                }
             } else if flags.intersects(ReadFlags::MOVE_SELF | ReadFlags::DELETE_SELF | ReadFlags::IGNORED) {
                 let dir = self.dir.to_string_lossy();
                 logger
                     .log(Severity::Warning, format_args!("{dir}: directory moved or removed; watching for a new one"));
                 self.dir_watch = None;
                 self.removed |= flags.contains(ReadFlags::DELETE_SELF);
-                rescan = true;
+                everything = true;
             } else {
-                rescan |= flags.contains(ReadFlags::ATTRIB);
+                // The directory's own owner or mode: it decides whether every file is trusted.
+                everything |= flags.contains(ReadFlags::ATTRIB);
             }
         }
         if rewatch {
             self.watch_dir_again(logger);
-            rescan = true;
+            everything = true;
         }
-        rescan
+        self.everything |= everything;
+        rescan || everything
+    }
+
+    /// What the next rescan must read: the files that changed, or `None` for
+    /// every file (events were lost, the directory itself or a Procfile changed).
+    pub fn take_changes(&mut self) -> Option<Vec<CString>> {
+        let changed = core::mem::take(&mut self.changed);
+        (!core::mem::take(&mut self.everything)).then_some(changed)
     }
 
     /// The path names a directory again (or a different one): watch whatever it is now.

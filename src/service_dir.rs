@@ -41,28 +41,30 @@ pub struct Scan {
 /// `being_written` are not read: they give [`Scanned::Invalid`], which keeps
 /// a running service as it is. `known` are the services going runs now: a
 /// Procfile that cannot be used keeps those of its processes running.
+///
+/// `only`: the files to read, when inotify named what changed (a name that is
+/// gone gives nothing); `None` reads every file. `room`: how many services
+/// the scan may give before later names are refused.
 pub fn scan(
     path: &CStr,
+    only: Option<&[CString]>,
     being_written: &[CString],
     known: &[&str],
+    room: usize,
     told: &mut ToldErrors,
     logger: &mut Logger,
 ) -> Result<Scan, DirError> {
     let dir = trust::open_dir(path)?;
-    let mut logger = Reporter { logger, told, lines: Vec::new() };
+    let mut logger = Reporter { logger, told, lines: Vec::new(), files: only.map(<[CString]>::to_vec) };
     let logger = &mut logger;
-    let mut names = Vec::new();
-    for entry in rustix::fs::Dir::read_from(&dir).map_err(DirError::Unreadable)? {
-        let entry = entry.map_err(DirError::Unreadable)?;
-        if is_service_name(entry.file_name().to_bytes()) {
-            names.push(alloc::borrow::ToOwned::to_owned(entry.file_name()));
-        }
-    }
+    let mut names = match only {
+        Some(names) => names.iter().filter(|name| is_service_name(name.to_bytes())).cloned().collect(),
+        None => list_services(&dir)?,
+    };
     names.sort();
     let mut accounts = AccountFiles::default();
     let mut services = Vec::new();
     let mut procfile_dirs = Vec::new();
-    let file_names: Vec<String> = names.iter().filter_map(|name| name.to_str().ok().map(String::from)).collect();
     for name in names {
         let Ok(text) = name.to_str() else {
             let shown = name.to_string_lossy();
@@ -81,7 +83,7 @@ pub fn scan(
             logger.log(Severity::Error, format_args!("{text}: {message} (not started)"));
             continue;
         }
-        if services.len() == MAX_SERVICES {
+        if services.len() >= room {
             logger.log(
                 Severity::Error,
                 format_args!("{text}: more than {MAX_SERVICES} services; this one and later names are not started"),
@@ -95,7 +97,7 @@ pub fn scan(
         match read_service(&dir, &name, &mut accounts) {
             Ok(None) => {}
             Ok(Some(ServiceFile::Procfile(app))) => {
-                let procfile = Procfile { file: text, app: &app, file_names: &file_names, known };
+                let procfile = Procfile { file: text, app: &app, dir: &dir, known };
                 procfile_dirs.push(procfile.expand(&mut services, logger));
             }
             Ok(Some(ServiceFile::Command(spec))) => {
@@ -109,6 +111,23 @@ pub fn scan(
     }
     logger.finish();
     Ok(Scan { services, procfile_dirs })
+}
+
+/// Every name in the directory that may be a service.
+fn list_services(dir: &OwnedFd) -> Result<Vec<CString>, DirError> {
+    let mut names = Vec::new();
+    for entry in rustix::fs::Dir::read_from(dir).map_err(DirError::Unreadable)? {
+        let entry = entry.map_err(DirError::Unreadable)?;
+        if is_service_name(entry.file_name().to_bytes()) {
+            names.push(alloc::borrow::ToOwned::to_owned(entry.file_name()));
+        }
+    }
+    Ok(names)
+}
+
+/// Whether `name` is an entry of the directory (a service file takes its name from a Procfile process).
+pub fn is_in(dir: &OwnedFd, name: &str) -> bool {
+    rustix::fs::statat(dir, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW).is_ok()
 }
 
 /// The error lines the last scan logged. A rescan logs only lines that are
@@ -130,6 +149,8 @@ struct Reporter<'a> {
     logger: &'a mut Logger,
     told: &'a mut ToldErrors,
     lines: Vec<String>,
+    /// The files a partial scan read: only their lines are replaced in `told`.
+    files: Option<Vec<CString>>,
 }
 
 impl Reporter<'_> {
@@ -143,6 +164,15 @@ impl Reporter<'_> {
 
     fn finish(&mut self) {
         let mut lines = core::mem::take(&mut self.lines);
+        if let Some(files) = &self.files {
+            // Every line of a file's error starts with its name and a colon.
+            let of_read_file = |line: &String| {
+                files.iter().any(|file| {
+                    line.as_bytes().strip_prefix(file.to_bytes()).is_some_and(|rest| rest.starts_with(b":"))
+                })
+            };
+            lines.extend(self.told.0.drain(..).filter(|line| !of_read_file(line)));
+        }
         lines.sort_unstable();
         lines.dedup();
         self.told.0 = lines;
@@ -154,8 +184,8 @@ struct Procfile<'a> {
     /// The service file's name.
     file: &'a str,
     app: &'a ProcfileApp,
-    /// Every service file's name: a process may not take one.
-    file_names: &'a [String],
+    /// The service directory: a process may not take the name of a file in it.
+    dir: &'a OwnedFd,
     known: &'a [&'a str],
 }
 
@@ -189,7 +219,7 @@ impl Procfile<'_> {
         };
         for (process, spec) in procfile::expand(self.app, dir, &types, &dotenv) {
             let name = format!("{}.{}", self.file, process.name);
-            if self.file_names.binary_search(&name).is_ok() {
+            if is_in(self.dir, &name) {
                 let line = process.line;
                 let message = format_args!(
                     "{path}:{line}: process type \"{}\" would be service {name}, which a service file already is; rename one",

@@ -451,9 +451,50 @@ impl Supervisor {
         }
     }
 
-    /// Applies a directory scan: starts new services, stops removed ones,
-    /// restarts changed ones once their old process is gone, leaves the rest.
-    pub fn reload(&mut self, now: Millis, mut scan: Vec<(String, Scanned)>, effects: &mut impl Effects) {
+    /// Applies a scan of the whole directory: starts new services, stops
+    /// removed ones, restarts changed ones once their old process is gone,
+    /// leaves the rest.
+    pub fn reload(&mut self, now: Millis, scan: Vec<(String, Scanned)>, effects: &mut impl Effects) {
+        let replaced = self.services.slots();
+        self.apply(now, replaced, scan, effects);
+    }
+
+    /// The names of the services that a reload of `files` may replace: each
+    /// file's own, and the processes of a Procfile app (`FILE.TYPE`), told
+    /// from service files by `is_file`.
+    pub fn names_from(&self, files: &[&str], is_file: impl Fn(&str) -> bool) -> Vec<String> {
+        let mut names = Vec::new();
+        for file in files {
+            names.extend(self.services.find(file).map(|slot| self.services.get(slot).name.clone()));
+            let processes = self.services.starting_with(&alloc::format!("{file}."));
+            let processes = processes.into_iter().map(|slot| &self.services.get(slot).name);
+            names.extend(processes.filter(|name| !is_file(name)).cloned());
+        }
+        names
+    }
+
+    /// Applies a scan of some files only: the services named in `replaced`
+    /// ([`Self::names_from`] those files) that the scan does not name are
+    /// stopped and removed; the rest of the table is not looked at.
+    pub fn reload_part(
+        &mut self,
+        now: Millis,
+        replaced: &[String],
+        scan: Vec<(String, Scanned)>,
+        effects: &mut impl Effects,
+    ) {
+        let replaced = replaced.iter().filter_map(|name| self.services.find(name)).collect();
+        self.apply(now, replaced, scan, effects);
+    }
+
+    /// Applies `scan`: a service in `replaced` that the scan does not name is stopped and removed.
+    fn apply(
+        &mut self,
+        now: Millis,
+        replaced: Vec<Slot>,
+        mut scan: Vec<(String, Scanned)>,
+        effects: &mut impl Effects,
+    ) {
         if self.shutting_down {
             return;
         }
@@ -461,7 +502,7 @@ impl Supervisor {
         scan.sort_by(|a, b| a.0.cmp(&b.0));
         // Room for every new name at once: growing by doubling would hold two tables at the peak.
         self.services.reserve(scan.len().saturating_sub(self.services.len()));
-        for slot in self.services.slots() {
+        for slot in replaced {
             let service = self.services.get(slot);
             if scan.binary_search_by(|(name, _)| name.as_str().cmp(&service.name)).is_ok()
                 || matches!(service.state, State::Stopping { after: AfterStop::Remove, .. })
@@ -559,6 +600,15 @@ impl Supervisor {
     /// The earliest deadline any service holds: the event loop's wake-up time.
     pub fn next_deadline(&mut self) -> Option<Millis> {
         self.services.next_deadline()
+    }
+
+    /// How many services the table holds.
+    pub fn len(&self) -> usize {
+        self.services.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.services.is_empty()
     }
 
     /// True once going may exit: every service stopped after [`Self::stop_all`].

@@ -98,6 +98,13 @@ impl<E: Entry> Table<E> {
         self.position(name).ok().map(|at| self.order[at])
     }
 
+    /// The slots of the entries whose names start with `prefix`, in name order.
+    pub fn starting_with(&self, prefix: &str) -> Vec<Slot> {
+        let from = self.position(prefix).unwrap_or_else(|at| at);
+        let names = self.order[from..].iter().take_while(|&&slot| self.get(slot).name().starts_with(prefix));
+        names.copied().collect()
+    }
+
     /// The slot of the entry whose main process is `pid`.
     pub fn by_pid(&self, pid: Pid) -> Option<Slot> {
         self.by_pid.get(&pid.as_raw_nonzero().get()).copied()
