@@ -894,6 +894,23 @@ mod tests {
     }
 
     #[test]
+    fn a_pid_reaped_after_its_service_was_removed_touches_no_other_service() {
+        let mut world = FakeWorld::default();
+        let mut supervisor = started(&mut world, &[("old", Some("/bin/old"))]);
+        let old = world.last_pid();
+        supervisor.reload(10, scan(&[]), &mut world);
+        supervisor.reaped(20, old, Exit::Signal(15), &mut world);
+        assert_eq!(supervisor.len(), 0);
+        supervisor.reload(30, scan(&[("new", Some("/bin/new"))]), &mut world);
+        let new = world.last_pid();
+        // The old pid again (a late duplicate): nothing happens to the service now in its slot.
+        supervisor.reaped(40, old, Exit::Code(0), &mut world);
+        assert_eq!(state(&supervisor, "new"), Some(State::Up { pid: new, since: 30 }));
+        assert_eq!(supervisor.name_of(new), Some("new"));
+        assert_eq!(supervisor.name_of(old), None);
+    }
+
+    #[test]
     fn backoff_doubles_from_one_second_and_caps_at_thirty() {
         let delays: Vec<Millis> = (1..=8).map(backoff_delay).collect();
         assert_eq!(delays, [1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000, 30_000]);
