@@ -13,6 +13,7 @@ use crate::events::{Poller, Source};
 use crate::leftovers;
 use crate::log::{Logger, Severity, describe};
 use crate::protocol::DEFAULT_RUN_DIR;
+use crate::reaper::Reaper;
 use crate::rt::{self, Disposition, SIGNALFD_RECORD_SIZE, SignalSet};
 use crate::run_dir::RunDir;
 use crate::service_dir::{self, MAX_SERVICES, ToldErrors};
@@ -28,7 +29,7 @@ use core::ffi::CStr;
 use core::fmt;
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::io::Errno;
-use rustix::process::{Pid, Resource, Rlimit, Signal, WaitOptions};
+use rustix::process::{Pid, Resource, Rlimit, Signal};
 use rustix::time::Timespec;
 
 pub const DEFAULT_DIR: &CStr = c"/etc/going.d";
@@ -124,6 +125,7 @@ struct Host {
     starting: Vec<Starting>,
     run_dir: RunDir,
     logs: ServiceLogs,
+    reaper: Reaper,
     /// The configuration errors already logged.
     told: ToldErrors,
 }
@@ -146,6 +148,7 @@ impl Effects for Host {
             }
         };
         let (pid, report) = spawn::spawn(&command, Stdio { input, output }, &self.child_nofile)?;
+        self.reaper.track(pid, &self.poller);
         let raw = pid.as_raw_nonzero().get();
         // Without its pipe in the set, a failed exec is still told when the child is reaped.
         let _ = self.poller.add(&report, Source::Start(raw));
@@ -214,25 +217,22 @@ impl Host {
 
     /// Reaps every child that has exited, orphans adopted as subreaper included.
     fn reap_all(&mut self, supervisor: &mut Supervisor) {
-        loop {
-            let (pid, status) = match rustix::process::wait(WaitOptions::NOHANG) {
-                Ok(Some(reaped)) => reaped,
-                Err(Errno::INTR) => continue,
-                Ok(None) | Err(_) => return,
-            };
-            // The child is gone, so its failure pipe holds all it will ever say: log it first.
-            self.collect_start(pid.as_raw_nonzero().get());
-            let exit = match (status.exit_status(), status.terminating_signal()) {
-                (Some(code), _) => Exit::Code(code),
-                (None, Some(signal)) => Exit::Signal(signal),
-                (None, None) => continue,
-            };
-            // Whatever the process wrote last is in its log pipe: write it before the exit line.
-            if let Some(name) = supervisor.name_of(pid) {
-                self.logs.process_exited(name, &mut self.logger);
-            }
-            supervisor.reaped(now(), pid, exit, self);
+        let mut exits = Vec::new();
+        self.reaper.sweep(&self.poller, |pid, exit| exits.push((pid, exit)));
+        for (pid, exit) in exits {
+            self.reaped(supervisor, pid, exit);
         }
+    }
+
+    /// A child was reaped: what it said and left behind first, then the state machine.
+    fn reaped(&mut self, supervisor: &mut Supervisor, pid: Pid, exit: Exit) {
+        // The child is gone, so its failure pipe holds all it will ever say: log it first.
+        self.collect_start(pid.as_raw_nonzero().get());
+        // Whatever the process wrote last is in its log pipe: write it before the exit line.
+        if let Some(name) = supervisor.name_of(pid) {
+            self.logs.process_exited(name, &mut self.logger);
+        }
+        supervisor.reaped(now(), pid, exit, self);
     }
 
     /// Rescans the directory: every file, or `only` the files that changed.
@@ -293,6 +293,8 @@ impl Host {
 #[derive(Default)]
 struct Signals {
     child: bool,
+    /// The senders of SIGCHLD (one for each signal read; the kernel merges some).
+    children: Vec<i32>,
     hang_up: bool,
     stop: Option<&'static str>,
 }
@@ -303,7 +305,11 @@ fn drain_signals(signal_fd: &OwnedFd) -> Signals {
     while let Ok(SIGNALFD_RECORD_SIZE) = rustix::io::read(signal_fd, &mut record) {
         let number = i32::from_ne_bytes(record[..4].try_into().expect("BUG: 4 bytes"));
         match Signal::from_named_raw(number) {
-            Some(Signal::CHILD) => signals.child = true,
+            Some(Signal::CHILD) => {
+                signals.child = true;
+                let sender = u32::from_ne_bytes(record[12..16].try_into().expect("BUG: 4 bytes"));
+                signals.children.push(sender as i32);
+            }
             Some(Signal::HUP) => signals.hang_up = true,
             Some(Signal::TERM) => signals.stop = Some("SIGTERM"),
             Some(Signal::INT) => signals.stop = Some("SIGINT"),
@@ -399,7 +405,8 @@ impl<'a> Daemon<'a> {
         }
         let logs = ServiceLogs::new();
         let starting = Vec::new();
-        let mut host = Host { logger, poller, dev_null, child_nofile, starting, run_dir, logs, told };
+        let reaper = Reaper::default();
+        let mut host = Host { logger, poller, dev_null, child_nofile, starting, run_dir, logs, reaper, told };
         let version = env!("CARGO_PKG_VERSION");
         host.log(Severity::Info, format_args!("going {version} supervising {shown_dir}"));
         let mut supervisor = Supervisor::new();
@@ -438,6 +445,11 @@ impl<'a> Daemon<'a> {
                 Source::Inotify => self.directory_changed(),
                 Source::Control => self.commands_arrived(),
                 Source::Signals => signals = drain_signals(&self.signal_fd),
+                Source::Exited(pid) => {
+                    if let Some((pid, exit)) = self.host.reaper.exited(pid, &self.host.poller) {
+                        self.host.reaped(&mut self.supervisor, pid, exit);
+                    }
+                }
             }
         }
         self.ready = ready;
@@ -468,7 +480,9 @@ impl<'a> Daemon<'a> {
     }
 
     fn act_on(&mut self, signals: Signals) {
-        if signals.child {
+        // A draining group's members are orphans: their SIGCHLD may have merged with the leader's.
+        let sweep = signals.child && (self.host.reaper.needs_sweep(&signals.children) || self.supervisor.is_draining());
+        if sweep {
             self.host.reap_all(&mut self.supervisor);
         }
         if let Some(name) = signals.stop {

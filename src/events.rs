@@ -21,6 +21,8 @@ pub enum Source {
     Start(i32),
     /// The service log pipe with this id ([`crate::service_log`]).
     Log(u32),
+    /// The pidfd of the child with this pid ([`crate::reaper`]).
+    Exited(i32),
 }
 
 const KIND_SHIFT: u32 = 32;
@@ -33,6 +35,7 @@ impl Source {
             Source::Control => (2, 0),
             Source::Start(pid) => (3, pid as u32),
             Source::Log(id) => (4, id),
+            Source::Exited(pid) => (5, pid as u32),
         };
         (kind << KIND_SHIFT) | u64::from(value)
     }
@@ -45,6 +48,7 @@ impl Source {
             2 => Source::Control,
             3 => Source::Start(value as i32),
             4 => Source::Log(value),
+            5 => Source::Exited(value as i32),
             _ => return None,
         })
     }
@@ -92,7 +96,14 @@ mod tests {
 
     #[test]
     fn tokens_say_what_a_descriptor_is() {
-        let sources = [Source::Signals, Source::Inotify, Source::Control, Source::Start(4_194_304), Source::Log(7)];
+        let sources = [
+            Source::Signals,
+            Source::Inotify,
+            Source::Control,
+            Source::Start(4_194_304),
+            Source::Log(7),
+            Source::Exited(12),
+        ];
         for source in sources {
             assert_eq!(Source::from_token(source.token()), Some(source));
         }

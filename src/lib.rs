@@ -37,6 +37,7 @@
 //! | [`spawn`] | fork, the child's setup, exec, reporting a failed exec back |
 //! | [`service_log`] | service output: one pipe per service, timestamped and rotated files, `log=-` |
 //! | [`daemon`] | arguments, set-up, and each turn of the event loop |
+//! | [`reaper`] | reaping: each service through its pidfd, orphans through `waitpid(-1)` when SIGCHLD says so |
 //! | [`events`] | the epoll set: every descriptor registered once with a token that says what it is |
 //! | [`log`] | going's own event lines, to syslog or stderr |
 //! | [`protocol`] | what going and goingctl agree on: run directory names, control lines, signal names |
@@ -108,6 +109,7 @@ pub mod paths;
 pub mod proc_stat;
 pub mod procfile;
 pub mod protocol;
+pub mod reaper;
 pub mod rt;
 pub mod run_dir;
 pub mod service_dir;

@@ -602,6 +602,12 @@ impl Supervisor {
         self.services.next_deadline()
     }
 
+    /// Whether a service waits for what is left of its process group: those
+    /// processes are orphans now, and only a full reap sees them exit.
+    pub fn is_draining(&self) -> bool {
+        self.services.any_draining()
+    }
+
     /// How many services the table holds.
     pub fn len(&self) -> usize {
         self.services.len()

@@ -120,6 +120,11 @@ impl<E: Entry> Table<E> {
         self.order.iter().map(|&slot| self.get(slot))
     }
 
+    /// Whether any entry waits for its process group to empty.
+    pub fn any_draining(&self) -> bool {
+        !self.draining.is_empty()
+    }
+
     /// The entries waiting for their process group to empty.
     pub fn draining(&self) -> Vec<Slot> {
         self.draining.clone()

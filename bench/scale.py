@@ -1,0 +1,196 @@
+#!/usr/bin/env python3
+"""going's cost per event at N = 10, 1000 and 10,000 services, in one run.
+
+Usage: bench/scale.py [N...]   (default: 10 1000 10000)
+
+For each N it prints:
+- respawn after kill -9 of a service that ran over 5 s: median and p90 of
+  the time until the replacement has exec'd, and going's own CPU time
+  (utime + stime from /proc) per respawn over many respawns;
+- cold start: the time until all N run, and per service;
+- one service file moved into the directory until its process runs,
+  median and p90 of 30, each after a quiet spell (under a stream of
+  events going rescans at most every 100 ms);
+- every service killed at once until all run again;
+- VmPeak, VmRSS and Pss of going, and context switches while idle for 10 s.
+Then the bars of the scale issue, met or missed, and bytes per service
+between the smallest and the largest N.
+
+The peers are measured by bench/compare.py; this script measures going
+against itself, so that the numbers of one run compare with each other.
+Every loop is bounded in time; every process started is ended by its pid.
+"""
+import ctypes, os, signal, sys, tempfile, time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import compare  # noqa: E402  (the helpers: /proc readers, the going launcher)
+from compare import (MARK, Going, children_of, context_switches, marker, median_p90, pss_kb, read,  # noqa: E402
+                     reap_orphans, services_running, status_kb, wait_until)
+
+TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    fields = read(f"/proc/{pid}/stat").rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS_PER_SECOND
+
+
+def wait_new_child(going, index, before, seconds=10):
+    """The pid of a new child of going running service `index`'s command."""
+    deadline = time.monotonic() + seconds
+    while True:
+        for child in set(children_of(going)) - before:
+            if read(f"/proc/{child}/cmdline", "rb") == marker(index):
+                return child
+        if time.monotonic() > deadline:
+            raise SystemExit(f"no process for service {index} within {seconds} s")
+        # Yield: a spinning poller takes one of two cores from going and its child.
+        time.sleep(0.0001)
+
+
+def respawns(going, count, tries, started_at):
+    """kill -9 of services that ran over 5 s (no backoff); latencies and going's CPU per respawn."""
+    last_start = {index: started_at for index in range(count)}
+    latencies = []
+    cpu_before = cpu_seconds(going)
+    for attempt in range(tries):
+        index = attempt % count
+        while time.monotonic() < last_start[index] + 5.2:
+            time.sleep(0.01)
+        old = services_running_one(going, index)
+        before = set(children_of(going))
+        os.kill(old, signal.SIGKILL)
+        begin = time.monotonic()
+        wait_new_child(going, index, before)
+        latencies.append(time.monotonic() - begin)
+        last_start[index] = time.monotonic()
+        reap_orphans()
+    return latencies, (cpu_seconds(going) - cpu_before) / tries
+
+
+def services_running_one(going, index):
+    for child in children_of(going):
+        if read(f"/proc/{child}/cmdline", "rb") == marker(index):
+            return child
+    raise SystemExit(f"service {index} is not running")
+
+
+def move_in(going, services, count, tries):
+    """A file written aside and renamed into the directory, until its process runs."""
+    aside = tempfile.mkdtemp(prefix="going-scale-aside-", dir=os.path.dirname(services))
+    latencies = []
+    for attempt in range(tries):
+        index = count + attempt
+        path = os.path.join(aside, f"new{attempt}")
+        with open(path, "w") as f:
+            f.write(f"cmd=sleep {MARK + index}\n")
+        os.chmod(path, 0o644)
+        before = set(children_of(going))
+        begin = time.monotonic()
+        os.rename(path, os.path.join(services, f"new{attempt}"))
+        wait_new_child(going, index, before)
+        latencies.append(time.monotonic() - begin)
+        # A single change after a quiet spell: going rescans at most every 100 ms under a stream of events.
+        time.sleep(0.15)
+    os.rmdir(aside)
+    return latencies
+
+
+def mass_kill(going, count):
+    pids = list(services_running(count).values())
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    begin = time.monotonic()
+    wait_until("every service running again", lambda: (reap_orphans(), all_replaced(count, pids))[1], 300)
+    return time.monotonic() - begin
+
+
+def all_replaced(count, old):
+    running = services_running(count)
+    return len(running) == count and not set(running.values()) & set(old)
+
+
+def idle_switches(pid, seconds=10):
+    before = context_switches(pid)
+    time.sleep(seconds)
+    return context_switches(pid) - before
+
+
+def measure(work, count):
+    going = Going(work)
+    begin = time.monotonic()
+    going.start(count)
+    wait_until(f"{count} services", lambda: len(services_running(count)) == count, 600)
+    cold = time.monotonic() - begin
+    started = time.monotonic()
+    pid = going.process.pid
+    tries = 100 if count < 100 else 1000
+    latencies, cpu = respawns(pid, count, tries, started)
+    moved = move_in(pid, going.services, count, 30)
+    for attempt in range(30):
+        os.remove(os.path.join(going.services, f"new{attempt}"))
+    wait_until("the moved-in services to stop", lambda: not any(
+        read(f"/proc/{c}/cmdline", "rb") == marker(count + a) for c in children_of(pid) for a in range(30)), 60)
+    time.sleep(5.2)  # every service ran long enough that the mass kill causes no backoff
+    everything = mass_kill(pid, count)
+    idle = idle_switches(pid)
+    result = {
+        "cold": cold,
+        "respawn": median_p90(latencies),
+        "cpu_per_respawn": cpu,
+        "tries": tries,
+        "move_in": median_p90(moved),
+        "mass_kill": everything,
+        "vmpeak": status_kb(pid, "VmPeak"),
+        "rss": status_kb(pid, "VmRSS"),
+        "pss": pss_kb(pid),
+        "idle": idle,
+    }
+    going.stop()
+    return result
+
+
+def main():
+    counts = [int(arg) for arg in sys.argv[1:]] or [10, 1000, 10_000]
+    ctypes.CDLL(None).prctl(compare.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    os.system(f"cd {compare.ROOT} && cargo build --release --quiet")
+    work = tempfile.mkdtemp(prefix="going-scale-")
+    results = {}
+    for count in counts:
+        print(f"N = {count}", flush=True)
+        r = results[count] = measure(work, count)
+        print(f"  respawn median {r['respawn'][0] * 1000:.2f} ms, p90 {r['respawn'][1] * 1000:.2f} ms; "
+              f"going's CPU per respawn {r['cpu_per_respawn'] * 1e6:.0f} µs (over {r['tries']})", flush=True)
+        print(f"  cold start {r['cold']:.3f} s, {r['cold'] / count * 1e6:.0f} µs per service", flush=True)
+        print(f"  file moved in to its process: median {r['move_in'][0] * 1000:.1f} ms, "
+              f"p90 {r['move_in'][1] * 1000:.1f} ms", flush=True)
+        print(f"  all {count} killed at once until all run again: {r['mass_kill']:.3f} s", flush=True)
+        print(f"  VmPeak {r['vmpeak']} kB, VmRSS {r['rss']} kB, Pss {r['pss']} kB, "
+              f"idle context switches in 10 s: {r['idle']}", flush=True)
+    os.rmdir(work)
+    small, large = min(results), max(results)
+    if large > small:
+        per_service = (results[large]["rss"] - results[small]["rss"]) * 1024 / (large - small)
+        print(f"memory per service (VmRSS from N={small} to N={large}): {per_service:.0f} bytes (bar: 300)")
+    print("bars:")
+    if 10 in results and 10_000 in results:
+        ratio = results[10_000]["cpu_per_respawn"] / results[10]["cpu_per_respawn"]
+        print(f"- CPU per respawn at 10,000 at most 1.5 x at 10: {ratio:.2f} x, {'met' if ratio <= 1.5 else 'MISSED'}")
+        move = results[10_000]["move_in"][0]
+        print(f"- file moved in at 10,000 at most 25 ms: {move * 1000:.1f} ms, {'met' if move <= 0.025 else 'MISSED'}")
+        peak = results[10_000]["vmpeak"]
+        print(f"- VmPeak at 10,000 at most 4 MB: {peak} kB, {'met' if peak <= 4096 else 'MISSED'}")
+    if 10 in results:
+        median = results[10]["respawn"][0]
+        print(f"- respawn median at 10 at most 0.6 ms: {median * 1000:.2f} ms, {'met' if median <= 0.0006 else 'MISSED'}")
+    if 1000 in results and 10_000 in results:
+        ratio = results[10_000]["cold"] / results[1000]["cold"]
+        print(f"- cold start of 10,000 at most 10.5 x 1000: {ratio:.1f} x, {'met' if ratio <= 10.5 else 'MISSED'}")
+    if 100 in results:
+        print(f"- Pss at 100 at most 150 kB: {results[100]['pss']} kB, {'met' if results[100]['pss'] <= 150 else 'MISSED'}")
+    for count, r in sorted(results.items()):
+        print(f"- idle context switches at {count}: {r['idle']}, {'met' if r['idle'] == 0 else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    main()
