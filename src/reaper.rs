@@ -3,7 +3,8 @@
 //! `waitpid(-1)` makes the kernel walk every child going has, so with 10,000
 //! services every exit cost two walks of 10,000. Instead each service's
 //! process gets a pidfd in the epoll set: it becomes readable when that
-//! process exits, and `waitid(P_PIDFD)` reaps it alone.
+//! process exits, and `waitid(P_PID)` reaps it alone (with `P_PIDFD` the
+//! kernel walks every child again).
 //!
 //! SIGCHLD stays for what has no pidfd: orphans adopted as subreaper (or as
 //! PID 1), and any child whose pidfd could not be made (a kernel before 5.3,
@@ -18,7 +19,7 @@ use crate::events::{Poller, Source};
 use crate::supervisor::Exit;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
-use rustix::fd::{AsFd, OwnedFd};
+use rustix::fd::OwnedFd;
 use rustix::io::Errno;
 use rustix::process::{Pid, PidfdFlags, WaitId, WaitIdOptions, WaitOptions};
 
@@ -61,7 +62,8 @@ impl Reaper {
         let pidfd = self.pidfds.remove(&pid)?;
         poller.remove(&pidfd);
         let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG;
-        let status = match rustix::process::waitid(WaitId::PidFd(pidfd.as_fd()), options) {
+        // By pid, not by pidfd: the kernel looks a pid up directly, but walks every child for a pidfd.
+        let status = match rustix::process::waitid(WaitId::Pid(Pid::from_raw(pid)?), options) {
             Ok(Some(status)) => status,
             // Already reaped by a sweep, or not gone yet (a spurious wake-up): watch on.
             Ok(None) => {
