@@ -111,7 +111,6 @@ def all_replaced(count, old):
 
 
 def idle_switches(pid, seconds=10):
-    time.sleep(1)  # the last start's pipe closes at exec, a moment after the process shows
     before = context_switches(pid)
     time.sleep(seconds)
     return context_switches(pid) - before

@@ -121,8 +121,6 @@ struct Host {
     dev_null: OwnedFd,
     /// going's descriptor limit before it raised its own, given back to every child.
     child_nofile: Rlimit,
-    /// The stack a starting child runs on until it execs: one at a time, as going waits.
-    child_stack: rt::ChildStack,
     /// At most [`MAX_PENDING_STARTS`] (and a few): found by pid in a short scan.
     starting: Vec<Starting>,
     run_dir: RunDir,
@@ -149,8 +147,7 @@ impl Effects for Host {
                 input
             }
         };
-        let (pid, report) =
-            spawn::spawn(&command, Stdio { input, output }, &self.child_nofile, self.child_stack.as_mut_slice())?;
+        let (pid, report) = spawn::spawn(&command, Stdio { input, output }, &self.child_nofile)?;
         self.reaper.track(pid, &self.poller);
         let raw = pid.as_raw_nonzero().get();
         // Without its pipe in the set, a failed exec is still told when the child is reaped.
@@ -409,10 +406,7 @@ impl<'a> Daemon<'a> {
         let logs = ServiceLogs::new();
         let starting = Vec::new();
         let reaper = Reaper::default();
-        let child_stack =
-            rt::ChildStack::new(spawn::CHILD_STACK).map_err(|error| failure("map a child stack", error))?;
-        let mut host =
-            Host { logger, poller, dev_null, child_nofile, child_stack, starting, run_dir, logs, reaper, told };
+        let mut host = Host { logger, poller, dev_null, child_nofile, starting, run_dir, logs, reaper, told };
         let version = env!("CARGO_PKG_VERSION");
         host.log(Severity::Info, format_args!("going {version} supervising {shown_dir}"));
         let mut supervisor = Supervisor::new();

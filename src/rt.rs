@@ -11,7 +11,6 @@
 //! | `rt_sigaction` | undo dispositions inherited through exec (SIG_IGN survives it): going's handled signals to default and SIGPIPE ignored at start, every signal to default in the child |
 //! | `signalfd4` | signals become readable data in the event loop; no handlers |
 //! | `clone(SIGCHLD)` | fork; aarch64 has no `fork` syscall, `clone` works on both |
-//! | `clone(CLONE_VM \| CLONE_VFORK)` | start a service without copying going's memory (x86_64; in asm, as the child runs on a stack of its own) |
 //! | `execve` | run the service |
 //! | `close_range` | mark fds inherited from going's parent close-on-exec at start |
 //! | `exit_group` | leave, from the daemon or from a child whose exec failed |
@@ -139,101 +138,6 @@ pub fn fork() -> Result<Option<rustix::process::Pid>, Errno> {
     // x86_64 and aarch64 only in the zeroed ones.
     let pid = unsafe { syscall!(Sysno::clone, sigchld, 0, 0, 0, 0) }.map_err(errno)?;
     Ok(rustix::process::Pid::from_raw(pid as i32))
-}
-
-/// The smallest stack [`spawn_shared`] accepts: the child makes system calls
-/// only, in frames of a few hundred bytes.
-pub const MIN_CHILD_STACK: usize = 16 * 1024;
-
-/// Memory for a starting child's stack, mapped apart from the heap: its pages
-/// are touched only as deep as a child goes, and no heap block moves for it.
-pub struct ChildStack {
-    base: *mut u8,
-    len: usize,
-}
-
-impl ChildStack {
-    pub fn new(len: usize) -> Result<ChildStack, Errno> {
-        use rustix::mm::{MapFlags, ProtFlags};
-        let protection = ProtFlags::READ | ProtFlags::WRITE;
-        // SAFETY: a new private anonymous mapping at an address the kernel chooses overlaps nothing.
-        let base = unsafe {
-            rustix::mm::mmap_anonymous(core::ptr::null_mut(), len, protection, MapFlags::PRIVATE | MapFlags::STACK)
-        }?;
-        Ok(ChildStack { base: base.cast(), len })
-    }
-
-    pub fn as_mut_slice(&mut self) -> &mut [u8] {
-        // SAFETY: `base` is a live mapping of `len` readable, writable bytes that only this value hands out.
-        unsafe { core::slice::from_raw_parts_mut(self.base, self.len) }
-    }
-}
-
-impl Drop for ChildStack {
-    fn drop(&mut self) {
-        // SAFETY: the mapping was made in `new` and nothing borrows it any more.
-        let _ = unsafe { rustix::mm::munmap(self.base.cast(), self.len) };
-    }
-}
-
-/// Runs `child` in a new process that shares going's memory (CLONE_VM) on
-/// its own `stack`, while going waits (CLONE_VFORK) until the child execs or
-/// exits. Nothing of going's memory is copied, so a start costs the same
-/// with 10 services or 10,000; a `fork` copies page tables that grow with
-/// the table. `child` must make system calls only and end in [`execve`] or
-/// [`exit`] (returning exits 127); it must not allocate, and it writes
-/// nothing of going's but its own closure slot. Returns the child's pid.
-#[cfg(target_arch = "x86_64")]
-pub fn spawn_shared<F: FnOnce()>(child: F, stack: &mut [u8]) -> Result<rustix::process::Pid, Errno> {
-    const CLONE_VM: usize = 0x100;
-    const CLONE_VFORK: usize = 0x4000;
-    extern "C" fn trampoline<F: FnOnce()>(slot: *mut Option<F>) -> ! {
-        // SAFETY: `slot` points to the parent's `slot` below, which lives on: the parent
-        // is suspended until this child execs or exits, and takes nothing out of it.
-        if let Some(child) = unsafe { (*slot).take() } {
-            child();
-        }
-        // `child` execs or exits; a child that returned must not run going's code.
-        exit(127)
-    }
-    assert!(stack.len() >= MIN_CHILD_STACK, "BUG: a child stack of {} bytes", stack.len());
-    let mut slot = Some(child);
-    let flags = CLONE_VM | CLONE_VFORK | rustix::process::Signal::CHILD.as_raw() as usize;
-    // The ABI wants the stack 16-byte aligned at a call.
-    let top = (stack.as_mut_ptr() as usize + stack.len()) & !15;
-    let result: isize;
-    // SAFETY: clone(flags, newsp, 0, 0, 0). In the parent, syscall returns the pid (or
-    // -errno) and changes only rax, rcx and r11. The child starts at the same place
-    // on the fresh stack `top`, with r12 and r13 as the parent had them: it calls the
-    // trampoline with the slot's address and never returns. The slot and the stack
-    // outlive the child's use of them: CLONE_VFORK holds the parent until the child
-    // has exec'd or exited.
-    unsafe {
-        core::arch::asm!(
-            "syscall",
-            "test rax, rax",
-            "jnz 2f",
-            "xor ebp, ebp",
-            "mov rdi, r13",
-            "call r12",
-            "ud2",
-            "2:",
-            inlateout("rax") Sysno::clone as usize as isize => result,
-            in("rdi") flags,
-            in("rsi") top,
-            in("rdx") 0usize,
-            in("r10") 0usize,
-            in("r8") 0usize,
-            in("r12") trampoline::<F> as *const () as usize,
-            in("r13") &mut slot as *mut Option<F>,
-            lateout("rcx") _,
-            lateout("r11") _,
-        );
-    }
-    if result < 0 {
-        return Err(Errno::from_raw_os_error(-result as i32));
-    }
-    Ok(rustix::process::Pid::from_raw(result as i32).expect("BUG: clone returned a pid above 0"))
 }
 
 /// Replaces the process image; returns only on failure.

@@ -138,34 +138,16 @@ fn pointers(strings: &[CString]) -> Vec<*const u8> {
 /// Forks a child that runs `command` with `nofile` as its descriptor limit
 /// (going raises its own). Returns its pid and the read end of its failure
 /// pipe, which the caller watches.
-///
-/// On x86_64 the child shares going's memory on `stack` until it execs
-/// ([`crate::rt::spawn_shared`]); elsewhere it is forked.
-pub fn spawn(
-    command: &PreparedCommand,
-    stdio: Stdio,
-    nofile: &Rlimit,
-    stack: &mut [u8],
-) -> Result<(Pid, OwnedFd), Errno> {
+pub fn spawn(command: &PreparedCommand, stdio: Stdio, nofile: &Rlimit) -> Result<(Pid, OwnedFd), Errno> {
     let argv = pointers(&command.argv);
     let envp = pointers(&command.envp);
     let (report_read, report_write) = rustix::pipe::pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK)?;
     let parent = rustix::process::getpid();
-    let child = || {
-        run_child(command, &argv, &envp, stdio, nofile, parent, report_write.as_fd());
-    };
-    #[cfg(target_arch = "x86_64")]
-    let pid = crate::rt::spawn_shared(child, stack)?;
-    #[cfg(not(target_arch = "x86_64"))]
-    let pid = match (crate::rt::fork()?, stack) {
-        (Some(pid), _) => pid,
-        (None, _) => child(),
-    };
-    Ok((pid, report_read))
+    match crate::rt::fork()? {
+        Some(pid) => Ok((pid, report_read)),
+        None => run_child(command, &argv, &envp, stdio, nofile, parent, report_write.as_fd()),
+    }
 }
-
-/// The child stack [`spawn`] needs.
-pub const CHILD_STACK: usize = 64 * 1024;
 
 /// The child side: system calls only, then exec or exit.
 fn run_child(
