@@ -47,3 +47,4 @@ bench:
 	python3 bench/reload_latency.py
 	python3 bench/log_throughput.py
 	python3 bench/compare.py
+	python3 bench/scale.py

@@ -423,6 +423,10 @@ def write_report(results, quick):
     lines += [f"- {peer.name}: {peer.note}" for peer in (Runit, S6, Daemontools, Supervisord)]
     lines += ["- The peers' run scripts are `#!/bin/sh` + `exec sleep N`, as their documentation shows; going runs "
               "`cmd=sleep N` directly, which it can because it splits `cmd` itself.", ""]
+    # bench/scale.py's section is its own: a full run here keeps it.
+    scale = (read(os.path.join(ROOT, "bench", "RESULTS.md")) or "").partition("## Scale (bench/scale.py)")
+    if scale[1]:
+        lines += ["", scale[1] + scale[2].rstrip("\n")]
     with open(os.path.join(ROOT, "bench", "RESULTS.md"), "w") as f:
         f.write("\n".join(lines))
 

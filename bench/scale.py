@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """going's cost per event at N = 10, 1000 and 10,000 services, in one run.
 
-Usage: bench/scale.py [N...]   (default: 10 1000 10000)
+Usage: bench/scale.py [N...]   (default: 10 100 1000 10000; only the default run is recorded in bench/RESULTS.md)
 
 For each N it prints:
 - respawn after kill -9 of a service that ran over 5 s: median and p90 of
@@ -148,8 +148,28 @@ def measure(work, count):
     return result
 
 
+SECTION = "## Scale (bench/scale.py)"
+
+
+def record(lines):
+    """Puts the printed lines in bench/RESULTS.md under SECTION, replacing an older run's."""
+    path = os.path.join(compare.ROOT, "bench", "RESULTS.md")
+    text = read(path) or "# Benchmark results\n"
+    kept = text.split(SECTION)[0].rstrip("\n")
+    body = "\n".join(["", "", SECTION, "", f"One run on {time.strftime('%Y-%m-%d')}, going alone at each N "
+                       "(its peers are in the sections above):", "", "```", *lines, "```", ""])
+    with open(path, "w") as f:
+        f.write(kept + body)
+
+
 def main():
-    counts = [int(arg) for arg in sys.argv[1:]] or [10, 1000, 10_000]
+    counts = [int(arg) for arg in sys.argv[1:]] or [10, 100, 1000, 10_000]
+    printed = []
+    real_print = print
+
+    def print(*args, **kwargs):  # noqa: A001  (every line also goes to RESULTS.md)
+        printed.append(" ".join(str(arg) for arg in args))
+        real_print(*args, **kwargs)
     ctypes.CDLL(None).prctl(compare.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     os.system(f"cd {compare.ROOT} && cargo build --release --quiet")
     work = tempfile.mkdtemp(prefix="going-scale-")
@@ -188,6 +208,10 @@ def main():
         print(f"- Pss at 100 at most 150 kB: {results[100]['pss']} kB, {'met' if results[100]['pss'] <= 150 else 'MISSED'}")
     for count, r in sorted(results.items()):
         print(f"- idle context switches at {count}: {r['idle']}, {'met' if r['idle'] == 0 else 'MISSED'}")
+    if not sys.argv[1:]:
+        record(printed)
+    else:
+        real_print("partial run: bench/RESULTS.md left as it is")
 
 
 if __name__ == "__main__":
