@@ -24,3 +24,20 @@ pub fn unix_millis() -> u64 {
     let time = clock_gettime(ClockId::Realtime);
     time.tv_sec as u64 * 1000 + time.tv_nsec as u64 / 1_000_000
 }
+
+/// Milliseconds as log lines show them.
+pub fn seconds(millis: Millis) -> impl core::fmt::Display {
+    Seconds(millis)
+}
+
+/// Milliseconds shown as seconds with one decimal when short (`0.3s`, `12s`).
+struct Seconds(Millis);
+
+impl core::fmt::Display for Seconds {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.0 {
+            millis if millis < 10_000 => write!(f, "{}.{}s", millis / 1000, millis % 1000 / 100),
+            millis => write!(f, "{}s", millis / 1000),
+        }
+    }
+}

@@ -16,7 +16,7 @@
 //! whose members are orphans now.
 
 use crate::events::{Poller, Source};
-use crate::supervisor::Exit;
+use crate::protocol::Exit;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use rustix::fd::OwnedFd;

@@ -6,9 +6,10 @@
 //! spawn a process, signal a process group, log a line. Tests drive it with a
 //! fake clock and fake effects.
 
+use crate::clock::seconds;
 use crate::config::{Restart, ServiceSpec};
 use crate::log::{Severity, describe};
-use crate::protocol::{Control, show_signal};
+use crate::protocol::{Control, Exit, show_signal};
 use crate::table::{Entry, Slot, Table};
 use alloc::rc::Rc;
 use alloc::string::String;
@@ -68,22 +69,6 @@ pub struct Status {
     pub stop_signal: i32,
     pub stop_timeout: Millis,
     pub restart: Restart,
-}
-
-/// How a process ended, from its wait status.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Exit {
-    Code(i32),
-    Signal(i32),
-}
-
-impl fmt::Display for Exit {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            Exit::Code(code) => write!(f, "exited with status {code}"),
-            Exit::Signal(signal) => write!(f, "killed by signal {}", show_signal(signal)),
-        }
-    }
 }
 
 /// Where a service is. A pid exists only while a process does.
@@ -168,22 +153,6 @@ pub struct Supervisor {
 pub fn backoff_delay(short_runs: u32) -> Millis {
     let doublings = short_runs.saturating_sub(1).min(16);
     (FIRST_BACKOFF << doublings).min(MAX_BACKOFF)
-}
-
-fn seconds(millis: Millis) -> impl fmt::Display {
-    Seconds(millis)
-}
-
-/// Milliseconds shown as seconds with one decimal when short (`0.3s`, `12s`).
-struct Seconds(Millis);
-
-impl fmt::Display for Seconds {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            millis if millis < 10_000 => write!(f, "{}.{}s", millis / 1000, millis % 1000 / 100),
-            millis => write!(f, "{}s", millis / 1000),
-        }
-    }
 }
 
 impl Service {
