@@ -1,7 +1,7 @@
 //! What makes each event cost the same with 10 or 10,000 services, checked
 //! for its behaviour (the costs themselves are in bench/scale.py): a changed
-//! file is read alone, a lost inotify queue forces a full rescan, and a mass
-//! kill brings every service back.
+//! file is read alone, and a mass kill brings every service back. A lost
+//! inotify queue is in tests/inotify_overflow.rs.
 mod common;
 
 use common::*;
@@ -70,34 +70,6 @@ fn a_procfile_app_file_changed_alone_replaces_only_its_processes() {
     going.wait_log("going: shop.web: stopped");
     going.wait_log("going: shop.worker: stopped");
     assert!(is_alive(extra) && is_alive(steady), "{}", going.log());
-    assert_eq!(going.count_log("going: steady: started"), 1);
-}
-
-/// The kernel's limit on queued inotify events, set while a going starts (an
-/// inotify instance keeps the limit it was created with) and then restored.
-fn with_small_inotify_queue<T>(start: impl FnOnce() -> T) -> T {
-    const LIMIT: &str = "/proc/sys/fs/inotify/max_queued_events";
-    let before = fs::read_to_string(LIMIT).unwrap();
-    fs::write(LIMIT, "16").unwrap();
-    let started = start();
-    fs::write(LIMIT, before.trim()).unwrap();
-    started
-}
-
-#[test]
-fn an_inotify_queue_overflow_forces_a_full_rescan() {
-    let going = with_small_inotify_queue(|| Going::start(&[("steady", "cmd=/bin/sleep 1000\n")]));
-    let steady = going.service_pid("steady", 1);
-    // Stopped, going reads no event: 40 new files overflow its queue of 16.
-    going.signal(Signal::STOP);
-    for i in 0..40 {
-        write_service(going.services.path(), &format!("s{i:02}"), "cmd=/bin/sleep 1000\n");
-    }
-    going.signal(Signal::CONT);
-    for i in 0..40 {
-        going.service_pid(&format!("s{i:02}"), 1);
-    }
-    assert!(is_alive(steady));
     assert_eq!(going.count_log("going: steady: started"), 1);
 }
 
