@@ -52,18 +52,21 @@
 //! SIGCHLD, SIGHUP, SIGTERM and SIGINT are set back to their default (a
 //! parent may have left them ignored), blocked before anything else and read
 //! from a signalfd: no handlers, no flags. Every other signal is unblocked
-//! and SIGPIPE ignored. SIGCHLD reaps every exited
-//! child (going is a child subreaper, so orphaned grandchildren too). SIGHUP
-//! forces a rescan of the directory (inotify applies changes by itself). SIGTERM and SIGINT stop every service (SIGTERM and
-//! SIGCONT to its process group, SIGKILL 5 s later if anything is left) and
+//! and SIGPIPE ignored. Each service's exit is read from its pidfd; SIGCHLD
+//! reaps the rest (going is a child subreaper, so orphaned grandchildren
+//! too). SIGHUP forces a rescan of every file (inotify applies changes by
+//! itself, reading only the files that changed). SIGTERM and SIGINT stop
+//! every service, each its own way (its `stop_signal` and SIGCONT to its
+//! process group, SIGKILL after its `stop_timeout` if anything is left), and
 //! exit 0 once all are gone.
 //!
 //! # Service files
 //!
 //! See going(5) in the README: `key=value` lines, `#` comments, keys `cmd`
 //! (required, split into words like a shell without expansion), `cwd`,
-//! `env`, `user`, `group`, `chroot`, `umask`, `rlimit`, `log`, `log_size`
-//! and `log_keep`.
+//! `env`, `user`, `group`, `chroot`, `umask`, `rlimit`, `log`, `log_size`,
+//! `log_keep`, `shutdown`, `stop_signal`, `stop_timeout`, `restart`,
+//! `success_exit` and `procfile`.
 //! Names starting with `.` or ending in `~` are ignored. A file, and the
 //! directory, must be owned by root or going's user and not writable by group
 //! or others.
@@ -75,7 +78,7 @@
 //! | service file size | 64 KiB ([`config::MAX_FILE_SIZE`]) | the file is refused with an error |
 //! | services | 32768 ([`service_dir::MAX_SERVICES`]) | later names are refused with an error |
 //! | backoff | 1 s doubling to 30 s ([`supervisor::MAX_BACKOFF`]) | never gives up |
-//! | stop timeout | 5 s ([`supervisor::STOP_TIMEOUT`]) | SIGKILL to the process group |
+//! | stop timeout | 5 s ([`config::DEFAULT_STOP_TIMEOUT`]) unless `stop_timeout=`, at most 3600 s | SIGKILL to the process group |
 //! | control FIFO line | 512 bytes ([`protocol::MAX_COMMAND_LINE`]) | ignored, logged once |
 //! | status file read back | 4 KiB ([`protocol::MAX_STATUS_FILE`]) | not a status file: left alone |
 //! | rescans | 10 a second ([`daemon::MIN_RESCAN_GAP`]) | the next one waits |
