@@ -291,3 +291,18 @@ fn a_mistyped_command_is_a_usage_error_not_a_lookup() {
     let (code, table, _) = going.goingctl(&["web"]);
     assert_eq!((code, table.contains("web")), (0, true));
 }
+
+#[test]
+fn a_second_going_on_the_same_run_directory_is_refused_it() {
+    let first = Going::start(&[("web", "cmd=/bin/sleep 1000\n")]);
+    first.service_pid("web", 1);
+    let mut launch = Launch::new(&[], service_dir(&[("db", "cmd=/bin/sleep 1000\n")]), TempDir::new("work"));
+    launch.command.arg("-r").arg(first.run_dir());
+    let second = launch.start();
+    second.wait_log(&format!("another going (pid {}) uses it; give each going its own with -r", first.pid()));
+    second.service_pid("db", 1);
+    // The first going's status files are untouched, and goingctl still talks to it.
+    let (code, table, _) = first.goingctl(&[]);
+    assert_eq!(code, 0);
+    assert!(table.contains("web") && !table.contains("db"), "{table}");
+}
