@@ -3,7 +3,8 @@
 //! Lines go to the syslog datagram socket /dev/log (facility daemon, ident
 //! `going`, with pid) when one accepts them, and to stderr otherwise. Sending
 //! never blocks: a missing socket, a refused connection or a full queue sends
-//! that line to stderr instead, and the next line tries syslog again. Nor
+//! that line to stderr instead. After a full queue the next line tries
+//! syslog again; after a failed connect, the first line a second later. Nor
 //! does stderr block ([`crate::console`]): a line it does not take is counted
 //! and the count is told with the next line it takes.
 
@@ -16,6 +17,9 @@ use rustix::net::{AddressFamily, SendFlags, SocketAddrUnix, SocketFlags, SocketT
 
 /// The syslog socket.
 pub const SYSLOG_SOCKET: &str = "/dev/log";
+
+/// How long after a failed connect to the syslog socket going tries again.
+const SYSLOG_RETRY: u64 = 1_000;
 
 /// syslog facility LOG_DAEMON.
 const FACILITY_DAEMON: u8 = 3;
@@ -32,6 +36,10 @@ pub enum Severity {
 /// Where going's event lines go.
 pub struct Logger {
     syslog: Option<OwnedFd>,
+    /// After a failed connect (no syslog daemon, as in most containers),
+    /// CLOCK_MONOTONIC milliseconds before which no line tries again: three
+    /// system calls for every line would cost every respawn.
+    connect_after: u64,
     stderr: Console,
     /// Lines stderr did not take (its reader is behind), told with the next line it takes.
     dropped: u64,
@@ -42,6 +50,7 @@ impl Logger {
     pub fn new() -> Self {
         Logger {
             syslog: None,
+            connect_after: 0,
             stderr: Console::new(crate::rt::stderr()),
             dropped: 0,
             pid: rustix::process::getpid().as_raw_nonzero().get(),
@@ -72,7 +81,17 @@ impl Logger {
 
     fn send_to_syslog(&mut self, datagram: &[u8]) -> Result<(), Errno> {
         if self.syslog.is_none() {
-            self.syslog = Some(connect_syslog()?);
+            let now = crate::clock::monotonic_millis();
+            if now < self.connect_after {
+                return Err(Errno::NOTCONN);
+            }
+            match connect_syslog() {
+                Ok(socket) => self.syslog = Some(socket),
+                Err(error) => {
+                    self.connect_after = now + SYSLOG_RETRY;
+                    return Err(error);
+                }
+            }
         }
         let socket = self.syslog.as_ref().expect("BUG: connected just above");
         match rustix::net::send(socket, datagram, SendFlags::DONTWAIT) {
