@@ -20,7 +20,7 @@ The peers are measured by bench/compare.py; this script measures going
 against itself, so that the numbers of one run compare with each other.
 Every loop is bounded in time; every process started is ended by its pid.
 """
-import ctypes, os, signal, sys, tempfile, time
+import builtins, ctypes, os, signal, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import compare  # noqa: E402  (the helpers: /proc readers, the going launcher)
@@ -165,7 +165,7 @@ def record(lines):
 def main():
     counts = [int(arg) for arg in sys.argv[1:]] or [10, 100, 1000, 10_000]
     printed = []
-    real_print = print
+    real_print = builtins.print
 
     def print(*args, **kwargs):  # noqa: A001  (every line also goes to RESULTS.md)
         printed.append(" ".join(str(arg) for arg in args))
