@@ -48,6 +48,8 @@ pub struct ProcfileApp {
     pub shutdown: bool,
     pub policy: Option<alloc::boxed::Box<StopPolicy>>,
     pub options: Option<alloc::boxed::Box<ServiceOptions>>,
+    /// `after=`, for each process type.
+    pub after: Option<alloc::boxed::Box<After>>,
 }
 
 impl ServiceFile {
@@ -76,7 +78,30 @@ pub struct ServiceSpec {
     /// The other keys, boxed: most services use none of them, and a spec stays small
     /// (a few hundred bytes per service count when there are thousands).
     pub options: Option<alloc::boxed::Box<ServiceOptions>>,
+    /// `after=`: the services that must be ready before this one starts; `None` for none.
+    pub after: Option<alloc::boxed::Box<After>>,
 }
+
+/// `after=NAME...`: every name of every `after=` line, and the first such line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct After {
+    pub line: usize,
+    pub names: Vec<String>,
+}
+
+/// `ready=`: when a started service counts as ready.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Readiness {
+    /// Once its program was executed (no `ready=`).
+    Exec,
+    /// `ready=fd:N`: once it writes a newline to descriptor N.
+    Fd(u16),
+    /// `ready=notify`: once it sends `READY=1` to `NOTIFY_SOCKET` (sd_notify).
+    Notify,
+}
+
+/// The descriptors `ready=fd:N` may name: above stdio, below the usual descriptor limit.
+pub const READY_FDS: core::ops::RangeInclusive<u16> = 3..=1023;
 
 /// How a service is stopped and whether it runs again after it exits.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -149,6 +174,7 @@ pub struct ServiceOptions {
     pub rlimits: Vec<(Resource, Rlimit)>,
     /// Where stdout and stderr go; `None` is /dev/null.
     pub log: Option<LogTarget>,
+    pub ready: Readiness,
 }
 
 /// Who a service runs as, resolved from `user=` and `group=`.
@@ -174,6 +200,7 @@ impl ServiceOptions {
         umask: None,
         rlimits: Vec::new(),
         log: None,
+        ready: Readiness::Exec,
     };
 }
 
@@ -189,7 +216,13 @@ impl ServiceSpec {
         self.policy.as_deref().unwrap_or(&DEFAULT_POLICY)
     }
 
-    /// Whether a service running `self` runs as `other` asks: everything but the stop policy is the same.
+    /// The services that must be ready before this one starts.
+    pub fn after(&self) -> &[String] {
+        self.after.as_deref().map_or(&[], |after| &after.names)
+    }
+
+    /// Whether a service running `self` runs as `other` asks: everything but the stop
+    /// policy and `after=` (which apply to the next stop and the next start) is the same.
     pub fn runs_like(&self, other: &ServiceSpec) -> bool {
         (&self.argv, &self.cwd, self.shutdown, &self.options)
             == (&other.argv, &other.cwd, other.shutdown, &other.options)
@@ -328,6 +361,8 @@ pub fn parse_with_lines(bytes: &[u8]) -> Result<(ServiceFile, KeyLines), ConfigE
     let mut log_path = None;
     let mut log_size = None;
     let mut log_keep = None;
+    let mut after: Option<After> = None;
+    let mut ready = None;
     let mut lines = KeyLines::default();
     for (index, raw_line) in text.split('\n').enumerate() {
         let line = index + 1;
@@ -377,6 +412,12 @@ pub fn parse_with_lines(bytes: &[u8]) -> Result<(ServiceFile, KeyLines), ConfigE
             "stop_timeout" => stop_timeout.replace(parse_stop_timeout(value).map_err(at_line)?).is_some(),
             "restart" => restart.replace(parse_restart(value).map_err(at_line)?).is_some(),
             "success_exit" => success_exit.replace(parse_success_exit(value).map_err(at_line)?).is_some(),
+            "ready" => ready.replace(parse_ready(value).map_err(at_line)?).is_some(),
+            "after" => {
+                let names = parse_after(value).map_err(at_line)?;
+                after.get_or_insert_with(|| After { line, names: Vec::new() }).names.extend(names);
+                false
+            }
             "rlimit" => {
                 let (resource, limit) = parse_rlimit(value).map_err(at_line)?;
                 set_latest(&mut options.rlimits, resource, limit);
@@ -403,6 +444,8 @@ pub fn parse_with_lines(bytes: &[u8]) -> Result<(ServiceFile, KeyLines), ConfigE
         (Some(_), None) => Some(LogTarget::Stdout),
         (None, None) => None,
     };
+    options.ready = ready.unwrap_or(Readiness::Exec);
+    let after = after.map(alloc::boxed::Box::new);
     let options = (options != ServiceOptions::NONE).then(|| alloc::boxed::Box::new(options));
     let shutdown = shutdown.unwrap_or(false);
     policy.signal = stop_signal.unwrap_or(policy.signal);
@@ -413,9 +456,9 @@ pub fn parse_with_lines(bytes: &[u8]) -> Result<(ServiceFile, KeyLines), ConfigE
     let file = match (argv, procfile) {
         (Some((_, argv)), None) => {
             let cwd = cwd.unwrap_or_else(|| DEFAULT_CWD.to_string());
-            ServiceFile::Command(ServiceSpec { argv, cwd, shutdown, policy, options })
+            ServiceFile::Command(ServiceSpec { argv, cwd, shutdown, policy, options, after })
         }
-        (None, Some(path)) => ServiceFile::Procfile(ProcfileApp { path, cwd, shutdown, policy, options }),
+        (None, Some(path)) => ServiceFile::Procfile(ProcfileApp { path, cwd, shutdown, policy, options, after }),
         (Some((line, _)), Some(_)) => {
             return Err(ConfigError::at(line, "cmd and procfile exclude each other; keep one"));
         }
@@ -425,7 +468,7 @@ pub fn parse_with_lines(bytes: &[u8]) -> Result<(ServiceFile, KeyLines), ConfigE
 }
 
 const KNOWN_KEYS: &str = "cmd, cwd, env, user, group, chroot, umask, rlimit, log, log_size, log_keep, shutdown, \
-stop_signal, stop_timeout, restart, success_exit and procfile";
+stop_signal, stop_timeout, restart, success_exit, ready, after and procfile";
 
 /// `QUIT` or `SIGQUIT`, one of [`STOP_SIGNALS`].
 fn parse_stop_signal(value: &str) -> Result<i32, String> {
@@ -468,6 +511,25 @@ fn parse_restart(value: &str) -> Result<Restart, String> {
 fn parse_success_exit(value: &str) -> Result<Vec<i32>, String> {
     let error = || "success_exit must be exit statuses from 0 to 255, such as 2 or 2 3".to_string();
     value.split_ascii_whitespace().map(|word| word.parse::<u8>().map(i32::from).map_err(|_| error())).collect()
+}
+
+/// `fd:N` with N in [`READY_FDS`], or `notify`.
+fn parse_ready(value: &str) -> Result<Readiness, String> {
+    let fd = value.strip_prefix("fd:").and_then(|number| number.parse::<u16>().ok());
+    match (value, fd) {
+        ("notify", _) => Ok(Readiness::Notify),
+        (_, Some(fd)) if READY_FDS.contains(&fd) => Ok(Readiness::Fd(fd)),
+        _ => Err("ready must be fd:N (N from 3 to 1023) or notify".into()),
+    }
+}
+
+/// `db cache`: service names, as the directory holds them (a Procfile's as `app.web`).
+fn parse_after(value: &str) -> Result<Vec<String>, String> {
+    let names: Vec<String> = value.split_ascii_whitespace().map(String::from).collect();
+    match names.iter().find(|name| name.contains('/') || name.starts_with('.')) {
+        Some(name) => Err(format!("after names services: {name:?} cannot be a service's name")),
+        None => Ok(names),
+    }
 }
 
 fn parse_yes_no(key: &str, value: &str) -> Result<bool, String> {
@@ -677,7 +739,7 @@ mod tests {
             error("cmd=/bin/true\n\nusr=root\n"),
             ConfigError::at(
                 3,
-                "unknown key \"usr\"; known keys are cmd, cwd, env, user, group, chroot, umask, rlimit, log, log_size, log_keep, shutdown, stop_signal, stop_timeout, restart, success_exit and procfile"
+                "unknown key \"usr\"; known keys are cmd, cwd, env, user, group, chroot, umask, rlimit, log, log_size, log_keep, shutdown, stop_signal, stop_timeout, restart, success_exit, ready, after and procfile"
             )
         );
         assert_eq!(error("cmd=/bin/true\ncmd=/bin/false\n"), ConfigError::at(2, "duplicate key \"cmd\""));

@@ -3,17 +3,18 @@
 //! `Daemon::set_up` does everything once, in order (signals first); then
 //! each `Daemon::turn` makes one blocking call, `epoll_wait` over the
 //! signalfd, inotify, the control FIFO, the failure pipes of children still
-//! starting and the service log pipes, with the earliest deadline of any
+//! starting, the service log pipes and the readiness pipes and socket, with the earliest deadline of any
 //! service as its timeout, and dispatches what is ready by its token. Each
 //! source is drained until it is empty.
 
-use crate::config::ServiceSpec;
+use crate::config::{Readiness as ReadyWhen, ServiceSpec};
 use crate::dir_watch::DirWatch;
 use crate::events::{Poller, Source};
 use crate::leftovers;
 use crate::log::{Logger, Severity, describe};
 use crate::protocol::DEFAULT_RUN_DIR;
 use crate::protocol::Exit;
+use crate::readiness::{Notice, Readiness};
 use crate::reaper::Reaper;
 use crate::rt::{self, Disposition, SIGNALFD_RECORD_SIZE, SignalSet};
 use crate::run_dir::RunDir;
@@ -129,6 +130,7 @@ struct Host {
     reaper: Reaper,
     /// The configuration errors already logged.
     told: ToldErrors,
+    readiness: Readiness,
 }
 
 impl Effects for Host {
@@ -139,7 +141,15 @@ impl Effects for Host {
             let pids: Vec<i32> = self.starting.iter().map(|start| start.pid).collect();
             pids.into_iter().for_each(|pid| self.collect_start(pid));
         }
-        let command = spawn::prepare(spec);
+        let command = match spec.options().ready {
+            ReadyWhen::Notify => spawn::prepare(spec, Some(self.readiness.notify_address(&self.poller)?)),
+            _ => spawn::prepare(spec, None),
+        };
+        let ready_pipe = match spec.options().ready {
+            ReadyWhen::Fd(number) => Some((Readiness::pipe()?, number)),
+            _ => None,
+        };
+        let ready = ready_pipe.as_ref().map(|((_, write), number)| (write.as_fd(), *number));
         let input = self.dev_null.as_fd();
         let output = match &spec.options().log {
             Some(target) => self.logs.writer_for(name, target, &self.poller)?,
@@ -148,8 +158,11 @@ impl Effects for Host {
                 input
             }
         };
-        let (pid, report) = spawn::spawn(&command, Stdio { input, output }, &self.child_nofile)?;
+        let (pid, report) = spawn::spawn(&command, Stdio { input, output, ready }, &self.child_nofile)?;
         self.reaper.track(pid, &self.poller);
+        if let Some(((read, _), number)) = ready_pipe {
+            self.readiness.watch_pipe(pid, read, number, &self.poller);
+        }
         let raw = pid.as_raw_nonzero().get();
         // Without its pipe in the set, a failed exec is still told when the child is reaped.
         let _ = self.poller.add(&report, Source::Start(raw));
@@ -210,7 +223,12 @@ impl Host {
                 let report = FailureReport { failure, spec: &starting.spec };
                 self.logger.log(Severity::Error, format_args!("{}: {report}", starting.name));
             }
-            Ok(None) | Err(_) => {}
+            Ok(None) => {
+                if let Some(pid) = Pid::from_raw(pid) {
+                    self.readiness.executed(pid);
+                }
+            }
+            Err(_) => {}
         }
         self.poller.remove(&starting.report);
         self.starting.swap_remove(index);
@@ -229,11 +247,33 @@ impl Host {
     fn reaped(&mut self, supervisor: &mut Supervisor, pid: Pid, exit: Exit) {
         // The child is gone, so its failure pipe holds all it will ever say: log it first.
         self.collect_start(pid.as_raw_nonzero().get());
+        self.readiness.forget(pid.as_raw_nonzero().get(), &self.poller);
+        self.deliver_notices(supervisor);
         // Whatever the process wrote last is in its log pipe: write it before the exit line.
         if let Some(name) = supervisor.name_of(pid) {
             self.logs.process_exited(name, &mut self.logger);
         }
         supervisor.reaped(now(), pid, exit, self);
+    }
+
+    /// Tells the state machine what services said of their readiness.
+    fn deliver_notices(&mut self, supervisor: &mut Supervisor) {
+        for notice in self.readiness.take_notices() {
+            match notice {
+                Notice::Executed { pid } => supervisor.executed(now(), pid, self),
+                Notice::Ready { pid, how } => supervisor.notified_ready(now(), pid, how, self),
+                Notice::Status { pid, text } => supervisor.status_text(now(), pid, &text, self),
+                Notice::PipeClosed { pid, fd } => {
+                    if let Some(name) = supervisor.name_of(pid) {
+                        let message = format_args!(
+                            "{name}: closed its readiness descriptor {fd} without writing a newline; \
+                             not ready until it starts again"
+                        );
+                        self.logger.log(Severity::Warning, message);
+                    }
+                }
+            }
+        }
     }
 
     /// Rescans the directory: every file, or `only` the files that changed.
@@ -407,7 +447,9 @@ impl<'a> Daemon<'a> {
         let logs = ServiceLogs::new();
         let starting = Vec::new();
         let reaper = Reaper::default();
-        let mut host = Host { logger, poller, dev_null, child_nofile, starting, run_dir, logs, reaper, told };
+        let readiness = Readiness::default();
+        let mut host =
+            Host { logger, poller, dev_null, child_nofile, starting, run_dir, logs, reaper, told, readiness };
         let version = env!("CARGO_PKG_VERSION");
         host.log(Severity::Info, format_args!("going {version} supervising {shown_dir}"));
         let mut supervisor = Supervisor::new();
@@ -451,8 +493,11 @@ impl<'a> Daemon<'a> {
                         self.host.reaped(&mut self.supervisor, pid, exit);
                     }
                 }
+                Source::Ready(pid) => self.host.readiness.read_pipe(pid, &self.host.poller),
+                Source::Notify => self.host.readiness.read_socket(),
             }
         }
+        self.host.deliver_notices(&mut self.supervisor);
         self.ready = ready;
         self.act_on(signals);
         self.supervisor.deadline_passed(now(), &mut self.host);

@@ -23,6 +23,10 @@ pub enum Source {
     Log(u32),
     /// The pidfd of the child with this pid ([`crate::reaper`]).
     Exited(i32),
+    /// The `ready=fd:N` pipe of the child with this pid ([`crate::readiness`]).
+    Ready(i32),
+    /// The `ready=notify` socket ([`crate::readiness`]).
+    Notify,
 }
 
 const KIND_SHIFT: u32 = 32;
@@ -36,6 +40,8 @@ impl Source {
             Source::Start(pid) => (3, pid as u32),
             Source::Log(id) => (4, id),
             Source::Exited(pid) => (5, pid as u32),
+            Source::Ready(pid) => (6, pid as u32),
+            Source::Notify => (7, 0),
         };
         (kind << KIND_SHIFT) | u64::from(value)
     }
@@ -49,6 +55,8 @@ impl Source {
             3 => Source::Start(value as i32),
             4 => Source::Log(value),
             5 => Source::Exited(value as i32),
+            6 => Source::Ready(value as i32),
+            7 => Source::Notify,
             _ => return None,
         })
     }
@@ -103,6 +111,8 @@ mod tests {
             Source::Start(4_194_304),
             Source::Log(7),
             Source::Exited(12),
+            Source::Ready(13),
+            Source::Notify,
         ];
         for source in sources {
             assert_eq!(Source::from_token(source.token()), Some(source));

@@ -162,6 +162,7 @@ pub fn expand(
                 shutdown: app.shutdown,
                 policy: app.policy.clone(),
                 options: Some(Box::new(options)),
+                after: app.after.clone(),
             };
             (process.clone(), process_spec)
         })

@@ -170,6 +170,17 @@ pub fn reset_signals_for_exec() {
     let _ = unsafe { syscall!(Sysno::rt_sigprocmask, SIG_SETMASK, &empty as *const u64, 0, SIGSET_SIZE) };
 }
 
+/// Puts `fd` at descriptor `number` as well, open across exec (dup3, or
+/// clearing close-on-exec when it is there already).
+pub fn dup_onto(fd: BorrowedFd, number: u16) -> Result<(), Errno> {
+    use rustix::fd::AsRawFd;
+    if fd.as_raw_fd() == i32::from(number) {
+        return rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty());
+    }
+    // SAFETY: dup3 takes two descriptor numbers and flags, and touches no memory of ours.
+    unsafe { syscall!(Sysno::dup3, fd.as_raw_fd(), number as usize, 0) }.map(drop).map_err(errno)
+}
+
 /// Ends the process at once: no destructors, nothing flushed (going buffers nothing).
 pub fn exit(code: i32) -> ! {
     // SAFETY: exit_group does not return.

@@ -83,7 +83,9 @@ impl From<Errno> for SetupError {
 
 fn state_name(state: &State) -> &'static str {
     match state {
-        State::Up { .. } => "up",
+        State::Up { ready: true, .. } => "up",
+        State::Up { ready: false, .. } => "starting",
+        State::Waiting => "waiting",
         State::Backoff { .. } => "backoff",
         State::Down => "down",
         State::Done => "done",
@@ -101,7 +103,12 @@ pub struct ProcessIdentity<'a> {
 /// The contents of a status file; going(8) documents every key.
 pub fn status_text(status: &Status, now_mono: Millis, now_unix: u64, identity: Option<ProcessIdentity>) -> String {
     let mut text = String::new();
-    let since_unix = now_unix.saturating_sub(now_mono.saturating_sub(status.since) / 1000);
+    // A running service's since is its start, also once it is ready (ready_mono says when).
+    let since = match status.state {
+        State::Up { since, .. } => since,
+        _ => status.since,
+    };
+    let since_unix = now_unix.saturating_sub(now_mono.saturating_sub(since) / 1000);
     let _ = writeln!(text, "state={}", state_name(&status.state));
     if let State::Up { pid, .. } | State::Stopping { pid, .. } = status.state {
         let _ = writeln!(text, "pid={}", pid.as_raw_nonzero());
@@ -109,7 +116,18 @@ pub fn status_text(status: &Status, now_mono: Millis, now_unix: u64, identity: O
     if let Some(ProcessIdentity { boot_id, start_time }) = identity {
         let _ = writeln!(text, "boot_id={boot_id}\nstart_time={start_time}");
     }
-    let _ = writeln!(text, "since={since_unix}\nsince_mono={}", status.since * 1_000_000);
+    let _ = writeln!(text, "since={since_unix}\nsince_mono={}", since * 1_000_000);
+    if let State::Up { ready: true, .. } = status.state {
+        let _ = writeln!(text, "ready_mono={}", status.since * 1_000_000);
+    }
+    if let (State::Waiting, [first, rest @ ..]) = (status.state, status.waiting_for) {
+        let _ = write!(text, "waiting_for={first}");
+        rest.iter().for_each(|name| _ = write!(text, " {name}"));
+        text.push('\n');
+    }
+    if let Some(status_text) = status.status_text {
+        let _ = writeln!(text, "status_text={status_text}");
+    }
     let _ = writeln!(text, "restarts={}", status.restarts);
     match status.last_exit {
         Some(Exit::Code(code)) => _ = writeln!(text, "last_exit=exit {code}"),
@@ -387,8 +405,10 @@ mod tests {
     fn status_text_has_every_key_of_its_state() {
         let pid = Pid::from_raw(42).unwrap();
         let up = Status {
-            state: State::Up { pid, since: 5_000 },
-            since: 5_000,
+            state: State::Up { pid, since: 5_000, ready: true },
+            waiting_for: &[],
+            status_text: None,
+            since: 6_000,
             restarts: 2,
             last_exit: Some(Exit::Signal(9)),
             stop_signal: 15,
@@ -399,10 +419,12 @@ mod tests {
         let text = status_text(&up, 7_000, 1_000_000, identity);
         assert_eq!(
             text,
-            "state=up\npid=42\nboot_id=b-1\nstart_time=77\nsince=999998\nsince_mono=5000000000\nrestarts=2\nlast_exit=signal KILL\n"
+            "state=up\npid=42\nboot_id=b-1\nstart_time=77\nsince=999998\nsince_mono=5000000000\nready_mono=6000000000\nrestarts=2\nlast_exit=signal KILL\n"
         );
         let backoff = Status {
             state: State::Backoff { until: 9_000 },
+            waiting_for: &[],
+            status_text: None,
             since: 8_000,
             restarts: 0,
             last_exit: Some(Exit::Code(3)),

@@ -5,9 +5,9 @@
 //! allocates, logs or touches the service table. Its setup, in order: a new
 //! session, every signal back to default with nothing blocked, stdin on
 //! /dev/null and stdout and stderr on /dev/null or the service's log pipe,
-//! resource limits, umask, chroot, the working directory, groups, gid, uid,
+//! the readiness pipe at descriptor N for `ready=fd:N`, resource limits, umask, chroot, the working directory, groups, gid, uid,
 //! exec. Every descriptor going holds is close-on-exec, so only 0, 1 and 2
-//! reach the service.
+//! (and N) reach the service.
 //!
 //! When a step fails the child writes the step and errno to a close-on-exec
 //! pipe and exits 127 (not found) or 126; a successful exec closes the pipe
@@ -45,13 +45,15 @@ pub struct PreparedCommand {
     credentials: Option<(Vec<Gid>, Gid, Option<Uid>)>,
 }
 
-/// The child's standard descriptors: stdin, and stdout and stderr both.
+/// The descriptors the child gets: stdin, stdout and stderr both, and the readiness pipe.
 #[derive(Clone, Copy)]
 pub struct Stdio<'a> {
     /// /dev/null.
     pub input: BorrowedFd<'a>,
     /// /dev/null, or the write end of the service's log pipe.
     pub output: BorrowedFd<'a>,
+    /// `ready=fd:N`: the write end of the readiness pipe, and N.
+    pub ready: Option<(BorrowedFd<'a>, u16)>,
 }
 
 /// A step of the child's setup, in the order the child takes them; its
@@ -59,6 +61,8 @@ pub struct Stdio<'a> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Step {
     Stdio = 1,
+    /// The readiness pipe could not be put at its descriptor.
+    ReadyFd = 10,
     Rlimit = 2,
     Chroot = 3,
     Chdir = 4,
@@ -71,8 +75,9 @@ pub enum Step {
 }
 
 impl Step {
-    const ALL: [Step; 9] = [
+    const ALL: [Step; 10] = [
         Step::Stdio,
+        Step::ReadyFd,
         Step::Rlimit,
         Step::Chroot,
         Step::Chdir,
@@ -102,12 +107,16 @@ fn c_string(text: &str) -> CString {
 
 /// Builds the exec arguments of a spec. A program without `/` is looked up
 /// in PATH as execvp(3) does: each directory in turn, in the child (inside
-/// the chroot when there is one).
-pub fn prepare(spec: &ServiceSpec) -> PreparedCommand {
+/// the chroot when there is one). `notify_socket` is the `NOTIFY_SOCKET` of
+/// a `ready=notify` service.
+pub fn prepare(spec: &ServiceSpec, notify_socket: Option<&str>) -> PreparedCommand {
     let mut env: Vec<(&str, &str)> = Vec::from([("PATH", DEFAULT_PATH)]);
     let identity_env = spec.options().identity.iter().flat_map(|identity| identity.env.iter());
     for (name, value) in identity_env.chain(spec.options().env.iter()) {
         set_latest(&mut env, name, value);
+    }
+    if let Some(address) = notify_socket {
+        set_latest(&mut env, "NOTIFY_SOCKET", address);
     }
     let path = env.iter().find(|(name, _)| *name == "PATH").map_or("", |(_, value)| value);
     let program = &spec.argv[0];
@@ -128,6 +137,13 @@ pub fn prepare(spec: &ServiceSpec) -> PreparedCommand {
         umask: Mode::from_raw_mode(spec.options().umask.unwrap_or(DEFAULT_UMASK)),
         chroot: spec.options().chroot.as_deref().map(c_string),
         credentials,
+    }
+}
+
+fn ready_fd(spec: &ServiceSpec) -> u16 {
+    match spec.options().ready {
+        crate::config::Readiness::Fd(number) => number,
+        _ => 0,
     }
 }
 
@@ -169,6 +185,21 @@ fn run_child(
         .and_then(|()| rustix::stdio::dup2_stderr(stdio.output));
     if let Err(error) = stdio_set {
         fail(report, Step::Stdio, error);
+    }
+    // The failure pipe must not sit where the readiness pipe goes: move it first.
+    let moved;
+    let mut report = report;
+    if let Some((pipe, number)) = stdio.ready {
+        if rustix::fd::AsRawFd::as_raw_fd(&report) == i32::from(number) {
+            match rustix::io::fcntl_dupfd_cloexec(report, i32::from(number) + 1) {
+                Ok(fd) => moved = fd,
+                Err(error) => fail(report, Step::ReadyFd, error),
+            }
+            report = moved.as_fd();
+        }
+        if let Err(error) = crate::rt::dup_onto(pipe, number) {
+            fail(report, Step::ReadyFd, error);
+        }
     }
     for &(resource, limit) in &command.rlimits {
         if let Err(error) = rustix::process::setrlimit(resource, limit) {
@@ -270,6 +301,7 @@ impl fmt::Display for FailureReport<'_> {
         let reason = describe(error);
         match step {
             Step::Stdio => write!(f, "cannot open /dev/null as stdio: {reason}"),
+            Step::ReadyFd => write!(f, "cannot give the readiness pipe as descriptor {}: {reason}", ready_fd(spec)),
             Step::Rlimit => write!(f, "cannot set a resource limit: {reason}"),
             Step::Chroot => write!(f, "cannot chroot to {}: {reason}", spec.options().chroot.as_deref().unwrap_or("")),
             Step::Chdir => write!(f, "cannot change directory to {}: {reason}", spec.cwd),

@@ -7,10 +7,11 @@
 //! fake clock and fake effects.
 
 use crate::clock::seconds;
-use crate::config::{Restart, ServiceSpec};
+use crate::config::{Readiness, Restart, ServiceSpec};
 use crate::log::{Severity, describe};
 use crate::protocol::{Control, Exit, show_signal};
-use crate::table::{Entry, Slot, Table};
+use crate::start_order::{cycle_through, show_cycle, stop_blockers};
+use crate::table::{Entry, List, Slot, Table};
 use alloc::rc::Rc;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -28,6 +29,8 @@ pub const FIRST_BACKOFF: Millis = 1_000;
 pub const MAX_BACKOFF: Millis = 30_000;
 /// How long to wait before trying again when fork itself failed.
 pub const SPAWN_RETRY: Millis = 1_000;
+/// How long a service may wait for the services after it to stop before the log says so.
+pub const HOLD_TOLD_AFTER: Millis = 5_000;
 
 /// What the supervisor asks of the world.
 pub trait Effects {
@@ -58,8 +61,12 @@ pub enum Stop {
 
 /// What goingctl shows of a service.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Status {
+pub struct Status<'a> {
     pub state: State,
+    /// While [`State::Waiting`]: the `after=` services not ready yet.
+    pub waiting_for: &'a [String],
+    /// The last `STATUS=` a `ready=notify` service sent.
+    pub status_text: Option<&'a str>,
     /// When the current state began.
     pub since: Millis,
     /// Starts after the first one.
@@ -74,10 +81,14 @@ pub struct Status {
 /// Where a service is. A pid exists only while a process does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
+    /// Running since `since`; `ready` once it is ready (`starting` until then).
     Up {
         pid: Pid,
         since: Millis,
+        ready: bool,
     },
+    /// To start once every `after=` service is ready.
+    Waiting,
     Backoff {
         until: Millis,
     },
@@ -138,6 +149,20 @@ struct Service {
     short_runs: u32,
     starts: u32,
     last_exit: Option<Exit>,
+    /// While [`State::Waiting`]: the `after=` services not ready yet.
+    waiting_for: Vec<String>,
+    status_text: Option<alloc::boxed::Box<str>>,
+    /// Stopping together with services after it: it stops once they have.
+    hold: Option<alloc::boxed::Box<Hold>>,
+}
+
+/// A stop put off until the services after this one have stopped.
+#[derive(Debug)]
+struct Hold {
+    /// Those that still run.
+    waits_for: Vec<String>,
+    since: Millis,
+    told: bool,
 }
 
 /// The service table.
@@ -157,15 +182,40 @@ pub fn backoff_delay(short_runs: u32) -> Millis {
 
 impl Service {
     fn new(name: String, spec: Rc<ServiceSpec>, now: Millis) -> Service {
-        Service { name, spec, state: State::Down, since: now, short_runs: 0, starts: 0, last_exit: None }
+        let (waiting_for, status_text, hold) = (Vec::new(), None, None);
+        let state = State::Down;
+        Service {
+            name,
+            spec,
+            state,
+            since: now,
+            short_runs: 0,
+            starts: 0,
+            last_exit: None,
+            waiting_for,
+            status_text,
+            hold,
+        }
     }
 
-    fn status(&self) -> Status {
+    /// Has a process: running, stopping or draining.
+    fn is_running(&self) -> bool {
+        matches!(self.state, State::Up { .. } | State::Stopping { .. } | State::Draining { .. })
+    }
+
+    /// Ready for the services `after=` it: running and ready, or a one-shot that is done.
+    fn is_ready(&self) -> bool {
+        matches!(self.state, State::Up { ready: true, .. } | State::Done)
+    }
+
+    fn status(&self) -> Status<'_> {
         let restarts = self.starts.saturating_sub(1);
         let policy = self.spec.policy();
         let (stop_signal, stop_timeout, restart) = (policy.signal, policy.timeout, policy.restart);
         Status {
             state: self.state,
+            waiting_for: &self.waiting_for,
+            status_text: self.status_text.as_deref(),
             since: self.since,
             restarts,
             last_exit: self.last_exit,
@@ -182,13 +232,26 @@ impl Service {
         effects.publish(&self.name, &self.status());
     }
 
+    /// Starts it, or with `after=` makes it wait: the supervisor starts it once all are ready.
     fn start(&mut self, now: Millis, effects: &mut impl Effects) {
+        if !self.spec.after().is_empty() {
+            // Published once the supervisor knows what it waits for.
+            self.waiting_for.clear();
+            self.state = State::Waiting;
+            return;
+        }
+        self.spawn(now, effects);
+    }
+
+    fn spawn(&mut self, now: Millis, effects: &mut impl Effects) {
         let name = &self.name;
+        self.waiting_for = Vec::new();
+        self.status_text = None;
         let state = match effects.spawn(name, &self.spec) {
             Ok(pid) => {
                 effects.log(Severity::Info, format_args!("{name}: started with pid {}", pid.as_raw_nonzero()));
                 self.starts += 1;
-                State::Up { pid, since: now }
+                State::Up { pid, since: now, ready: false }
             }
             Err(error) => {
                 let (retry, reason) = (seconds(SPAWN_RETRY), describe(error));
@@ -209,7 +272,7 @@ impl Service {
                 self.set_state(State::Stopping { pid, kill_at, after }, now, effects);
             }
             State::Stopping { .. } | State::Draining { .. } => self.set_after(after),
-            State::Backoff { .. } | State::Down | State::Done | State::Failed => {
+            State::Waiting | State::Backoff { .. } | State::Down | State::Done | State::Failed => {
                 return self.after_stop(now, after, effects);
             }
         }
@@ -245,6 +308,11 @@ impl Service {
         self.last_exit = Some(exit);
         let name = &self.name;
         let (group, after, kill_at) = match self.state {
+            // Its stop was held for the services after it: it is going away anyway.
+            State::Up { .. } if self.hold.is_some() => {
+                effects.log(Severity::Info, format_args!("{name}: {exit} while its stop waited"));
+                (self.pid(), AfterStop::Remove, None)
+            }
             State::Up { .. } if ends_going => {
                 effects.log(Severity::Warning, format_args!("{name}: {exit}; shutdown=yes, so going stops everything"));
                 (self.pid(), AfterStop::Remove, None)
@@ -282,7 +350,12 @@ impl Service {
                 effects.log(Severity::Info, format_args!("{name}: stopped ({exit})"));
                 (Some(pid), after, kill_at)
             }
-            State::Backoff { .. } | State::Down | State::Done | State::Failed | State::Draining { .. } => {
+            State::Waiting
+            | State::Backoff { .. }
+            | State::Down
+            | State::Done
+            | State::Failed
+            | State::Draining { .. } => {
                 unreachable!("BUG: a service without a main process has no pid to reap")
             }
         };
@@ -318,6 +391,14 @@ impl Service {
         let (name, timeout, signal) = (&self.name, seconds(policy.timeout), show_signal(policy.signal));
         match self.state {
             State::Backoff { until } if until <= now => self.start(now, effects),
+            State::Up { .. }
+                if self.hold.as_ref().is_some_and(|hold| !hold.told && hold.since + HOLD_TOLD_AFTER <= now) =>
+            {
+                let hold = self.hold.as_mut().expect("BUG: a hold");
+                let others = hold.waits_for.join(", ");
+                effects.log(Severity::Notice, format_args!("{name}: its stop still waits for {others} to stop first"));
+                hold.told = true;
+            }
             State::Stopping { pid, kill_at: Some(kill_at), after } if kill_at <= now => {
                 effects.log(
                     Severity::Warning,
@@ -342,6 +423,7 @@ impl Service {
         let name = &self.name;
         let stopping_after = match self.state {
             State::Stopping { after, .. } | State::Draining { after, .. } => Some(after),
+            _ if self.hold.is_some() => Some(AfterStop::Remove),
             _ => None,
         };
         match (control, self.state) {
@@ -377,7 +459,19 @@ impl Service {
         match self.state {
             State::Backoff { until } => Some(until),
             State::Stopping { kill_at, .. } | State::Draining { kill_at, .. } => kill_at,
-            State::Up { .. } | State::Down | State::Done | State::Failed => None,
+            State::Up { .. } => self.hold.as_ref().filter(|hold| !hold.told).map(|hold| hold.since + HOLD_TOLD_AFTER),
+            State::Waiting | State::Down | State::Done | State::Failed => None,
+        }
+    }
+
+    /// It became ready: `starting` becomes `up`.
+    fn became_ready(&mut self, now: Millis, how: &str, effects: &mut impl Effects) {
+        if let State::Up { pid, since, ready: false } = self.state {
+            if !how.is_empty() {
+                let (name, after) = (&self.name, seconds(now.saturating_sub(since)));
+                effects.log(Severity::Info, format_args!("{name}: ready ({how}) after {after}"));
+            }
+            self.set_state(State::Up { pid, since, ready: true }, now, effects);
         }
     }
 
@@ -385,7 +479,12 @@ impl Service {
     fn pid(&self) -> Option<Pid> {
         match self.state {
             State::Up { pid, .. } | State::Stopping { pid, .. } => Some(pid),
-            State::Backoff { .. } | State::Down | State::Done | State::Failed | State::Draining { .. } => None,
+            State::Waiting
+            | State::Backoff { .. }
+            | State::Down
+            | State::Done
+            | State::Failed
+            | State::Draining { .. } => None,
         }
     }
 }
@@ -403,8 +502,12 @@ impl Entry for Service {
         Service::deadline(self)
     }
 
-    fn draining(&self) -> bool {
-        matches!(self.state, State::Draining { .. })
+    fn list(&self) -> Option<List> {
+        match self.state {
+            State::Draining { .. } => Some(List::Draining),
+            State::Waiting => Some(List::Waiting),
+            _ => None,
+        }
     }
 }
 
@@ -414,9 +517,124 @@ impl Supervisor {
     }
 
     /// Changes the service in `slot`; one that `change` says is gone (false) leaves the table.
-    fn update(&mut self, slot: Slot, change: impl FnOnce(&mut Service) -> bool) {
-        if !self.services.update(slot, change) {
-            self.services.remove(slot);
+    /// Then what the change means for others: a service that became ready may let those
+    /// `after=` it start, one that is gone may let those it came after stop, and one that
+    /// waits anew is started if it need not wait.
+    fn update<F: Effects>(
+        &mut self,
+        now: Millis,
+        slot: Slot,
+        effects: &mut F,
+        change: impl FnOnce(&mut Service, &mut F) -> bool,
+    ) {
+        let was_ready = self.services.get(slot).is_ready();
+        let kept = self.services.update(slot, |service| change(service, effects));
+        self.changed(now, slot, kept, was_ready, effects);
+    }
+
+    /// What a change of the service in `slot` means for the others (see [`Self::update`]).
+    /// Kept out of line: `update` is instantiated once for every change it is given.
+    #[inline(never)]
+    fn changed(&mut self, now: Millis, slot: Slot, kept: bool, was_ready: bool, effects: &mut impl Effects) {
+        if !kept {
+            let service = self.services.remove(slot);
+            self.release_holds(now, &service, effects);
+            return;
+        }
+        let service = self.services.get(slot);
+        if !was_ready && service.is_ready() && self.services.any_in(List::Waiting) {
+            let name = service.name.clone();
+            for waiting in self.services.list(List::Waiting) {
+                if self.services.get(waiting).spec.after().contains(&name) {
+                    self.start_if_ready(now, waiting, effects);
+                }
+            }
+        }
+        let service = self.services.get(slot);
+        // Entering the wait (from `Service::start`) leaves `waiting_for` empty.
+        if service.state == State::Waiting && service.waiting_for.is_empty() {
+            self.start_if_ready(now, slot, effects);
+        }
+    }
+
+    fn is_ready(&self, name: &str) -> bool {
+        self.services.find(name).is_some_and(|slot| self.services.get(slot).is_ready())
+    }
+
+    /// Starts the waiting service in `slot` when every `after=` service is ready;
+    /// otherwise publishes what it still waits for.
+    fn start_if_ready(&mut self, now: Millis, slot: Slot, effects: &mut impl Effects) {
+        let service = self.services.get(slot);
+        if service.state != State::Waiting || self.shutting_down {
+            return;
+        }
+        let missing: Vec<String> = service.spec.after().iter().filter(|name| !self.is_ready(name)).cloned().collect();
+        if missing.is_empty() {
+            self.update(now, slot, effects, |service, effects| {
+                service.spawn(now, effects);
+                true
+            });
+        } else if missing != service.waiting_for {
+            self.update(now, slot, effects, |service, effects| {
+                service.waiting_for = missing;
+                effects.publish(&service.name, &service.status());
+                true
+            });
+        }
+    }
+
+    /// Stops the services in `slots` for good, each only after those of them
+    /// that run and are `after=` it have stopped (in reverse start order).
+    fn stop_together(&mut self, now: Millis, slots: Vec<Slot>, effects: &mut impl Effects) {
+        let ordered = slots.iter().any(|&slot| !self.services.get(slot).spec.after().is_empty());
+        let blockers = match ordered {
+            false => Vec::new(),
+            true => {
+                let members: Vec<(&str, &[String], bool)> = slots
+                    .iter()
+                    .map(|&slot| self.services.get(slot))
+                    .map(|service| (service.name.as_str(), service.spec.after(), service.is_running()))
+                    .collect();
+                stop_blockers(&members)
+            }
+        };
+        let mut free = Vec::with_capacity(slots.len());
+        for (at, &slot) in slots.iter().enumerate() {
+            let waits_for: Vec<String> = match blockers.get(at) {
+                Some(others) if !others.is_empty() => {
+                    others.iter().map(|&other| self.services.get(slots[other]).name.clone()).collect()
+                }
+                _ => {
+                    free.push(slot);
+                    continue;
+                }
+            };
+            self.update(now, slot, effects, |service, _| {
+                service.hold = Some(alloc::boxed::Box::new(Hold { waits_for, since: now, told: false }));
+                true
+            });
+        }
+        for slot in free {
+            self.update(now, slot, effects, |service, effects| service.stop(now, AfterStop::Remove, effects));
+        }
+    }
+
+    /// `gone` left the table: the services it came after no longer wait for it to stop.
+    fn release_holds(&mut self, now: Millis, gone: &Service, effects: &mut impl Effects) {
+        for name in gone.spec.after() {
+            let Some(slot) = self.services.find(name) else { continue };
+            let released = self.services.update(slot, |service| {
+                let Some(hold) = service.hold.as_mut() else { return false };
+                hold.waits_for.retain(|other| *other != gone.name);
+                let released = hold.waits_for.is_empty();
+                if released {
+                    service.hold = None;
+                }
+                released
+            });
+            if released {
+                self.update(now, slot, effects, |service, effects| service.stop(now, AfterStop::Remove, effects));
+            }
         }
     }
 
@@ -467,28 +685,42 @@ impl Supervisor {
         if self.shutting_down {
             return;
         }
-        let (mut added, mut removed, mut changed) = (0, 0, 0);
+        let (mut added, mut changed) = (0, 0);
         scan.sort_by(|a, b| a.0.cmp(&b.0));
         // Room for every new name at once: growing by doubling would hold two tables at the peak.
         self.services.reserve(scan.len().saturating_sub(self.services.len()));
-        for slot in replaced {
-            let service = self.services.get(slot);
-            if scan.binary_search_by(|(name, _)| name.as_str().cmp(&service.name)).is_ok()
-                || matches!(service.state, State::Stopping { after: AfterStop::Remove, .. })
-            {
-                continue;
-            }
-            removed += 1;
-            self.update(slot, |service| service.stop(now, AfterStop::Remove, effects));
-        }
+        let removed: Vec<Slot> = replaced
+            .into_iter()
+            .filter(|&slot| {
+                let service = self.services.get(slot);
+                scan.binary_search_by(|(name, _)| name.as_str().cmp(&service.name)).is_err()
+                    && !matches!(service.state, State::Stopping { after: AfterStop::Remove, .. })
+                    && service.hold.is_none()
+            })
+            .collect();
+        let removed_count = removed.len();
+        let ordered: Vec<String> = scan
+            .iter()
+            .filter(|(_, scanned)| matches!(scanned, Scanned::Valid(spec) if !spec.after().is_empty()))
+            .map(|(name, _)| name.clone())
+            .collect();
         for (name, scanned) in scan {
             let Scanned::Valid(spec) = scanned else { continue };
             let Some(slot) = self.services.find(&name) else {
                 let slot = self.services.insert(Service::new(name, spec, now));
-                self.services.update(slot, |service| service.start(now, effects));
+                self.update(now, slot, effects, |service, effects| {
+                    service.start(now, effects);
+                    true
+                });
                 added += 1;
                 continue;
             };
+            let service = self.services.get(slot);
+            if service.hold.is_some() {
+                // Back before its stop came: it stays.
+                self.services.update(slot, |service| service.hold = None);
+                added += 1;
+            }
             let service = self.services.get(slot);
             let after = match service.state {
                 State::Stopping { after: AfterStop::Remove, .. } => {
@@ -496,11 +728,16 @@ impl Supervisor {
                     AfterStop::Start
                 }
                 _ if service.spec.runs_like(&spec) => {
-                    // Only the stop policy changed, if anything: it applies to the next stop or exit.
+                    // Only the stop policy or `after=` changed, if anything: they apply to the next stop or start.
                     if service.spec != spec {
-                        self.services.update(slot, |service| {
+                        self.update(now, slot, effects, |service, effects| {
                             service.spec = spec;
-                            effects.publish(&service.name, &service.status());
+                            if service.state == State::Waiting {
+                                service.waiting_for.clear();
+                            } else {
+                                effects.publish(&service.name, &service.status());
+                            }
+                            true
                         });
                     }
                     continue;
@@ -514,13 +751,39 @@ impl Supervisor {
                     AfterStop::Start
                 }
             };
-            self.update(slot, |service| {
+            self.update(now, slot, effects, |service, effects| {
                 service.spec = spec;
                 service.short_runs = 0;
                 service.stop(now, after, effects)
             });
         }
+        self.stop_together(now, removed, effects);
+        let removed = removed_count;
         effects.log(Severity::Info, format_args!("configuration: {added} added, {removed} removed, {changed} changed"));
+        self.report_order_errors(&ordered, effects);
+    }
+
+    /// Logs each cycle of `after=` through the services named in `ordered`
+    /// (once for each service in it), and each `after=` name that is no service.
+    fn report_order_errors(&self, ordered: &[String], effects: &mut impl Effects) {
+        let after_of = |name: &str| self.services.find(name).map(|slot| self.services.get(slot).spec.after());
+        let mut reported: Vec<&str> = Vec::new();
+        for name in ordered {
+            if let Some(cycle) = cycle_through(name, after_of).filter(|_| !reported.contains(&name.as_str())) {
+                let members = &cycle[..cycle.len() - 1];
+                for (at, member) in members.iter().enumerate() {
+                    let from_member: Vec<&str> = members[at..].iter().chain(&members[..=at]).copied().collect();
+                    let line = self.services.find(member).and_then(|slot| self.services.get(slot).spec.after.as_ref());
+                    let (line, shown) = (line.map_or(0, |after| after.line), show_cycle(&from_member));
+                    effects.log(Severity::Error, format_args!("{member}:{line}: after= makes a cycle: {shown}"));
+                }
+                reported.extend(members);
+            }
+            for missing in after_of(name).unwrap_or(&[]).iter().filter(|other| self.services.find(other).is_none()) {
+                effects
+                    .log(Severity::Warning, format_args!("{name}: after={missing}: no such service; waiting for it"));
+            }
+        }
     }
 
     /// A process was reaped. Pids that are no service's (orphans going
@@ -535,14 +798,50 @@ impl Supervisor {
                     Exit::Signal(signal) => 128 + signal,
                 });
             }
-            self.update(slot, |service| service.reaped(now, exit, ends_going, effects));
+            self.update(now, slot, effects, |service, effects| service.reaped(now, exit, ends_going, effects));
             if ends_going {
                 self.stop_all(now, effects);
             }
         }
         // Any reap may have emptied a process group that a service waits for.
-        for slot in self.services.draining() {
-            self.update(slot, |service| service.check_group(now, effects));
+        for slot in self.services.list(List::Draining) {
+            self.update(now, slot, effects, |service, effects| service.check_group(now, effects));
+        }
+    }
+
+    /// The program of process `pid` was executed: ready, unless its `ready=` or
+    /// `restart=never` (a one-shot is ready once done) says it is not yet.
+    pub fn executed(&mut self, now: Millis, pid: Pid, effects: &mut impl Effects) {
+        let Some(slot) = self.services.by_pid(pid) else { return };
+        let spec = &self.services.get(slot).spec;
+        if spec.options().ready == Readiness::Exec && spec.policy().restart != Restart::Never {
+            self.update(now, slot, effects, |service, effects| {
+                service.became_ready(now, "", effects);
+                true
+            });
+        }
+    }
+
+    /// The service whose process is `pid` said it is ready, as its `ready=` asks (`how`).
+    pub fn notified_ready(&mut self, now: Millis, pid: Pid, how: &str, effects: &mut impl Effects) {
+        let Some(slot) = self.services.by_pid(pid) else { return };
+        if self.services.get(slot).spec.options().ready != Readiness::Exec {
+            self.update(now, slot, effects, |service, effects| {
+                service.became_ready(now, how, effects);
+                true
+            });
+        }
+    }
+
+    /// The service whose process is `pid` sent `STATUS=text`.
+    pub fn status_text(&mut self, now: Millis, pid: Pid, text: &str, effects: &mut impl Effects) {
+        let Some(slot) = self.services.by_pid(pid) else { return };
+        if self.services.get(slot).status_text.as_deref() != Some(text) {
+            self.update(now, slot, effects, |service, effects| {
+                service.status_text = Some(text.into());
+                effects.publish(&service.name, &service.status());
+                true
+            });
         }
     }
 
@@ -554,16 +853,18 @@ impl Supervisor {
     /// Acts on every deadline at or before `now`.
     pub fn deadline_passed(&mut self, now: Millis, effects: &mut impl Effects) {
         for slot in self.services.due(now) {
-            self.services.update(slot, |service| service.deadline_passed(now, effects));
+            self.update(now, slot, effects, |service, effects| {
+                service.deadline_passed(now, effects);
+                true
+            });
         }
     }
 
     /// Stops every service for good: going is exiting.
     pub fn stop_all(&mut self, now: Millis, effects: &mut impl Effects) {
         self.shutting_down = true;
-        for slot in self.services.slots() {
-            self.update(slot, |service| service.stop(now, AfterStop::Remove, effects));
-        }
+        let slots = self.services.slots().into_iter().filter(|&slot| self.services.get(slot).hold.is_none()).collect();
+        self.stop_together(now, slots, effects);
     }
 
     /// The earliest deadline any service holds: the event loop's wake-up time.
@@ -574,7 +875,7 @@ impl Supervisor {
     /// Whether a service waits for what is left of its process group: those
     /// processes are orphans now, and only a full reap sees them exit.
     pub fn is_draining(&self) -> bool {
-        self.services.any_draining()
+        self.services.any_in(List::Draining)
     }
 
     /// How many services the table holds.
@@ -597,7 +898,10 @@ impl Supervisor {
             return false;
         };
         if !self.shutting_down {
-            self.services.update(slot, |service| service.control(now, control, effects));
+            self.update(now, slot, effects, |service, effects| {
+                service.control(now, control, effects);
+                true
+            });
         }
         true
     }
@@ -636,7 +940,7 @@ mod tests {
         fork_fails: bool,
         next_pid: i32,
         sent: Vec<(Pid, i32)>,
-        published: Vec<(String, Status)>,
+        published: Vec<(String, Shown)>,
         withdrawn: Vec<String>,
         leftover_signals: Vec<(Pid, Stop)>,
         /// Process groups that still have members after their leader was reaped.
@@ -667,7 +971,21 @@ mod tests {
             self.live_groups.contains(&group)
         }
         fn publish(&mut self, name: &str, status: &Status) {
-            self.published.push((name.to_string(), *status));
+            let waiting_for = status.waiting_for.to_vec();
+            let status_text = status.status_text.map(String::from);
+            let Status { state, since, restarts, last_exit, stop_signal, stop_timeout, restart, .. } = *status;
+            let shown = Shown {
+                state,
+                since,
+                restarts,
+                last_exit,
+                stop_signal,
+                stop_timeout,
+                restart,
+                waiting_for,
+                status_text,
+            };
+            self.published.push((name.to_string(), shown));
         }
         fn withdraw(&mut self, name: &str) {
             self.withdrawn.push(name.to_string());
@@ -675,6 +993,20 @@ mod tests {
         fn log(&mut self, _severity: Severity, message: fmt::Arguments) {
             self.lines.push(message.to_string());
         }
+    }
+
+    /// A published [`Status`], owned.
+    #[derive(Clone, Debug)]
+    struct Shown {
+        state: State,
+        since: Millis,
+        restarts: u32,
+        last_exit: Option<Exit>,
+        stop_signal: i32,
+        stop_timeout: Millis,
+        restart: Restart,
+        waiting_for: Vec<String>,
+        status_text: Option<String>,
     }
 
     impl FakeWorld {
@@ -836,8 +1168,8 @@ mod tests {
         let changed = "cmd=/bin/web\nstop_signal=QUIT\nstop_timeout=30\nrestart=on-failure\n";
         supervisor.reload(10, scan_files(&[("web", changed)]), &mut world);
         assert!(world.signals.is_empty());
-        assert_eq!(state(&supervisor, "web"), Some(State::Up { pid, since: 0 }));
-        let shown = world.published.last().unwrap().1;
+        assert_eq!(state(&supervisor, "web"), Some(State::Up { pid, since: 0, ready: false }));
+        let shown = world.published.last().unwrap().1.clone();
         assert_eq!((shown.stop_signal, shown.stop_timeout, shown.restart), (3, 30_000, Restart::OnFailure));
         supervisor.control(20, "web", Control::Down, &mut world);
         assert_eq!(world.signals, [(pid, Stop::Ask(3))]);
@@ -880,7 +1212,7 @@ mod tests {
         let new = world.last_pid();
         // The old pid again (a late duplicate): nothing happens to the service now in its slot.
         supervisor.reaped(40, old, Exit::Code(0), &mut world);
-        assert_eq!(state(&supervisor, "new"), Some(State::Up { pid: new, since: 30 }));
+        assert_eq!(state(&supervisor, "new"), Some(State::Up { pid: new, since: 30, ready: false }));
         assert_eq!(supervisor.name_of(new), Some("new"));
         assert_eq!(supervisor.name_of(old), None);
     }
@@ -1080,9 +1412,12 @@ mod tests {
         let mut supervisor = started(&mut world, &[("web", Some("/bin/web"))]);
         let pid = world.last_pid();
         let (name, status) = world.published.last().unwrap().clone();
-        assert_eq!((name.as_str(), status.state, status.restarts), ("web", State::Up { pid, since: 0 }, 0));
+        assert_eq!(
+            (name.as_str(), status.state, status.restarts),
+            ("web", State::Up { pid, since: 0, ready: false }, 0)
+        );
         supervisor.reaped(100, pid, Exit::Code(2), &mut world);
-        let status = world.published.last().unwrap().1;
+        let status = world.published.last().unwrap().1.clone();
         assert_eq!(
             (status.state, status.since, status.last_exit),
             (State::Backoff { until: 1_100 }, 100, Some(Exit::Code(2)))
@@ -1290,8 +1625,10 @@ mod tests {
                             prop_assert_eq!(supervisor.name_of(pid), Some(service.name.as_str()));
                         }
                     }
-                    let draining = supervisor.services.iter().filter(|service| service.draining()).count();
-                    prop_assert_eq!(supervisor.services.draining().len(), draining);
+                    for list in [List::Draining, List::Waiting] {
+                        let listed = supervisor.services.iter().filter(|service| service.list() == Some(list)).count();
+                        prop_assert_eq!(supervisor.services.list(list).len(), listed);
+                    }
                 }
             }
         }

@@ -4,7 +4,8 @@
 //! that indexes can name them: the order by name (for reloads and goingctl),
 //! the service of each pid (for a reap), the earliest deadlines (a heap,
 //! for the loop's timeout and for what is due), and the services waiting for
-//! their process group to empty. [`Table::update`] is the only way to change
+//! their process group to empty or for the services they start after.
+//! [`Table::update`] is the only way to change
 //! a service, and it keeps every index in step with what changed.
 //!
 //! A deadline that was replaced stays in the heap until it comes up, and is
@@ -24,8 +25,17 @@ pub trait Entry {
     fn pid(&self) -> Option<Pid>;
     /// When something must happen to it: a start after backoff, a SIGKILL.
     fn deadline(&self) -> Option<Millis>;
+    /// The list it is on, if any.
+    fn list(&self) -> Option<List>;
+}
+
+/// The short lists of entries that events look through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum List {
     /// Waiting for its process group to empty: looked at after every reap.
-    fn draining(&self) -> bool;
+    Draining = 0,
+    /// Waiting for the services it starts after: looked at when one becomes ready.
+    Waiting = 1,
 }
 
 /// A slot's number: stable while its entry is in the table.
@@ -38,7 +48,7 @@ pub struct Table<E> {
     order: Vec<Slot>,
     by_pid: BTreeMap<i32, Slot>,
     deadlines: BinaryHeap<Reverse<(Millis, Slot)>>,
-    draining: Vec<Slot>,
+    lists: [Vec<Slot>; 2],
 }
 
 impl<E> Default for Table<E> {
@@ -49,7 +59,7 @@ impl<E> Default for Table<E> {
             order: Vec::new(),
             by_pid: BTreeMap::new(),
             deadlines: BinaryHeap::new(),
-            draining: Vec::new(),
+            lists: [Vec::new(), Vec::new()],
         }
     }
 }
@@ -59,15 +69,11 @@ impl<E> Default for Table<E> {
 struct Keys {
     pid: Option<i32>,
     deadline: Option<Millis>,
-    draining: bool,
+    list: Option<List>,
 }
 
 fn keys(entry: &impl Entry) -> Keys {
-    Keys {
-        pid: entry.pid().map(|pid| pid.as_raw_nonzero().get()),
-        deadline: entry.deadline(),
-        draining: entry.draining(),
-    }
+    Keys { pid: entry.pid().map(|pid| pid.as_raw_nonzero().get()), deadline: entry.deadline(), list: entry.list() }
 }
 
 impl<E: Entry> Table<E> {
@@ -120,14 +126,14 @@ impl<E: Entry> Table<E> {
         self.order.iter().map(|&slot| self.get(slot))
     }
 
-    /// Whether any entry waits for its process group to empty.
-    pub fn any_draining(&self) -> bool {
-        !self.draining.is_empty()
+    /// Whether any entry is on `list`.
+    pub fn any_in(&self, list: List) -> bool {
+        !self.lists[list as usize].is_empty()
     }
 
-    /// The entries waiting for their process group to empty.
-    pub fn draining(&self) -> Vec<Slot> {
-        self.draining.clone()
+    /// The entries on `list`: a copy, so that entries may be changed meanwhile.
+    pub fn list(&self, list: List) -> Vec<Slot> {
+        self.lists[list as usize].clone()
     }
 
     /// Adds an entry whose name is not in the table yet.
@@ -142,7 +148,7 @@ impl<E: Entry> Table<E> {
         };
         debug_assert!(before.is_none());
         self.order.insert(at, slot);
-        self.index(slot, Keys { pid: None, deadline: None, draining: false });
+        self.index(slot, Keys { pid: None, deadline: None, list: None });
         slot
     }
 
@@ -160,14 +166,14 @@ impl<E: Entry> Table<E> {
         let at = self.position(self.get(slot).name()).expect("BUG: an entry in the table is in its order");
         self.order.remove(at);
         let entry = self.slots[slot as usize].take().expect("BUG: removed an empty slot");
-        let Keys { pid, draining, .. } = keys(&entry);
+        let Keys { pid, list, .. } = keys(&entry);
         if let Some(pid) = pid
             && self.by_pid.get(&pid) == Some(&slot)
         {
             self.by_pid.remove(&pid);
         }
-        if draining {
-            self.draining.retain(|&other| other != slot);
+        if let Some(list) = list {
+            self.lists[list as usize].retain(|&other| other != slot);
         }
         self.free.push(slot);
         entry
@@ -194,10 +200,13 @@ impl<E: Entry> Table<E> {
         {
             self.deadlines.push(Reverse((deadline, slot)));
         }
-        match (before.draining, now.draining) {
-            (false, true) => self.draining.push(slot),
-            (true, false) => self.draining.retain(|&other| other != slot),
-            _ => {}
+        if before.list != now.list {
+            if let Some(list) = before.list {
+                self.lists[list as usize].retain(|&other| other != slot);
+            }
+            if let Some(list) = now.list {
+                self.lists[list as usize].push(slot);
+            }
         }
     }
 
