@@ -734,6 +734,32 @@ mod tests {
     }
 
     #[test]
+    fn ready_and_after_parse_and_after_does_not_count_as_a_change_of_the_run() {
+        let spec = parse(b"cmd=/bin/web\nready=fd:3\nafter=db cache\nafter=app.worker\n").unwrap();
+        assert_eq!(spec.options().ready, Readiness::Fd(3));
+        assert_eq!(spec.after(), ["db", "cache", "app.worker"]);
+        assert_eq!(spec.after.as_ref().unwrap().line, 3);
+        assert_eq!(parse(b"cmd=/bin/web\nready=notify\n").unwrap().options().ready, Readiness::Notify);
+        assert_eq!(parse(b"cmd=/bin/web\n").unwrap().options().ready, Readiness::Exec);
+        let plain = parse(b"cmd=/bin/web\nready=fd:3\n").unwrap();
+        assert!(plain.runs_like(&spec), "after= applies to the next start");
+        assert!(!plain.runs_like(&parse(b"cmd=/bin/web\nready=fd:4\n").unwrap()));
+    }
+
+    #[test]
+    fn bad_ready_and_after_values_are_errors_on_their_line() {
+        let ready = "ready must be fd:N (N from 3 to 1023) or notify";
+        for value in ["fd:2", "fd:1024", "fd:", "fd:x", "notify=1", "exec", "fd:-3"] {
+            assert_eq!(error(&format!("cmd=/bin/x\nready={value}\n")), ConfigError::at(2, ready), "{value}");
+        }
+        assert_eq!(error("cmd=/bin/x\nready=fd:3\nready=notify\n"), ConfigError::at(3, "duplicate key \"ready\""));
+        assert_eq!(
+            error("cmd=/bin/x\nafter=db ../etc\n"),
+            ConfigError::at(2, "after names services: \"../etc\" cannot be a service's name")
+        );
+    }
+
+    #[test]
     fn each_error_names_its_line() {
         assert_eq!(
             error("cmd=/bin/true\n\nusr=root\n"),

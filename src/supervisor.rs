@@ -1524,6 +1524,175 @@ mod tests {
         assert_eq!(supervisor.exit_status(), 128 + 15);
     }
 
+    fn pid_of(world: &FakeWorld, name: &str) -> Pid {
+        world.spawned.iter().rev().find(|(n, _)| n == name).unwrap().1
+    }
+
+    #[test]
+    fn a_service_is_starting_until_ready_as_its_ready_key_says() {
+        let mut world = FakeWorld::default();
+        let files =
+            [("plain", "cmd=/bin/a\n"), ("piped", "cmd=/bin/b\nready=fd:3\n"), ("task", "cmd=/bin/c\nrestart=never\n")];
+        let mut supervisor = Supervisor::new();
+        supervisor.reload(0, scan_files(&files), &mut world);
+        let (plain, piped, task) = (pid_of(&world, "plain"), pid_of(&world, "piped"), pid_of(&world, "task"));
+        for pid in [plain, piped, task] {
+            supervisor.executed(5, pid, &mut world);
+        }
+        assert_eq!(state(&supervisor, "plain"), Some(State::Up { pid: plain, since: 0, ready: true }));
+        // Its program runs, but it has not said so: and a one-shot is ready once done.
+        assert_eq!(state(&supervisor, "piped"), Some(State::Up { pid: piped, since: 0, ready: false }));
+        assert_eq!(state(&supervisor, "task"), Some(State::Up { pid: task, since: 0, ready: false }));
+        supervisor.notified_ready(7, plain, "fd", &mut world);
+        supervisor.notified_ready(250, piped, "fd", &mut world);
+        assert_eq!(state(&supervisor, "piped"), Some(State::Up { pid: piped, since: 0, ready: true }));
+        assert!(world.lines.contains(&"piped: ready (fd) after 0.2s".to_string()));
+        let shown = &world.published.iter().rev().find(|(name, _)| name == "piped").unwrap().1;
+        assert_eq!(shown.since, 250, "the status says when it became ready");
+        // Readiness is per run: the next run starts over.
+        supervisor.reaped(HEALTHY_RUN + 300, piped, Exit::Code(1), &mut world);
+        let again = pid_of(&world, "piped");
+        assert_eq!(state(&supervisor, "piped"), Some(State::Up { pid: again, since: HEALTHY_RUN + 300, ready: false }));
+        supervisor.reaped(400, task, Exit::Code(0), &mut world);
+        assert_eq!(state(&supervisor, "task"), Some(State::Done));
+    }
+
+    #[test]
+    fn a_service_waits_for_every_service_it_is_after_then_starts() {
+        let mut world = FakeWorld::default();
+        let files = [
+            ("db", "cmd=/bin/db\nready=notify\n"),
+            ("cache", "cmd=/bin/cache\n"),
+            ("web", "cmd=/bin/web\nafter=db\nafter=cache\n"),
+        ];
+        let mut supervisor = Supervisor::new();
+        supervisor.reload(0, scan_files(&files), &mut world);
+        assert_eq!(state(&supervisor, "web"), Some(State::Waiting));
+        let shown = &world.published.iter().rev().find(|(name, _)| name == "web").unwrap().1;
+        assert_eq!(shown.waiting_for, ["db", "cache"]);
+        supervisor.executed(5, pid_of(&world, "cache"), &mut world);
+        let shown = &world.published.iter().rev().find(|(name, _)| name == "web").unwrap().1;
+        assert_eq!(shown.waiting_for, ["db"]);
+        // The notify service's exec is not its readiness.
+        supervisor.executed(6, pid_of(&world, "db"), &mut world);
+        assert_eq!(state(&supervisor, "web"), Some(State::Waiting));
+        supervisor.status_text(7, pid_of(&world, "db"), "replaying the journal", &mut world);
+        let shown = &world.published.last().unwrap().1;
+        assert_eq!(shown.status_text.as_deref(), Some("replaying the journal"));
+        supervisor.notified_ready(9, pid_of(&world, "db"), "notify", &mut world);
+        assert!(matches!(state(&supervisor, "web"), Some(State::Up { since: 9, ready: false, .. })));
+        assert_eq!(world.spawned.iter().map(|(name, _)| name.as_str()).collect::<Vec<_>>(), ["cache", "db", "web"]);
+    }
+
+    #[test]
+    fn a_dependency_that_restarts_does_not_restart_its_dependents_but_delays_their_next_start() {
+        let mut world = FakeWorld::default();
+        let files = [("db", "cmd=/bin/db\n"), ("web", "cmd=/bin/web\nafter=db\n")];
+        let mut supervisor = Supervisor::new();
+        supervisor.reload(0, scan_files(&files), &mut world);
+        supervisor.executed(1, pid_of(&world, "db"), &mut world);
+        let web = pid_of(&world, "web");
+        supervisor.executed(2, web, &mut world);
+        // db crashes at once: backoff. web keeps running.
+        supervisor.reaped(100, pid_of(&world, "db"), Exit::Code(1), &mut world);
+        assert_eq!(state(&supervisor, "db"), Some(State::Backoff { until: 100 + FIRST_BACKOFF }));
+        assert!(matches!(state(&supervisor, "web"), Some(State::Up { ready: true, .. })));
+        assert!(world.signals.is_empty());
+        // web exits meanwhile: its restart waits for db again.
+        supervisor.reaped(HEALTHY_RUN + 2, web, Exit::Code(0), &mut world);
+        assert_eq!(state(&supervisor, "web"), Some(State::Waiting));
+        supervisor.deadline_passed(HEALTHY_RUN + 2, &mut world);
+        supervisor.executed(HEALTHY_RUN + 3, pid_of(&world, "db"), &mut world);
+        assert!(matches!(state(&supervisor, "web"), Some(State::Up { ready: false, .. })));
+    }
+
+    #[test]
+    fn a_missing_dependency_is_waited_for_and_logged_once_per_reload() {
+        let mut world = FakeWorld::default();
+        let mut supervisor = Supervisor::new();
+        supervisor.reload(0, scan_files(&[("web", "cmd=/bin/web\nafter=db\n")]), &mut world);
+        assert_eq!(state(&supervisor, "web"), Some(State::Waiting));
+        let told = |world: &FakeWorld| {
+            world.lines.iter().filter(|l| *l == "web: after=db: no such service; waiting for it").count()
+        };
+        assert_eq!(told(&world), 1);
+        supervisor.reload(10, scan_files(&[("web", "cmd=/bin/web\nafter=db\n")]), &mut world);
+        assert_eq!(told(&world), 2);
+        supervisor.reload(20, scan_files(&[("db", "cmd=/bin/db\n"), ("web", "cmd=/bin/web\nafter=db\n")]), &mut world);
+        assert_eq!(told(&world), 2);
+        supervisor.executed(21, pid_of(&world, "db"), &mut world);
+        assert!(matches!(state(&supervisor, "web"), Some(State::Up { .. })));
+    }
+
+    #[test]
+    fn a_cycle_is_an_error_for_each_of_its_services_and_starts_none() {
+        let mut world = FakeWorld::default();
+        let mut supervisor = Supervisor::new();
+        let files = [("a", "cmd=/bin/a\n\nafter=b\n"), ("b", "cmd=/bin/b\nafter=c\n"), ("c", "cmd=/bin/c\nafter=a\n")];
+        supervisor.reload(0, scan_files(&files), &mut world);
+        assert!(world.spawned.is_empty());
+        for line in [
+            "a:3: after= makes a cycle: a -> b -> c -> a",
+            "b:2: after= makes a cycle: b -> c -> a -> b",
+            "c:2: after= makes a cycle: c -> a -> b -> c",
+        ] {
+            assert_eq!(world.lines.iter().filter(|l| *l == line).count(), 1, "{line}: {:?}", world.lines);
+        }
+        // Broken by an edit of one file: all start in order.
+        supervisor.reload_part(10, &["c".to_string()], scan_files(&[("c", "cmd=/bin/c\n")]), &mut world);
+        supervisor.executed(11, pid_of(&world, "c"), &mut world);
+        supervisor.executed(12, pid_of(&world, "b"), &mut world);
+        assert_eq!(world.spawned.iter().map(|(name, _)| name.as_str()).collect::<Vec<_>>(), ["c", "b", "a"]);
+    }
+
+    #[test]
+    fn services_stopping_together_stop_after_those_after_them() {
+        let mut world = FakeWorld::default();
+        let files =
+            [("db", "cmd=/bin/db\n"), ("api", "cmd=/bin/api\nafter=db\n"), ("web", "cmd=/bin/web\nafter=api db\n")];
+        let mut supervisor = Supervisor::new();
+        supervisor.reload(0, scan_files(&files), &mut world);
+        supervisor.executed(1, pid_of(&world, "db"), &mut world);
+        supervisor.executed(2, pid_of(&world, "api"), &mut world);
+        let (db, api, web) = (pid_of(&world, "db"), pid_of(&world, "api"), pid_of(&world, "web"));
+        supervisor.stop_all(100, &mut world);
+        assert_eq!(world.signals, [(web, Stop::Ask(15))]);
+        supervisor.reaped(150, web, Exit::Signal(15), &mut world);
+        assert_eq!(world.signals[1..], [(api, Stop::Ask(15))]);
+        // Past 5 s the log says what db still waits for.
+        assert_eq!(supervisor.next_deadline(), Some(100 + HOLD_TOLD_AFTER));
+        supervisor.deadline_passed(100 + HOLD_TOLD_AFTER, &mut world);
+        assert!(
+            world.lines.contains(&"db: its stop still waits for api to stop first".to_string()),
+            "{:?}",
+            world.lines
+        );
+        supervisor.deadline_passed(150 + STOP_TIMEOUT, &mut world);
+        assert_eq!(world.signals[1..], [(api, Stop::Ask(15)), (api, Stop::Kill)]);
+        supervisor.reaped(5_200, api, Exit::Signal(9), &mut world);
+        assert_eq!(world.signals[3..], [(db, Stop::Ask(15))]);
+        supervisor.reaped(5_300, db, Exit::Signal(15), &mut world);
+        assert!(supervisor.is_finished());
+    }
+
+    #[test]
+    fn a_held_service_that_exits_by_itself_is_not_restarted() {
+        let mut world = FakeWorld::default();
+        let files = [("db", "cmd=/bin/db\n"), ("web", "cmd=/bin/web\nafter=db\n")];
+        let mut supervisor = Supervisor::new();
+        supervisor.reload(0, scan_files(&files), &mut world);
+        supervisor.executed(1, pid_of(&world, "db"), &mut world);
+        let (db, web) = (pid_of(&world, "db"), pid_of(&world, "web"));
+        // A reload that removes both: the same order as a shutdown.
+        supervisor.reload(10, Vec::new(), &mut world);
+        assert_eq!(world.signals, [(web, Stop::Ask(15))]);
+        supervisor.reaped(20, db, Exit::Code(1), &mut world);
+        assert_eq!(world.spawned.len(), 2);
+        assert_eq!(state(&supervisor, "db"), None);
+        supervisor.reaped(30, web, Exit::Signal(15), &mut world);
+        assert!(supervisor.is_empty());
+    }
+
     mod properties {
         use super::*;
         use proptest::prelude::*;
@@ -1537,6 +1706,8 @@ mod tests {
             Exit(usize, bool),
             Time(Millis),
             Control(usize, u8),
+            /// The nth live process executed its program (or, with `true`, said it is ready).
+            Ready(usize, bool),
             StopAll,
         }
 
@@ -1549,6 +1720,7 @@ mod tests {
                 (any::<usize>(), any::<bool>()).prop_map(|(n, known)| Event::Exit(n, known)),
                 (0..40_000u64).prop_map(Event::Time),
                 (0..NAMES.len(), 0..4u8).prop_map(|(n, c)| Event::Control(n, c)),
+                (any::<usize>(), any::<bool>()).prop_map(|(n, told)| Event::Ready(n, told)),
                 Just(Event::StopAll),
             ]
         }
@@ -1576,8 +1748,12 @@ mod tests {
                                     wanted.push(NAMES[index]);
                                 }
                                 let scanned = match cmd {
-                                    // The second command is a one-shot with its own stop timeout.
-                                    Some(true) => Scanned::Valid(Rc::new(spec("/bin/one"))),
+                                    // The first starts after the next name (four make a cycle) and says when it
+                                    // is ready; the second is a one-shot with its own stop timeout.
+                                    Some(true) => {
+                                        let text = alloc::format!("cmd=/bin/one\nready=fd:3\nafter={}\n", NAMES[(index + 1) % NAMES.len()]);
+                                        Scanned::Valid(Rc::new(spec_of(&text)))
+                                    }
                                     Some(false) => Scanned::Valid(Rc::new(spec_of("cmd=/bin/two\nrestart=never\nstop_timeout=0.5\n"))),
                                     None => Scanned::Invalid,
                                 };
@@ -1598,6 +1774,14 @@ mod tests {
                             let control = [Control::Up, Control::Down, Control::Restart, Control::Signal(1)][c as usize];
                             supervisor.control(now, NAMES[n], control, &mut world);
                         }
+                        Event::Ready(n, told) if !alive.is_empty() => {
+                            let pid = alive[n % alive.len()];
+                            match told {
+                                true => supervisor.notified_ready(now, pid, "fd", &mut world),
+                                false => supervisor.executed(now, pid, &mut world),
+                            }
+                        }
+                        Event::Ready(..) => {}
                         Event::StopAll => supervisor.stop_all(now, &mut world),
                     }
                     alive.extend(world.spawned.drain(..).map(|(_, pid)| pid));
@@ -1629,7 +1813,22 @@ mod tests {
                         let listed = supervisor.services.iter().filter(|service| service.list() == Some(list)).count();
                         prop_assert_eq!(supervisor.services.list(list).len(), listed);
                     }
+                    // Nothing waits for a service that is ready.
+                    for service in supervisor.services.iter().filter(|service| service.state == State::Waiting) {
+                        prop_assert!(!service.spec.after().iter().all(|name| supervisor.is_ready(name)), "{} waits in vain", service.name);
+                    }
                 }
+                // However the stops were held, going finishes once every process is gone.
+                supervisor.stop_all(now, &mut world);
+                for _ in 0..10 {
+                    alive.extend(world.spawned.drain(..).map(|(_, pid)| pid));
+                    for pid in core::mem::take(&mut alive) {
+                        supervisor.reaped(now, pid, Exit::Signal(15), &mut world);
+                    }
+                    now += MAX_BACKOFF;
+                    supervisor.deadline_passed(now, &mut world);
+                }
+                prop_assert!(supervisor.is_finished(), "left: {:?}", supervisor.states().collect::<Vec<_>>());
             }
         }
     }

@@ -21,17 +21,12 @@ fn wait_status(going: &Going, name: &str, field: &str, check: impl Fn(&str) -> b
     })
 }
 
-/// A key of a status file.
-fn status_key(going: &Going, name: &str, key: &str) -> Option<String> {
-    let text = fs::read_to_string(going.run_dir().join(name)).ok()?;
-    text.lines().find_map(|line| line.strip_prefix(&format!("{key}="))).map(str::to_owned)
-}
-
 #[test]
 fn status_shows_up_backoff_and_down_with_pids_and_restarts() {
     let going = Going::start(&[("web", "cmd=/bin/sleep 1000\n"), ("crash", "cmd=/bin/sh -c 'exit 3'\n")]);
     let web = going.service_pid("web", 1);
     wait_status(&going, "crash", "state", |state| state == "backoff");
+    going.wait_state("web", "up");
     let (code, json, _) = going.goingctl(&["status", "--json"]);
     assert_eq!(code, 0);
     assert_eq!(json_field(&json, "web", "state").unwrap(), "up");
@@ -41,8 +36,8 @@ fn status_shows_up_backoff_and_down_with_pids_and_restarts() {
     assert_eq!(json_field(&json, "crash", "last_exit").unwrap(), "exit 3");
     wait_status(&going, "crash", "restarts", |restarts| restarts.parse::<u32>().unwrap() >= 1);
     assert!(
-        status_key(&going, "crash", "next_start_mono").is_some()
-            || status_key(&going, "crash", "state").unwrap() == "up"
+        going.status_key("crash", "next_start_mono").is_some()
+            || matches!(going.status_key("crash", "state").unwrap().as_str(), "starting" | "up")
     );
 
     let (code, table, _) = going.goingctl(&[]);
@@ -54,7 +49,7 @@ fn status_shows_up_backoff_and_down_with_pids_and_restarts() {
     assert_eq!(going.goingctl(&["down", "web"]).0, 0);
     wait_status(&going, "web", "state", |state| state == "down");
     assert!(is_reaped(web));
-    assert_eq!(status_key(&going, "web", "pid"), None);
+    assert_eq!(going.status_key("web", "pid"), None);
 }
 
 #[test]
@@ -75,7 +70,7 @@ fn restart_gives_a_new_pid_at_once_without_backoff() {
     assert_ne!(first, second);
     assert!(is_reaped(first));
     wait_status(&going, "web", "restarts", |restarts| restarts == "1");
-    assert_eq!(status_key(&going, "web", "last_exit").unwrap(), "signal TERM");
+    assert_eq!(going.status_key("web", "last_exit").unwrap(), "signal TERM");
     assert!(!going.log().contains("restarting in"), "{}", going.log());
     going.wait_log("going: web: restart as asked");
 }
@@ -112,7 +107,7 @@ fn signal_reaches_the_whole_process_group() {
 fn status_file_disappears_with_its_service() {
     let going = Going::start(&[("web", "cmd=/bin/sleep 1000\n")]);
     going.service_pid("web", 1);
-    wait_for("the status file", || status_key(&going, "web", "state"));
+    going.wait_state("web", "up");
     fs::remove_file(going.services.join("web")).unwrap();
     wait_for("the status file to go", || (!going.run_dir().join("web").exists()).then_some(()));
 }
@@ -185,7 +180,7 @@ fn garbage_on_the_fifo_is_logged_and_ignored() {
 fn colours_on_a_terminal_unless_no_color() {
     let going = Going::start(&[("web", "cmd=/bin/sleep 1000\n")]);
     going.service_pid("web", 1);
-    wait_for("the status file", || status_key(&going, "web", "state"));
+    going.wait_state("web", "up");
     let on_terminal = |no_color: bool| {
         let command = format!("{GOINGCTL} -r {}", going.run_dir().display());
         let mut script = Command::new("script");
@@ -205,11 +200,11 @@ fn deleted_run_directory_is_created_again_with_every_status() {
     let going = Going::start(&[("web", "cmd=/bin/sleep 1000\n"), ("db", "cmd=/bin/sleep 1000\n")]);
     let web = going.service_pid("web", 1);
     going.service_pid("db", 1);
-    wait_for("the status files", || status_key(&going, "db", "state"));
+    wait_for("the status files", || going.status_key("db", "state"));
     fs::remove_dir_all(going.run_dir()).unwrap();
     signal_pid(web, rustix::process::Signal::KILL);
     going.wait_log("run directory was gone; created it again");
-    wait_for("db's status again", || status_key(&going, "db", "state"));
+    wait_for("db's status again", || going.status_key("db", "state"));
     assert_eq!(going.goingctl(&["restart", "db"]).0, 0);
     going.service_pid("db", 2);
     assert_eq!(going.count_log("run directory was gone"), 1);
@@ -231,7 +226,7 @@ fn a_run_directory_that_cannot_be_created_is_reported_once_and_going_supervises_
 fn after_going_is_killed_goingctl_says_it_is_not_running() {
     let mut going = Going::start(&[("web", "cmd=/bin/sleep 1000\n")]);
     going.service_pid("web", 1);
-    wait_for("the status file", || status_key(&going, "web", "state"));
+    going.wait_state("web", "up");
     going.signal(rustix::process::Signal::KILL);
     going.wait_exit();
     let not_running = format!("goingctl: going is not running ({})\n", going.run_dir().display());
@@ -245,7 +240,7 @@ fn after_going_is_killed_goingctl_says_it_is_not_running() {
 fn a_new_going_shows_none_of_a_dead_goings_services() {
     let mut first = Going::start(&[("web", "cmd=/bin/sleep 1000\n"), ("db", "cmd=/bin/sleep 1000\n")]);
     first.service_pid("db", 1);
-    wait_for("db's status file", || status_key(&first, "db", "state"));
+    wait_for("db's status file", || first.status_key("db", "state"));
     first.signal(rustix::process::Signal::KILL);
     first.wait_exit();
     fs::remove_file(first.services.join("db")).unwrap();
@@ -257,7 +252,7 @@ fn a_new_going_shows_none_of_a_dead_goings_services() {
     wait_for("web to start again", || {
         fs::read_to_string(&log).unwrap_or_default().contains("going: web: started").then_some(())
     });
-    wait_for("web's new status", || status_key(&first, "web", "state"));
+    wait_for("web's new status", || first.status_key("web", "state"));
     assert!(!first.run_dir().join("db").exists(), "a stale status file survived");
     let (code, table, _) = first.goingctl(&[]);
     assert_eq!(code, 0);
@@ -280,7 +275,7 @@ fn a_255_byte_service_name_has_a_status_file_and_goingctl_shows_it() {
 fn a_mistyped_command_is_a_usage_error_not_a_lookup() {
     let going = Going::start(&[("web", "cmd=/bin/sleep 1000\n")]);
     going.service_pid("web", 1);
-    wait_for("the status file", || status_key(&going, "web", "state"));
+    going.wait_state("web", "up");
     for args in [&["frobnicate"][..], &["restrat", "web"]] {
         let (code, stdout, stderr) = going.goingctl(args);
         assert_eq!(code, 64, "{args:?}: {stderr}");

@@ -130,7 +130,7 @@ fn planted_pids_never_kill_an_unrelated_process_group() {
 fn goingctl_writes_only_to_the_real_fifo() {
     let going = Going::start(&[("web", "cmd=/bin/sleep 1000\n")]);
     let first = going.service_pid("web", 1);
-    wait_for("web's status", || going.run_dir().join("web").exists().then_some(()));
+    going.wait_state("web", "up");
     let victim = secret(&going.work, "victim", "root only\n");
     let control = going.run_dir().join("control");
     fs::remove_file(&control).unwrap();
@@ -150,7 +150,7 @@ fn goingctl_writes_only_to_the_real_fifo() {
 fn goingctl_json_cannot_be_given_new_keys_by_a_status_value() {
     let going = Going::start(&[("web", "cmd=/bin/sleep 1000\n")]);
     going.service_pid("web", 1);
-    wait_for("web's status", || going.run_dir().join("web").exists().then_some(()));
+    going.wait_state("web", "up");
     let forged = "state=up\x1b[2J\",\"admin\":true,\"x\":\"\npid=0,\"admin\":true\nrestarts=0,\"admin\":true\nsince_mono=1\nlast_exit=\"},{\"name\":\"evil\n";
     fs::write(going.run_dir().join("web"), forged).unwrap();
     let (code, json, _) = going.goingctl(&["status", "--json"]);

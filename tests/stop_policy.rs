@@ -8,18 +8,6 @@ use std::fs;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// A key of a status file, once it is there.
-fn status_key(going: &Going, name: &str, key: &str) -> Option<String> {
-    let text = fs::read_to_string(going.run_dir().join(name)).ok()?;
-    text.lines().find_map(|line| line.strip_prefix(&format!("{key}="))).map(str::to_owned)
-}
-
-fn wait_state(going: &Going, name: &str, state: &str) {
-    wait_for(&format!("{name} to be {state}; log:\n{}", going.log()), || {
-        (status_key(going, name, "state")? == state).then_some(())
-    });
-}
-
 /// A shell loop that ends with status 0 when `signal` arrives and says which
 /// one it got in `said`; `said.ready` appears once the trap is set.
 fn trapping(signal: &str, said: &Path) -> String {
@@ -81,8 +69,8 @@ fn stop_timeout_is_honoured_for_a_service_that_ignores_its_signal() {
     assert!(patient >= Duration::from_secs(10) && patient < Duration::from_secs(13), "{patient:?}");
     going.wait_log("going: quick: still running 0.5s after SIGTERM; sending SIGKILL");
     going.wait_log("going: patient: still running 10s after SIGTERM; sending SIGKILL");
-    wait_state(&going, "quick", "down");
-    wait_state(&going, "patient", "down");
+    going.wait_state("quick", "down");
+    going.wait_state("patient", "down");
     // The lower bound of the short one, from the log's order: it was killed before the long one.
     let log = going.log();
     assert!(log.find("quick: still running").unwrap() < log.find("patient: still running").unwrap());
@@ -98,14 +86,14 @@ fn on_failure_restarts_after_a_failure_or_a_signal_and_ends_after_success() {
     );
     write_service(going.services.path(), "task", &format!("cmd=/bin/sh -c '{script}'\nrestart=on-failure\n"));
     going.reload();
-    wait_state(&going, "task", "done");
+    going.wait_state("task", "done");
     assert_eq!(fs::read_to_string(&count).unwrap(), "3\n");
     going.wait_log("going: task: exited with status 3 after");
     going.wait_log("going: task: killed by signal KILL after");
     going.wait_log("; done (restart=on-failure)");
     assert_eq!(going.count_log("going: task: started"), 3);
-    assert_eq!(status_key(&going, "task", "restart").as_deref(), Some("on-failure"));
-    assert_eq!(status_key(&going, "task", "last_exit").as_deref(), Some("exit 0"));
+    assert_eq!(going.status_key("task", "restart").as_deref(), Some("on-failure"));
+    assert_eq!(going.status_key("task", "last_exit").as_deref(), Some("exit 0"));
 }
 
 #[test]
@@ -115,11 +103,11 @@ fn never_runs_a_one_shot_once_to_done_or_failed_and_success_exit_counts() {
         ("broken", "cmd=/bin/sh -c 'exit 3'\nrestart=never\n"),
         ("legacy", "cmd=/bin/sh -c 'exit 2'\nrestart=never\nsuccess_exit=2\n"),
     ]);
-    wait_state(&going, "migrate", "done");
-    wait_state(&going, "broken", "failed");
-    wait_state(&going, "legacy", "done");
-    assert_eq!(status_key(&going, "broken", "last_exit").as_deref(), Some("exit 3"));
-    assert_eq!(status_key(&going, "broken", "pid"), None);
+    going.wait_state("migrate", "done");
+    going.wait_state("broken", "failed");
+    going.wait_state("legacy", "done");
+    assert_eq!(going.status_key("broken", "last_exit").as_deref(), Some("exit 3"));
+    assert_eq!(going.status_key("broken", "pid"), None);
     let (code, table, _) = going.goingctl(&[]);
     assert_eq!(code, 0);
     let state_of = |name: &str| {
@@ -144,21 +132,21 @@ fn a_done_task_runs_again_when_its_file_changes_or_a_user_asks() {
     let text = |word: &str| format!("cmd=/bin/sh -c 'echo {word} >> {}'\nrestart=never\n", runs.display());
     write_service(going.services.path(), "task", &text("first"));
     going.reload();
-    wait_state(&going, "task", "done");
+    going.wait_state("task", "done");
     // Only the stop policy changes: nothing runs.
     write_service(going.services.path(), "task", &format!("{}stop_timeout=9\n", text("first")));
     going.reload();
     assert_eq!(going.count_log("going: task: started"), 1);
-    assert_eq!(status_key(&going, "task", "stop_timeout").as_deref(), Some("9"));
+    assert_eq!(going.status_key("task", "stop_timeout").as_deref(), Some("9"));
     write_service(going.services.path(), "task", &text("second"));
     going.reload();
     wait_for("the second run to end", || (going.count_log("; done (restart=never)") == 2).then_some(()));
-    wait_state(&going, "task", "done");
+    going.wait_state("task", "done");
     assert_eq!(going.goingctl(&["restart", "task"]).0, 0);
     // The status file may still say done from before the third run: wait for what it wrote.
     wait_for("the third run", || (fs::read_to_string(&runs).ok()? == "first\nsecond\nsecond\n").then_some(()));
     wait_for("the third exit", || (going.count_log("; done (restart=never)") == 3).then_some(()));
-    wait_state(&going, "task", "done");
+    going.wait_state("task", "done");
 }
 
 #[test]

@@ -31,11 +31,14 @@ const EXIT_NO_PERMISSION: u8 = 77;
 const USAGE: &str = "usage: goingctl [-r RUNDIR] [status [--json]] [NAME...]
        goingctl [-r RUNDIR] restart|up|down NAME...
        goingctl [-r RUNDIR] signal SIG NAME...
-  status   show services (the default): state, pid, uptime, restarts, last exit, CPU, RSS, processes
+       goingctl [-r RUNDIR] wait [-t SECONDS] NAME...
+  status   show services (the default): state, pid, uptime, restarts, last exit, CPU, RSS, processes,
+           and what a waiting service waits for or what a ready=notify service said (STATUS=)
   restart  stop (its stop signal, then KILL after its stop timeout) and start again at once, with the backoff reset
   down     stop and keep stopped until up (or until going restarts)
   up       start a service that was put down, or a done or failed one-shot
   signal   send SIG (a name such as HUP, USR1 or WINCH, with or without SIG, or a number) to the process group
+  wait     return once every NAME is ready (or, for a one-shot, done); 1 if one failed or SECONDS passed
   -r DIR   going's run directory (default /run/going)
 ";
 
@@ -75,8 +78,7 @@ mod libc_flags {
 fn ensure_going_runs(run_dir: &Path) -> Result<(), Failure> {
     use rustix::fs::{Mode, OFlags};
     let not_running = || Failure(EXIT_UNAVAILABLE, format!("going is not running ({})", run_dir.display()));
-    let path = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(run_dir.join(LOCK).as_os_str()))
-        .map_err(|_| Failure(EXIT_USAGE, "the run directory's path has a NUL byte".into()))?;
+    let path = c_path(&run_dir.join(LOCK))?;
     let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
     let lock = rustix::fs::open(path.as_c_str(), flags, Mode::empty()).map_err(|_| not_running())?;
     let probe = rustix::process::Flock::from(rustix::process::FlockType::ReadLock);
@@ -84,6 +86,12 @@ fn ensure_going_runs(run_dir: &Path) -> Result<(), Failure> {
         Ok(Some(_)) => Ok(()),
         _ => Err(not_running()),
     }
+}
+
+/// A path as the system calls take it.
+fn c_path(path: &Path) -> Result<std::ffi::CString, Failure> {
+    std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()))
+        .map_err(|_| Failure(EXIT_USAGE, "the run directory's path has a NUL byte".into()))
 }
 
 /// Every service's name, from the status files.
@@ -176,6 +184,11 @@ struct Row {
     /// Seconds, validated to be a decimal number.
     stop_timeout: String,
     restart: String,
+    /// While waiting: the services it waits for, each with whether it is a service at all.
+    waiting_for: Vec<(String, bool)>,
+    /// Seconds from this run's start until it was ready.
+    ready_seconds: Option<f64>,
+    status_text: Option<String>,
 }
 
 /// A status value that must be a whole number; anything else is shown as unknown.
@@ -183,9 +196,13 @@ fn number(status: &Status, key: &str) -> Option<u64> {
     status.get(key)?.parse().ok()
 }
 
-fn row(name: &str, status: &Status, now: u64) -> Row {
+fn row(run_dir: &Path, name: &str, status: &Status, now: u64) -> Row {
     let pid = number(status, "pid").filter(|&pid| pid > 1).map(|pid| pid.to_string());
     let since = number(status, "since_mono");
+    let waiting_for = status.get("waiting_for").map_or_else(Vec::new, |names| {
+        names.split(' ').map(|name| (name.to_owned(), read_status(run_dir, name).is_some())).collect()
+    });
+    let ready = number(status, "ready_mono");
     Row {
         name: name.to_owned(),
         state: status.get("state").cloned().unwrap_or_else(|| "?".into()),
@@ -201,7 +218,23 @@ fn row(name: &str, status: &Status, now: u64) -> Row {
             .cloned()
             .unwrap_or_else(|| (DEFAULT.timeout / 1000).to_string()),
         restart: status.get("restart").cloned().unwrap_or_else(|| DEFAULT.restart.name().into()),
+        waiting_for,
+        ready_seconds: ready.zip(since).map(|(ready, since)| ready.saturating_sub(since) as f64 / 1e9),
+        status_text: status.get("status_text").cloned(),
     }
+}
+
+/// `waiting for db (no such service), cache`, or the service's own `STATUS=` text.
+fn info(row: &Row) -> String {
+    if !row.waiting_for.is_empty() {
+        let names: Vec<String> = row
+            .waiting_for
+            .iter()
+            .map(|(name, known)| if *known { name.clone() } else { format!("{name} (no such service)") })
+            .collect();
+        return format!("waiting for {}", names.join(", "));
+    }
+    row.status_text.clone().unwrap_or_default()
 }
 
 /// `5`, `0.5`: what may stand in JSON as a number.
@@ -219,14 +252,14 @@ fn printable(text: &str) -> String {
 fn print_table(rows: &[Row], colour: bool) {
     let width = rows.iter().map(|row| row.name.len()).max().unwrap_or(4).max(4);
     println!(
-        "{:width$}  {:8}  {:>7}  {:>7}  {:>8}  {:12}  {:>8}  {:>6}  {:>5}",
+        "{:width$}  {:8}  {:>7}  {:>7}  {:>8}  {:12}  {:>8}  {:>6}  {:>5}  INFO",
         "NAME", "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT", "CPU", "RSS", "PROCS"
     );
     for row in rows {
         let state = match (colour, row.state.as_str()) {
             (false, state) => format!("{:8}", printable(state)),
             (true, state @ ("up" | "done")) => format!("\x1b[32m{state:8}\x1b[0m"),
-            (true, "backoff") => format!("\x1b[33m{:8}\x1b[0m", "backoff"),
+            (true, state @ ("backoff" | "starting" | "waiting")) => format!("\x1b[33m{state:8}\x1b[0m"),
             (true, state) => format!("\x1b[31m{:8}\x1b[0m", printable(state)),
         };
         let dash = || "-".to_owned();
@@ -237,7 +270,7 @@ fn print_table(rows: &[Row], colour: bool) {
             None => (dash(), dash(), dash()),
         };
         println!(
-            "{:width$}  {state}  {:>7}  {:>7}  {:>8}  {:12}  {:>8}  {:>6}  {:>5}",
+            "{:width$}  {state}  {:>7}  {:>7}  {:>8}  {:12}  {:>8}  {:>6}  {:>5}  {}",
             printable(&row.name),
             row.pid.clone().unwrap_or_else(dash),
             row.uptime_seconds.map_or_else(dash, format_duration),
@@ -246,6 +279,7 @@ fn print_table(rows: &[Row], colour: bool) {
             cpu,
             rss,
             processes,
+            printable(&info(row)),
         );
     }
 }
@@ -257,7 +291,7 @@ fn print_json(rows: &[Row]) {
             let number = |value: Option<String>| value.unwrap_or_else(|| "null".into());
             let usage = row.usage.as_ref();
             format!(
-                "{{\"name\":{},\"state\":{},\"pid\":{},\"uptime_seconds\":{},\"restarts\":{},\"last_exit\":{},\"cpu_seconds\":{},\"rss_kb\":{},\"processes\":{},\"stop_signal\":{},\"stop_timeout\":{},\"restart\":{}}}",
+                "{{\"name\":{},\"state\":{},\"pid\":{},\"uptime_seconds\":{},\"restarts\":{},\"last_exit\":{},\"cpu_seconds\":{},\"rss_kb\":{},\"processes\":{},\"stop_signal\":{},\"stop_timeout\":{},\"restart\":{},\"waiting_for\":[{}],\"ready_seconds\":{},\"status_text\":{}}}",
                 json_string(&row.name),
                 json_string(&row.state),
                 number(row.pid.clone()),
@@ -270,6 +304,9 @@ fn print_json(rows: &[Row]) {
                 json_string(&row.stop_signal),
                 row.stop_timeout,
                 json_string(&row.restart),
+                row.waiting_for.iter().map(|(name, _)| json_string(name)).collect::<Vec<_>>().join(","),
+                number(row.ready_seconds.map(|s| format!("{s:.3}"))),
+                row.status_text.as_deref().map_or_else(|| "null".into(), json_string),
             )
         })
         .collect();
@@ -294,7 +331,7 @@ fn status(run_dir: &Path, args: &[String]) -> Result<u8, Failure> {
     let mut rows = Vec::new();
     for name in selected {
         match read_status(run_dir, name) {
-            Some(status) => rows.push(row(name, &status, now)),
+            Some(status) => rows.push(row(run_dir, name, &status, now)),
             // A file in the run directory that is no status file is none of going's.
             None if every => {}
             None => {
@@ -370,6 +407,83 @@ fn control(run_dir: &Path, command: &str, args: &[String]) -> Result<u8, Failure
     Ok(code)
 }
 
+/// Where a service is, for `wait`.
+enum Readiness {
+    Ready,
+    NotYet(String),
+    Failed(String),
+}
+
+fn readiness(run_dir: &Path, name: &str) -> Readiness {
+    let Some(status) = read_status(run_dir, name) else {
+        return Readiness::Failed(format!("no service {name}"));
+    };
+    let state = status.get("state").map_or("?", String::as_str);
+    match state {
+        "up" | "done" => Readiness::Ready,
+        "failed" => {
+            let exit = status.get("last_exit").map_or(String::new(), |exit| format!(" ({exit})"));
+            Readiness::Failed(format!("{name} failed{exit}"))
+        }
+        state => Readiness::NotYet(format!("{name} ({state})")),
+    }
+}
+
+/// `wait [-t SECONDS] NAME...`: sleeps on inotify in the run directory
+/// (status files are renamed into place), never in a polling loop.
+fn wait(run_dir: &Path, args: &[String]) -> Result<u8, Failure> {
+    use rustix::fs::inotify::{self, CreateFlags, WatchFlags};
+    let (timeout, names) = match args {
+        [flag, seconds, names @ ..] if flag == "-t" => match seconds.parse::<f64>() {
+            Ok(seconds) if seconds >= 0.0 && seconds.is_finite() => (Some(seconds), names),
+            _ => return Err(Failure(EXIT_USAGE, format!("-t needs seconds, such as 5 or 0.5\n{USAGE}"))),
+        },
+        names => (None, names),
+    };
+    if names.is_empty() || names.iter().any(|name| name.starts_with('-')) {
+        return Err(Failure(EXIT_USAGE, format!("wait needs service names\n{USAGE}")));
+    }
+    ensure_going_runs(run_dir)?;
+    let deadline = timeout.map(|seconds| std::time::Instant::now() + std::time::Duration::from_secs_f64(seconds));
+    let watcher = inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK)
+        .map_err(|error| Failure(EXIT_UNAVAILABLE, format!("cannot use inotify: {error}")))?;
+    let events = WatchFlags::MOVED_TO | WatchFlags::CLOSE_WRITE | WatchFlags::DELETE | WatchFlags::DELETE_SELF;
+    inotify::add_watch(&watcher, c_path(run_dir)?.as_c_str(), events)
+        .map_err(|error| Failure(EXIT_UNAVAILABLE, format!("{}: cannot watch: {error}", run_dir.display())))?;
+    loop {
+        // Looked at after the watch is set: no change between the two goes unseen.
+        let mut waiting = Vec::new();
+        for name in names {
+            match readiness(run_dir, name) {
+                Readiness::Ready => {}
+                Readiness::NotYet(what) => waiting.push(what),
+                Readiness::Failed(why) => {
+                    eprintln!("goingctl: {why}");
+                    return Ok(EXIT_UNKNOWN_SERVICE);
+                }
+            }
+        }
+        if waiting.is_empty() {
+            return Ok(0);
+        }
+        ensure_going_runs(run_dir)?;
+        let left = deadline.map(|deadline| deadline.saturating_duration_since(std::time::Instant::now()));
+        if left.is_some_and(|left| left.is_zero()) {
+            let seconds = timeout.unwrap_or(0.0);
+            eprintln!("goingctl: timed out after {seconds}s waiting for {}", waiting.join(", "));
+            return Ok(EXIT_UNKNOWN_SERVICE);
+        }
+        let left = left.map(|left| rustix::time::Timespec {
+            tv_sec: left.as_secs() as i64,
+            tv_nsec: i64::from(left.subsec_nanos()),
+        });
+        let mut ready = [rustix::event::PollFd::new(&watcher, rustix::event::PollFlags::IN)];
+        let _ = rustix::event::poll(&mut ready, left.as_ref());
+        let mut buffer = [0u8; 4096];
+        while rustix::io::read(&watcher, &mut buffer).is_ok_and(|count| count > 0) {}
+    }
+}
+
 fn run(mut args: Vec<String>) -> Result<u8, Failure> {
     let mut run_dir = PathBuf::from(DEFAULT_RUN_DIR);
     if args.first().map(String::as_str) == Some("-r") {
@@ -387,6 +501,7 @@ fn run(mut args: Vec<String>) -> Result<u8, Failure> {
         None => status(&run_dir, &[]),
         Some("status") => status(&run_dir, &args[1..]),
         Some(command @ ("restart" | "up" | "down" | "signal")) => control(&run_dir, command, &args[1..]),
+        Some("wait") => wait(&run_dir, &args[1..]),
         Some(option) if option.starts_with('-') && option != "--json" => {
             Err(Failure(EXIT_USAGE, format!("unknown option {option}\n{USAGE}")))
         }
@@ -396,7 +511,7 @@ fn run(mut args: Vec<String>) -> Result<u8, Failure> {
         Some(name) if read_status(&run_dir, name).is_some() => status(&run_dir, &args),
         Some(unknown) => Err(Failure(
             EXIT_USAGE,
-            format!("unknown command {unknown:?} (commands: status, restart, up, down, signal)\n{USAGE}"),
+            format!("unknown command {unknown:?} (commands: status, restart, up, down, signal, wait)\n{USAGE}"),
         )),
     }
 }

@@ -193,6 +193,19 @@ impl Going {
         (output.status.code().unwrap(), text(output.stdout), text(output.stderr))
     }
 
+    /// A key of a service's status file, once the file is there.
+    pub fn status_key(&self, name: &str, key: &str) -> Option<String> {
+        let text = fs::read_to_string(self.run_dir().join(name)).ok()?;
+        text.lines().find_map(|line| line.strip_prefix(&format!("{key}="))).map(str::to_owned)
+    }
+
+    /// Waits until the service's status file says `state`.
+    pub fn wait_state(&self, name: &str, state: &str) {
+        wait_for(&format!("{name} to be {state}; log:\n{}", self.log()), || {
+            (self.status_key(name, "state")? == state).then_some(())
+        });
+    }
+
     /// Waits until going has logged a line containing `text`.
     pub fn wait_log(&self, text: &str) {
         wait_for(&format!("log line {text:?}; log so far:\n{}", self.log()), || {
