@@ -33,7 +33,9 @@
 //! | [`paths`] | splitting paths without libc |
 //! | [`dir_watch`] | inotify on the directory and its parent: when to rescan, which files are still being written |
 //! | [`table`] | the service table's storage: stable slots, and indexes by name, pid and deadline kept in step |
-//! | [`supervisor`] | the service table and state machine: start, exit, backoff, reload, stop |
+//! | [`supervisor`] | the service table and state machine: start, readiness, exit, backoff, reload, stop |
+//! | [`start_order`] | the graph of `after=`: cycles, and who stops before whom when services stop together |
+//! | [`readiness`] | what services say of their readiness: `ready=fd:N` pipes and the `ready=notify` socket |
 //! | [`spawn`] | fork, the child's setup, exec, reporting a failed exec back |
 //! | [`service_log`] | service output: one pipe per service, timestamped and rotated files, `log=-` |
 //! | [`daemon`] | arguments, set-up, and each turn of the event loop |
@@ -57,8 +59,8 @@
 //! too). SIGHUP forces a rescan of every file (inotify applies changes by
 //! itself, reading only the files that changed). SIGTERM and SIGINT stop
 //! every service, each its own way (its `stop_signal` and SIGCONT to its
-//! process group, SIGKILL after its `stop_timeout` if anything is left), and
-//! exit 0 once all are gone.
+//! process group, SIGKILL after its `stop_timeout` if anything is left),
+//! each only after the services `after=` it, and exit 0 once all are gone.
 //!
 //! # Service files
 //!
@@ -66,7 +68,7 @@
 //! (required, split into words like a shell without expansion), `cwd`,
 //! `env`, `user`, `group`, `chroot`, `umask`, `rlimit`, `log`, `log_size`,
 //! `log_keep`, `shutdown`, `stop_signal`, `stop_timeout`, `restart`,
-//! `success_exit` and `procfile`.
+//! `success_exit`, `ready`, `after` and `procfile`.
 //! Names starting with `.` or ending in `~` are ignored. A file, and the
 //! directory, must be owned by root or going's user and not writable by group
 //! or others.

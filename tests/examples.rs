@@ -18,12 +18,17 @@ fn every_example_service_file_parses() {
 }
 
 #[test]
-fn the_container_examples_migration_runs_once_and_is_done() {
-    let text = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/container.d/migrate")).unwrap();
-    let going = Going::start(&[("migrate", &text)]);
-    wait_for("the migration to be done", || {
-        let status = fs::read_to_string(going.run_dir().join("migrate")).ok()?;
-        status.starts_with("state=done\n").then_some(())
-    });
+fn the_container_example_starts_db_then_the_migration_then_the_app() {
+    let example =
+        |name: &str| fs::read_to_string(format!("{}/examples/container.d/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let files: Vec<(&str, String)> = ["db", "migrate", "app", "worker"].map(|name| (name, example(name))).into();
+    let files: Vec<(&str, &str)> = files.iter().map(|(name, text)| (*name, text.as_str())).collect();
+    let going = Going::start(&files);
+    going.wait_state("migrate", "done");
+    going.wait_state("app", "up");
     assert_eq!(going.count_log("going: migrate: started"), 1);
+    let log = going.log();
+    let at = |text: &str| log.find(text).unwrap_or_else(|| panic!("{text:?} not in {log}"));
+    assert!(at("going: db: ready (fd)") < at("going: migrate: started"), "{log}");
+    assert!(at("going: migrate: exited with status 0") < at("going: app: started"), "{log}");
 }
