@@ -431,6 +431,18 @@ def write_report(results, quick):
         f.write("\n".join(lines))
 
 
+def record_section(section, lines, intro=""):
+    """Puts one script's printed lines in bench/RESULTS.md under `section`, replacing
+    that section's older run and keeping every other section where it is."""
+    path = os.path.join(ROOT, "bench", "RESULTS.md")
+    text = read(path) or "# Benchmark results\n"
+    before, found, after = text.partition(section)
+    rest = after[after.find("\n## "):] if found and "\n## " in after else ""
+    body = "\n".join([section, "", f"One run on {time.strftime('%Y-%m-%d')}{intro}:", "", "```", *lines, "```", ""])
+    with open(path, "w") as f:
+        f.write(before.rstrip("\n") + "\n\n" + body + rest)
+
+
 def bars(results):
     verdicts = []
     footprint = results.get("footprint", {})

@@ -153,13 +153,7 @@ SECTION = "## Scale (bench/scale.py)"
 
 def record(lines):
     """Puts the printed lines in bench/RESULTS.md under SECTION, replacing an older run's."""
-    path = os.path.join(compare.ROOT, "bench", "RESULTS.md")
-    text = read(path) or "# Benchmark results\n"
-    kept = text.split(SECTION)[0].rstrip("\n")
-    body = "\n".join(["", "", SECTION, "", f"One run on {time.strftime('%Y-%m-%d')}, going alone at each N "
-                       "(its peers are in the sections above):", "", "```", *lines, "```", ""])
-    with open(path, "w") as f:
-        f.write(kept + body)
+    compare.record_section(SECTION, lines, ", going alone at each N (its peers are in the sections above)")
 
 
 def main():
