@@ -223,7 +223,7 @@ mod tests {
     #[test]
     fn expansion_sets_command_directory_port_and_environment() {
         let app =
-            app(b"procfile=/srv/app/Procfile\nenv=EXTRA=1\nlog=/var/log/app.log\nrestart=never\nstop_signal=QUIT\n");
+            app(b"procfile=/srv/app/Procfile\nenv=EXTRA=1\nlog=/var/log/app.log\nrestart=never\nstop_signal=QUIT\nafter=db\nready=fd:3\n");
         let types = parse_procfile("web: serve\nworker: work\n").unwrap();
         let dotenv = parse_dotenv("SECRET=s\n").unwrap();
         let specs = expand(&app, "/srv/app", &types, &dotenv);
@@ -231,6 +231,10 @@ mod tests {
         assert_eq!(web.argv, ["/bin/sh", "-c", "serve"]);
         for spec in [web, worker] {
             assert_eq!((spec.policy().restart, spec.policy().signal), (crate::config::Restart::Never, 3));
+            assert_eq!(
+                (spec.after(), spec.options().ready),
+                (&["db".to_string()][..], crate::config::Readiness::Fd(3))
+            );
         }
         assert_eq!(web.cwd, "/srv/app");
         let env = |s: &ServiceSpec| s.options().env.clone();
