@@ -1693,6 +1693,22 @@ mod tests {
         assert!(supervisor.is_empty());
     }
 
+    #[test]
+    fn an_edit_of_after_applies_to_a_waiting_service_at_once_and_restart_keeps_it_waiting() {
+        let mut world = FakeWorld::default();
+        let mut supervisor = Supervisor::new();
+        supervisor.reload(0, scan_files(&[("web", "cmd=/bin/web\nafter=db\n")]), &mut world);
+        supervisor.control(5, "web", Control::Restart, &mut world);
+        assert_eq!(state(&supervisor, "web"), Some(State::Waiting));
+        supervisor.control(6, "web", Control::Up, &mut world);
+        assert!(world.spawned.is_empty());
+        supervisor.reload(10, scan_files(&[("web", "cmd=/bin/web\n")]), &mut world);
+        assert!(matches!(state(&supervisor, "web"), Some(State::Up { since: 10, .. })));
+        supervisor.control(20, "web", Control::Down, &mut world);
+        supervisor.reaped(30, world.last_pid(), Exit::Signal(15), &mut world);
+        assert_eq!(state(&supervisor, "web"), Some(State::Down));
+    }
+
     mod properties {
         use super::*;
         use proptest::prelude::*;
