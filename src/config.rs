@@ -50,6 +50,8 @@ pub struct ProcfileApp {
     pub options: Option<alloc::boxed::Box<ServiceOptions>>,
     /// `after=`, for each process type.
     pub after: Option<alloc::boxed::Box<After>>,
+    /// `check=`, for each process type.
+    pub check: Option<alloc::boxed::Box<HealthCheck>>,
 }
 
 impl ServiceFile {
@@ -80,7 +82,31 @@ pub struct ServiceSpec {
     pub options: Option<alloc::boxed::Box<ServiceOptions>>,
     /// `after=`: the services that must be ready before this one starts; `None` for none.
     pub after: Option<alloc::boxed::Box<After>>,
+    /// `check=` and its timing; `None` without a health check.
+    pub check: Option<alloc::boxed::Box<HealthCheck>>,
 }
+
+/// `check=COMMAND`: run in the service's context, exit 0 is healthy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HealthCheck {
+    /// The command split into words like `cmd`.
+    pub argv: Vec<String>,
+    /// Milliseconds between checks once the service is ready.
+    pub interval: u64,
+    /// Milliseconds a check may run before it is killed and counts as failed.
+    pub timeout: u64,
+    /// Consecutive failures that make the service unhealthy.
+    pub retries: u32,
+}
+
+/// `check_interval` when the file does not say, in milliseconds.
+pub const DEFAULT_CHECK_INTERVAL: u64 = 10_000;
+/// `check_timeout` when the file does not say (or the interval when that is shorter).
+pub const DEFAULT_CHECK_TIMEOUT: u64 = 5_000;
+/// `check_retries` when the file does not say.
+pub const DEFAULT_CHECK_RETRIES: u32 = 3;
+/// The longest `check_interval` and `check_timeout`, in seconds.
+pub const MAX_CHECK_SECONDS: u64 = 86_400;
 
 /// `after=NAME...`: every name of every `after=` line, and the first such line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -222,7 +248,8 @@ impl ServiceSpec {
     }
 
     /// Whether a service running `self` runs as `other` asks: everything but the stop
-    /// policy and `after=` (which apply to the next stop and the next start) is the same.
+    /// policy, `after=` and the health check (which apply to the next stop, the next
+    /// start and the next check) is the same.
     pub fn runs_like(&self, other: &ServiceSpec) -> bool {
         (&self.argv, &self.cwd, self.shutdown, &self.options)
             == (&other.argv, &other.cwd, other.shutdown, &other.options)
@@ -363,6 +390,8 @@ pub fn parse_with_lines(bytes: &[u8]) -> Result<(ServiceFile, KeyLines), ConfigE
     let mut log_keep = None;
     let mut after: Option<After> = None;
     let mut ready = None;
+    let mut check = None;
+    let (mut check_interval, mut check_timeout, mut check_retries) = (None, None, None);
     let mut lines = KeyLines::default();
     for (index, raw_line) in text.split('\n').enumerate() {
         let line = index + 1;
@@ -413,6 +442,22 @@ pub fn parse_with_lines(bytes: &[u8]) -> Result<(ServiceFile, KeyLines), ConfigE
             "restart" => restart.replace(parse_restart(value).map_err(at_line)?).is_some(),
             "success_exit" => success_exit.replace(parse_success_exit(value).map_err(at_line)?).is_some(),
             "ready" => ready.replace(parse_ready(value).map_err(at_line)?).is_some(),
+            "check" => {
+                let argv = parse_cmd(value).map_err(|message| at_line(message.replace("cmd", "check")))?;
+                check.replace(argv).is_some()
+            }
+            "check_interval" => {
+                let interval = parse_seconds(key, value, 100, MAX_CHECK_SECONDS * 1000).map_err(at_line)?;
+                check_interval.replace((line, interval)).is_some()
+            }
+            "check_timeout" => {
+                let timeout = parse_seconds(key, value, 100, MAX_CHECK_SECONDS * 1000).map_err(at_line)?;
+                check_timeout.replace((line, timeout)).is_some()
+            }
+            "check_retries" => {
+                let retries = parse_number(key, value, 1, 100).map_err(at_line)? as u32;
+                check_retries.replace((line, retries)).is_some()
+            }
             "after" => {
                 let names = parse_after(value).map_err(at_line)?;
                 after.get_or_insert_with(|| After { line, names: Vec::new() }).names.extend(names);
@@ -446,6 +491,24 @@ pub fn parse_with_lines(bytes: &[u8]) -> Result<(ServiceFile, KeyLines), ConfigE
     };
     options.ready = ready.unwrap_or(Readiness::Exec);
     let after = after.map(alloc::boxed::Box::new);
+    let check = match (check, check_interval.or(check_timeout).or(check_retries.map(|(line, _)| (line, 0)))) {
+        (None, Some((line, _))) => {
+            return Err(ConfigError::at(line, "check_interval, check_timeout and check_retries need check=COMMAND"));
+        }
+        (None, None) => None,
+        (Some(argv), _) => {
+            let interval = check_interval.map_or(DEFAULT_CHECK_INTERVAL, |(_, interval)| interval);
+            let timeout = match check_timeout {
+                Some((line, timeout)) if timeout > interval => {
+                    return Err(ConfigError::at(line, "check_timeout must not be longer than check_interval"));
+                }
+                Some((_, timeout)) => timeout,
+                None => DEFAULT_CHECK_TIMEOUT.min(interval),
+            };
+            let retries = check_retries.map_or(DEFAULT_CHECK_RETRIES, |(_, retries)| retries);
+            Some(alloc::boxed::Box::new(HealthCheck { argv, interval, timeout, retries }))
+        }
+    };
     let options = (options != ServiceOptions::NONE).then(|| alloc::boxed::Box::new(options));
     let shutdown = shutdown.unwrap_or(false);
     policy.signal = stop_signal.unwrap_or(policy.signal);
@@ -456,9 +519,9 @@ pub fn parse_with_lines(bytes: &[u8]) -> Result<(ServiceFile, KeyLines), ConfigE
     let file = match (argv, procfile) {
         (Some((_, argv)), None) => {
             let cwd = cwd.unwrap_or_else(|| DEFAULT_CWD.to_string());
-            ServiceFile::Command(ServiceSpec { argv, cwd, shutdown, policy, options, after })
+            ServiceFile::Command(ServiceSpec { argv, cwd, shutdown, policy, options, after, check })
         }
-        (None, Some(path)) => ServiceFile::Procfile(ProcfileApp { path, cwd, shutdown, policy, options, after }),
+        (None, Some(path)) => ServiceFile::Procfile(ProcfileApp { path, cwd, shutdown, policy, options, after, check }),
         (Some((line, _)), Some(_)) => {
             return Err(ConfigError::at(line, "cmd and procfile exclude each other; keep one"));
         }
@@ -468,7 +531,7 @@ pub fn parse_with_lines(bytes: &[u8]) -> Result<(ServiceFile, KeyLines), ConfigE
 }
 
 const KNOWN_KEYS: &str = "cmd, cwd, env, user, group, chroot, umask, rlimit, log, log_size, log_keep, shutdown, \
-stop_signal, stop_timeout, restart, success_exit, ready, after and procfile";
+stop_signal, stop_timeout, restart, success_exit, ready, after, check, check_interval, check_timeout, check_retries and procfile";
 
 /// `QUIT` or `SIGQUIT`, one of [`STOP_SIGNALS`].
 fn parse_stop_signal(value: &str) -> Result<i32, String> {
@@ -481,9 +544,18 @@ fn parse_stop_signal(value: &str) -> Result<i32, String> {
     }
 }
 
-/// Whole or decimal seconds (`30`, `0.5`, at most three decimals) as milliseconds.
 fn parse_stop_timeout(value: &str) -> Result<u64, String> {
-    let error = || format!("stop_timeout must be seconds from 0 to {MAX_STOP_TIMEOUT}, such as 5 or 0.5");
+    parse_seconds("stop_timeout", value, 0, MAX_STOP_TIMEOUT * 1000)
+}
+
+/// Whole or decimal seconds (`30`, `0.5`, at most three decimals) as milliseconds,
+/// from `min` to `max` milliseconds.
+fn parse_seconds(key: &str, value: &str, min: u64, max: u64) -> Result<u64, String> {
+    let shown = |millis: u64| match millis % 1000 {
+        0 => format!("{}", millis / 1000),
+        part => format!("{}.{}", millis / 1000, format!("{part:03}").trim_end_matches('0')),
+    };
+    let error = || format!("{key} must be seconds from {} to {}, such as 5 or 0.5", shown(min), shown(max));
     let (whole, fraction) = value.split_once('.').unwrap_or((value, ""));
     let digits = |text: &str| text.bytes().all(|b| b.is_ascii_digit());
     if whole.is_empty() || !digits(whole) || !digits(fraction) || fraction.len() > 3 || value.ends_with('.') {
@@ -492,7 +564,7 @@ fn parse_stop_timeout(value: &str) -> Result<u64, String> {
     let seconds: u64 = whole.parse().map_err(|_| error())?;
     let millis = fraction.bytes().zip([100, 10, 1]).map(|(digit, scale)| u64::from(digit - b'0') * scale).sum::<u64>();
     let total = seconds.saturating_mul(1000).saturating_add(millis);
-    if total > MAX_STOP_TIMEOUT * 1000 {
+    if !(min..=max).contains(&total) {
         return Err(error());
     }
     Ok(total)
@@ -760,12 +832,60 @@ mod tests {
     }
 
     #[test]
+    fn check_keys_parse_with_their_defaults_and_do_not_count_as_a_change_of_the_run() {
+        let spec = parse(b"cmd=/bin/web\ncheck=/bin/probe --quick\n").unwrap();
+        let check = spec.check.as_deref().unwrap();
+        assert_eq!(
+            (check.argv.as_slice(), check.interval, check.timeout, check.retries),
+            (&["/bin/probe".to_string(), "--quick".into()][..], 10_000, 5_000, 3)
+        );
+        let short = parse(b"cmd=/bin/web\ncheck=/bin/probe\ncheck_interval=2\ncheck_retries=5\n").unwrap();
+        let short = short.check.as_deref().unwrap();
+        assert_eq!(
+            (short.interval, short.timeout, short.retries),
+            (2_000, 2_000, 5),
+            "the timeout is at most the interval"
+        );
+        let written = parse(b"cmd=/bin/web\ncheck=/bin/probe\ncheck_interval=0.5\ncheck_timeout=0.25\n").unwrap();
+        assert_eq!(written.check.as_deref().map(|c| (c.interval, c.timeout)), Some((500, 250)));
+        assert!(parse(b"cmd=/bin/web\n").unwrap().runs_like(&spec));
+    }
+
+    #[test]
+    fn bad_check_keys_are_errors_on_their_line() {
+        let interval = "check_interval must be seconds from 0.1 to 86400, such as 5 or 0.5";
+        for value in ["0", "0.05", "x", "86401", "-1"] {
+            assert_eq!(
+                error(&format!("cmd=/bin/x\ncheck=/bin/y\ncheck_interval={value}\n")),
+                ConfigError::at(3, interval),
+                "{value}"
+            );
+        }
+        assert_eq!(
+            error("cmd=/bin/x\ncheck=/bin/y\ncheck_interval=1\ncheck_timeout=2\n"),
+            ConfigError::at(4, "check_timeout must not be longer than check_interval")
+        );
+        assert_eq!(
+            error("cmd=/bin/x\ncheck_retries=2\n"),
+            ConfigError::at(2, "check_interval, check_timeout and check_retries need check=COMMAND")
+        );
+        assert_eq!(
+            error("cmd=/bin/x\ncheck=/bin/y\ncheck_retries=0\n"),
+            ConfigError::at(3, "check_retries must be a whole number from 1 to 100")
+        );
+        assert_eq!(
+            error("cmd=/bin/x\ncheck='/bin/y\n"),
+            ConfigError::at(2, "unterminated single quote in check; close it with '")
+        );
+    }
+
+    #[test]
     fn each_error_names_its_line() {
         assert_eq!(
             error("cmd=/bin/true\n\nusr=root\n"),
             ConfigError::at(
                 3,
-                "unknown key \"usr\"; known keys are cmd, cwd, env, user, group, chroot, umask, rlimit, log, log_size, log_keep, shutdown, stop_signal, stop_timeout, restart, success_exit, ready, after and procfile"
+                "unknown key \"usr\"; known keys are cmd, cwd, env, user, group, chroot, umask, rlimit, log, log_size, log_keep, shutdown, stop_signal, stop_timeout, restart, success_exit, ready, after, check, check_interval, check_timeout, check_retries and procfile"
             )
         );
         assert_eq!(error("cmd=/bin/true\ncmd=/bin/false\n"), ConfigError::at(2, "duplicate key \"cmd\""));

@@ -104,6 +104,8 @@ struct Starting {
     name: String,
     /// What the child was asked to do, to name it in a failure report.
     spec: Rc<ServiceSpec>,
+    /// The service's health check, not the service.
+    check: bool,
 }
 
 /// The signals of a stop: the stop signal, then SIGCONT (a stopped process acts
@@ -135,15 +137,10 @@ struct Host {
 
 impl Effects for Host {
     fn spawn(&mut self, name: &str, spec: &Rc<ServiceSpec>) -> Result<Pid, Errno> {
-        // A reload starts services back to back without a turn of the loop: collect the
-        // starts that finished, or every fork would copy thousands of open pipes.
-        if self.starting.len() >= MAX_PENDING_STARTS {
-            let pids: Vec<i32> = self.starting.iter().map(|start| start.pid).collect();
-            pids.into_iter().for_each(|pid| self.collect_start(pid));
-        }
+        self.collect_finished_starts();
         let command = match spec.options().ready {
-            ReadyWhen::Notify => spawn::prepare(spec, Some(self.readiness.notify_address(&self.poller)?)),
-            _ => spawn::prepare(spec, None),
+            ReadyWhen::Notify => spawn::prepare(spec, &spec.argv, Some(self.readiness.notify_address(&self.poller)?)),
+            _ => spawn::prepare(spec, &spec.argv, None),
         };
         let ready_pipe = match spec.options().ready {
             ReadyWhen::Fd(number) => Some((Readiness::pipe()?, number)),
@@ -166,8 +163,29 @@ impl Effects for Host {
         let raw = pid.as_raw_nonzero().get();
         // Without its pipe in the set, a failed exec is still told when the child is reaped.
         let _ = self.poller.add(&report, Source::Start(raw));
-        self.starting.push(Starting { pid: raw, report, name: name.into(), spec: Rc::clone(spec) });
+        self.starting.push(Starting { pid: raw, report, name: name.into(), spec: Rc::clone(spec), check: false });
         Ok(pid)
+    }
+
+    fn spawn_check(&mut self, name: &str, spec: &Rc<ServiceSpec>) -> Result<Pid, Errno> {
+        self.collect_finished_starts();
+        let check = spec.check.as_ref().expect("BUG: a check is spawned for a spec with check=");
+        let command = spawn::prepare(spec, &check.argv, None);
+        // Its output is discarded: a check says what it found by its exit status.
+        let null = self.dev_null.as_fd();
+        let (pid, report) =
+            spawn::spawn(&command, Stdio { input: null, output: null, ready: None }, &self.child_nofile)?;
+        self.reaper.track(pid, &self.poller);
+        let raw = pid.as_raw_nonzero().get();
+        let _ = self.poller.add(&report, Source::Start(raw));
+        self.starting.push(Starting { pid: raw, report, name: name.into(), spec: Rc::clone(spec), check: true });
+        Ok(pid)
+    }
+
+    fn kill_check(&mut self, pid: Pid) {
+        let _ = rustix::process::kill_process_group(pid, Signal::KILL);
+        // Before its setsid it leads no group yet.
+        let _ = rustix::process::kill_process(pid, Signal::KILL);
     }
 
     fn signal_group(&mut self, pid: Pid, stop: Stop) {
@@ -212,6 +230,15 @@ impl Effects for Host {
 }
 
 impl Host {
+    /// A reload starts services back to back without a turn of the loop: collect the
+    /// starts that finished, or every fork would copy thousands of open pipes.
+    fn collect_finished_starts(&mut self) {
+        if self.starting.len() >= MAX_PENDING_STARTS {
+            let pids: Vec<i32> = self.starting.iter().map(|start| start.pid).collect();
+            pids.into_iter().for_each(|pid| self.collect_start(pid));
+        }
+    }
+
     /// Reads the failure pipe of child `pid`; once it has said all it will
     /// (a failure, or end-of-file at exec), the start is forgotten.
     fn collect_start(&mut self, pid: i32) {
@@ -220,9 +247,15 @@ impl Host {
         match spawn::read_failure(&starting.report) {
             Err(Errno::AGAIN) => return,
             Ok(Some(failure)) => {
-                let report = FailureReport { failure, spec: &starting.spec };
-                self.logger.log(Severity::Error, format_args!("{}: {report}", starting.name));
+                let (spec, name) = (&starting.spec, &starting.name);
+                let (program, what) = match (starting.check, &spec.check) {
+                    (true, Some(check)) => (&check.argv[0], "check: "),
+                    _ => (&spec.argv[0], ""),
+                };
+                let report = FailureReport { failure, spec, program };
+                self.logger.log(Severity::Error, format_args!("{name}: {what}{report}"));
             }
+            Ok(None) if starting.check => {}
             Ok(None) => {
                 if let Some(pid) = Pid::from_raw(pid) {
                     self.readiness.executed(pid);

@@ -108,6 +108,7 @@ pub mod console;
 pub mod daemon;
 pub mod dir_watch;
 pub mod events;
+pub mod health;
 pub mod leftovers;
 pub mod log;
 pub mod paths;

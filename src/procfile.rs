@@ -163,6 +163,7 @@ pub fn expand(
                 policy: app.policy.clone(),
                 options: Some(Box::new(options)),
                 after: app.after.clone(),
+                check: app.check.clone(),
             };
             (process.clone(), process_spec)
         })

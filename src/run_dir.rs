@@ -128,6 +128,12 @@ pub fn status_text(status: &Status, now_mono: Millis, now_unix: u64, identity: O
     if let Some(status_text) = status.status_text {
         let _ = writeln!(text, "status_text={status_text}");
     }
+    if let Some(health) = status.health {
+        let _ = writeln!(text, "health={}", health.name);
+        if let Some((outcome, at)) = health.last {
+            let _ = writeln!(text, "last_check={outcome}\nlast_check_mono={}", at * 1_000_000);
+        }
+    }
     let _ = writeln!(text, "restarts={}", status.restarts);
     match status.last_exit {
         Some(Exit::Code(code)) => _ = writeln!(text, "last_exit=exit {code}"),
@@ -408,6 +414,7 @@ mod tests {
             state: State::Up { pid, since: 5_000, ready: true },
             waiting_for: &[],
             status_text: None,
+            health: None,
             since: 6_000,
             restarts: 2,
             last_exit: Some(Exit::Signal(9)),
@@ -425,6 +432,7 @@ mod tests {
             state: State::Backoff { until: 9_000 },
             waiting_for: &[],
             status_text: None,
+            health: None,
             since: 8_000,
             restarts: 0,
             last_exit: Some(Exit::Code(3)),

@@ -16,6 +16,7 @@
 use crate::config::{ServiceSpec, set_latest};
 use crate::log::describe;
 use alloc::ffi::CString;
+use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -107,9 +108,9 @@ fn c_string(text: &str) -> CString {
 
 /// Builds the exec arguments of a spec. A program without `/` is looked up
 /// in PATH as execvp(3) does: each directory in turn, in the child (inside
-/// the chroot when there is one). `notify_socket` is the `NOTIFY_SOCKET` of
-/// a `ready=notify` service.
-pub fn prepare(spec: &ServiceSpec, notify_socket: Option<&str>) -> PreparedCommand {
+/// the chroot when there is one). `argv` is the spec's own or its check's;
+/// `notify_socket` is the `NOTIFY_SOCKET` of a `ready=notify` service.
+pub fn prepare(spec: &ServiceSpec, argv: &[String], notify_socket: Option<&str>) -> PreparedCommand {
     let mut env: Vec<(&str, &str)> = Vec::from([("PATH", DEFAULT_PATH)]);
     let identity_env = spec.options().identity.iter().flat_map(|identity| identity.env.iter());
     for (name, value) in identity_env.chain(spec.options().env.iter()) {
@@ -119,7 +120,7 @@ pub fn prepare(spec: &ServiceSpec, notify_socket: Option<&str>) -> PreparedComma
         set_latest(&mut env, "NOTIFY_SOCKET", address);
     }
     let path = env.iter().find(|(name, _)| *name == "PATH").map_or("", |(_, value)| value);
-    let program = &spec.argv[0];
+    let program = &argv[0];
     let programs = match program.contains('/') {
         true => alloc::vec![c_string(program)],
         false => path.split(':').map(|dir| c_string(&alloc::format!("{dir}/{program}"))).collect(),
@@ -130,7 +131,7 @@ pub fn prepare(spec: &ServiceSpec, notify_socket: Option<&str>) -> PreparedComma
     });
     PreparedCommand {
         programs,
-        argv: spec.argv.iter().map(|word| c_string(word)).collect(),
+        argv: argv.iter().map(|word| c_string(word)).collect(),
         envp: env.iter().map(|(name, value)| c_string(&alloc::format!("{name}={value}"))).collect(),
         cwd: c_string(&spec.cwd),
         rlimits: spec.options().rlimits.clone(),
@@ -291,6 +292,8 @@ pub fn read_failure(report: &OwnedFd) -> Result<Option<ChildFailure>, Errno> {
 pub struct FailureReport<'a> {
     pub failure: ChildFailure,
     pub spec: &'a ServiceSpec,
+    /// The program the child was to execute: the spec's, or its check's.
+    pub program: &'a str,
 }
 
 impl fmt::Display for FailureReport<'_> {
@@ -309,7 +312,7 @@ impl fmt::Display for FailureReport<'_> {
             Step::Gid => write!(f, "cannot set gid {}: {reason}", identity.map_or(0, |i| i.gid)),
             Step::Uid => write!(f, "cannot set uid {}: {reason}", identity.and_then(|i| i.uid).unwrap_or(0)),
             Step::RootRegained => f.write_str("could regain root after dropping privileges; not running it"),
-            Step::Exec => write!(f, "cannot execute {}: {reason}", spec.argv[0]),
+            Step::Exec => write!(f, "cannot execute {}: {reason}", self.program),
         }
     }
 }

@@ -8,6 +8,7 @@
 
 use crate::clock::seconds;
 use crate::config::{Readiness, Restart, ServiceSpec};
+use crate::health::{self, Health, Verdict};
 use crate::log::{Severity, describe};
 use crate::protocol::{Control, Exit, show_signal};
 use crate::start_order::{cycle_through, show_cycle, stop_blockers};
@@ -36,6 +37,10 @@ pub const HOLD_TOLD_AFTER: Millis = 5_000;
 pub trait Effects {
     /// Starts a process for the service, leading its own process group.
     fn spawn(&mut self, name: &str, spec: &Rc<ServiceSpec>) -> Result<Pid, Errno>;
+    /// Starts the service's `check=` command in its context, leading its own process group.
+    fn spawn_check(&mut self, name: &str, spec: &Rc<ServiceSpec>) -> Result<Pid, Errno>;
+    /// Kills a check's process group.
+    fn kill_check(&mut self, pid: Pid);
     /// Sends the stop signal and SIGCONT (`Stop::Ask`) or SIGKILL to the process group led by `pid`.
     fn signal_group(&mut self, pid: Pid, stop: Stop);
     /// Signals what is left of a process group whose leader was reaped (never the pid alone).
@@ -67,6 +72,8 @@ pub struct Status<'a> {
     pub waiting_for: &'a [String],
     /// The last `STATUS=` a `ready=notify` service sent.
     pub status_text: Option<&'a str>,
+    /// With `check=`: its health and last check.
+    pub health: Option<health::Shown>,
     /// When the current state began.
     pub since: Millis,
     /// Starts after the first one.
@@ -154,6 +161,8 @@ struct Service {
     status_text: Option<alloc::boxed::Box<str>>,
     /// Stopping together with services after it: it stops once they have.
     hold: Option<alloc::boxed::Box<Hold>>,
+    /// With `check=`: the check's schedule (kept while a check of a removed `check=` runs).
+    health: Option<alloc::boxed::Box<Health>>,
 }
 
 /// A stop put off until the services after this one have stopped.
@@ -184,6 +193,7 @@ impl Service {
     fn new(name: String, spec: Rc<ServiceSpec>, now: Millis) -> Service {
         let (waiting_for, status_text, hold) = (Vec::new(), None, None);
         let state = State::Down;
+        let health = spec.check.as_ref().map(|_| alloc::boxed::Box::<Health>::default());
         Service {
             name,
             spec,
@@ -195,6 +205,41 @@ impl Service {
             waiting_for,
             status_text,
             hold,
+            health,
+        }
+    }
+
+    /// Its `check=` came, went or changed (a reload): the schedule follows.
+    fn check_changed(&mut self, now: Millis, effects: &mut impl Effects) {
+        match (&self.spec.check, &mut self.health) {
+            (None, Some(health)) => {
+                if let Some(pid) = health.end_run() {
+                    effects.kill_check(pid);
+                }
+                // Kept while its check runs: the check's pid stays known until it is reaped.
+                if health.pid().is_none() {
+                    self.health = None;
+                }
+            }
+            (Some(_), None) => {
+                let mut health = alloc::boxed::Box::<Health>::default();
+                health.begin_run();
+                self.health = Some(health);
+                if let State::Up { ready, .. } = self.state {
+                    self.schedule_checks(now, ready);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Schedules the checks of a running service: an interval on if it is ready,
+    /// else the ramp after an exec.
+    fn schedule_checks(&mut self, now: Millis, ready: bool) {
+        let (Some(health), Some(check)) = (&mut self.health, &self.spec.check) else { return };
+        match ready {
+            true => health.ready(now, check),
+            false => health.executed(now),
         }
     }
 
@@ -216,6 +261,8 @@ impl Service {
             state: self.state,
             waiting_for: &self.waiting_for,
             status_text: self.status_text.as_deref(),
+            // While it runs: what the last run's checks said is no news of a service that is down.
+            health: self.health.as_ref().filter(|_| self.spec.check.is_some() && self.is_running()).map(|h| h.shown()),
             since: self.since,
             restarts,
             last_exit: self.last_exit,
@@ -227,6 +274,11 @@ impl Service {
 
     /// Every change of state goes through here, so that it is published.
     fn set_state(&mut self, state: State, now: Millis, effects: &mut impl Effects) {
+        if !matches!(state, State::Up { .. })
+            && let Some(check) = self.health.as_mut().and_then(|health| health.end_run())
+        {
+            effects.kill_check(check);
+        }
         self.state = state;
         self.since = now;
         effects.publish(&self.name, &self.status());
@@ -247,6 +299,9 @@ impl Service {
         let name = &self.name;
         self.waiting_for = Vec::new();
         self.status_text = None;
+        if let Some(health) = &mut self.health {
+            health.begin_run();
+        }
         let state = match effects.spawn(name, &self.spec) {
             Ok(pid) => {
                 effects.log(Severity::Info, format_args!("{name}: started with pid {}", pid.as_raw_nonzero()));
@@ -387,6 +442,7 @@ impl Service {
     }
 
     fn deadline_passed(&mut self, now: Millis, effects: &mut impl Effects) {
+        self.check_deadline(now, effects);
         let policy = self.spec.policy();
         let (name, timeout, signal) = (&self.name, seconds(policy.timeout), show_signal(policy.signal));
         match self.state {
@@ -459,7 +515,11 @@ impl Service {
         match self.state {
             State::Backoff { until } => Some(until),
             State::Stopping { kill_at, .. } | State::Draining { kill_at, .. } => kill_at,
-            State::Up { .. } => self.hold.as_ref().filter(|hold| !hold.told).map(|hold| hold.since + HOLD_TOLD_AFTER),
+            State::Up { .. } => {
+                let hold = self.hold.as_ref().filter(|hold| !hold.told).map(|hold| hold.since + HOLD_TOLD_AFTER);
+                let check = self.health.as_ref().and_then(|health| health.deadline());
+                hold.into_iter().chain(check).min()
+            }
             State::Waiting | State::Down | State::Done | State::Failed => None,
         }
     }
@@ -471,8 +531,75 @@ impl Service {
                 let (name, after) = (&self.name, seconds(now.saturating_sub(since)));
                 effects.log(Severity::Info, format_args!("{name}: ready ({how}) after {after}"));
             }
+            if how != "check" {
+                self.schedule_checks(now, true);
+            }
             self.set_state(State::Up { pid, since, ready: true }, now, effects);
         }
+    }
+
+    /// Its program was executed: ready, unless its `ready=`, its `check=` or
+    /// `restart=never` (a one-shot is ready once done) says when.
+    fn executed(&mut self, now: Millis, effects: &mut impl Effects) {
+        if self.spec.options().ready != Readiness::Exec || !matches!(self.state, State::Up { ready: false, .. }) {
+            return;
+        }
+        if self.spec.check.is_some() {
+            self.schedule_checks(now, false);
+        } else if self.spec.policy().restart != Restart::Never {
+            self.became_ready(now, "", effects);
+        }
+    }
+
+    /// A check is due or past its time: start or kill it.
+    fn check_deadline(&mut self, now: Millis, effects: &mut impl Effects) {
+        let (Some(health), Some(check)) = (&mut self.health, &self.spec.check) else { return };
+        if let Some(pid) = health.time_up(now) {
+            effects.kill_check(pid);
+        }
+        if !matches!(self.state, State::Up { .. }) || !health.is_due(now) {
+            return;
+        }
+        match effects.spawn_check(&self.name, &self.spec) {
+            Ok(pid) => health.started(pid, now, check),
+            Err(error) => {
+                let name = &self.name;
+                effects.log(Severity::Error, format_args!("{name}: cannot run its check: {}", describe(error)));
+                self.check_finished(now, Exit::Code(126), effects);
+            }
+        }
+    }
+
+    /// Its check ended with `exit`: what the result means.
+    fn check_finished(&mut self, now: Millis, exit: Exit, effects: &mut impl Effects) {
+        let Some(health) = &mut self.health else { return };
+        let Some(check) = &self.spec.check else {
+            // A check of a `check=` removed since: nothing more to run.
+            self.health = None;
+            return;
+        };
+        let verdict = health.finished(now, exit, check);
+        let (failures, last) = (health.failures(), health.shown().last.map(|(outcome, _)| outcome));
+        match verdict {
+            None => {}
+            Some(Verdict::Passed { first: true }) if matches!(self.state, State::Up { ready: false, .. }) => {
+                self.became_ready(now, "check", effects);
+            }
+            Some(Verdict::Unhealthy) => {
+                let (name, last) = (&self.name, last.expect("BUG: a verdict has an outcome"));
+                let message =
+                    format_args!("{name}: unhealthy: check failed {failures} times (last: {last}); restarting");
+                effects.log(Severity::Warning, message);
+                self.short_runs = 0;
+                self.stop(now, AfterStop::Start, effects);
+            }
+            Some(_) => effects.publish(&self.name, &self.status()),
+        }
+    }
+
+    /// The check process, while one runs.
+    fn check_pid(&self) -> Option<Pid> {
+        self.health.as_ref().and_then(|health| health.pid())
     }
 
     /// The main process, while there is one.
@@ -496,6 +623,10 @@ impl Entry for Service {
 
     fn pid(&self) -> Option<Pid> {
         Service::pid(self)
+    }
+
+    fn check_pid(&self) -> Option<Pid> {
+        Service::check_pid(self)
     }
 
     fn deadline(&self) -> Option<Millis> {
@@ -732,6 +863,7 @@ impl Supervisor {
                     if service.spec != spec {
                         self.update(now, slot, effects, |service, effects| {
                             service.spec = spec;
+                            service.check_changed(now, effects);
                             if service.state == State::Waiting {
                                 service.waiting_for.clear();
                             } else {
@@ -753,6 +885,7 @@ impl Supervisor {
             };
             self.update(now, slot, effects, |service, effects| {
                 service.spec = spec;
+                service.check_changed(now, effects);
                 service.short_runs = 0;
                 service.stop(now, after, effects)
             });
@@ -789,7 +922,12 @@ impl Supervisor {
     /// A process was reaped. Pids that are no service's (orphans going
     /// adopted as subreaper) are ignored.
     pub fn reaped(&mut self, now: Millis, pid: Pid, exit: Exit, effects: &mut impl Effects) {
-        if let Some(slot) = self.services.by_pid(pid) {
+        if let Some(slot) = self.services.by_pid(pid).filter(|&slot| self.services.get(slot).pid() != Some(pid)) {
+            self.update(now, slot, effects, |service, effects| {
+                service.check_finished(now, exit, effects);
+                true
+            });
+        } else if let Some(slot) = self.services.by_pid(pid) {
             let service = self.services.get(slot);
             let ends_going = !self.shutting_down && service.spec.shutdown && matches!(service.state, State::Up { .. });
             if ends_going {
@@ -812,19 +950,21 @@ impl Supervisor {
     /// The program of process `pid` was executed: ready, unless its `ready=` or
     /// `restart=never` (a one-shot is ready once done) says it is not yet.
     pub fn executed(&mut self, now: Millis, pid: Pid, effects: &mut impl Effects) {
-        let Some(slot) = self.services.by_pid(pid) else { return };
-        let spec = &self.services.get(slot).spec;
-        if spec.options().ready == Readiness::Exec && spec.policy().restart != Restart::Never {
-            self.update(now, slot, effects, |service, effects| {
-                service.became_ready(now, "", effects);
-                true
-            });
-        }
+        let Some(slot) = self.by_main_pid(pid) else { return };
+        self.update(now, slot, effects, |service, effects| {
+            service.executed(now, effects);
+            true
+        });
+    }
+
+    /// The service whose main process (not its check) is `pid`.
+    fn by_main_pid(&self, pid: Pid) -> Option<Slot> {
+        self.services.by_pid(pid).filter(|&slot| self.services.get(slot).pid() == Some(pid))
     }
 
     /// The service whose process is `pid` said it is ready, as its `ready=` asks (`how`).
     pub fn notified_ready(&mut self, now: Millis, pid: Pid, how: &str, effects: &mut impl Effects) {
-        let Some(slot) = self.services.by_pid(pid) else { return };
+        let Some(slot) = self.by_main_pid(pid) else { return };
         if self.services.get(slot).spec.options().ready != Readiness::Exec {
             self.update(now, slot, effects, |service, effects| {
                 service.became_ready(now, how, effects);
@@ -835,7 +975,7 @@ impl Supervisor {
 
     /// The service whose process is `pid` sent `STATUS=text`.
     pub fn status_text(&mut self, now: Millis, pid: Pid, text: &str, effects: &mut impl Effects) {
-        let Some(slot) = self.services.by_pid(pid) else { return };
+        let Some(slot) = self.by_main_pid(pid) else { return };
         if self.services.get(slot).status_text.as_deref() != Some(text) {
             self.update(now, slot, effects, |service, effects| {
                 service.status_text = Some(text.into());
@@ -915,7 +1055,7 @@ impl Supervisor {
 
     /// The name of the service whose process is `pid`.
     pub fn name_of(&self, pid: Pid) -> Option<&str> {
-        Some(self.services.get(self.services.by_pid(pid)?).name.as_str())
+        Some(self.services.get(self.by_main_pid(pid)?).name.as_str())
     }
 
     /// Each service's name and state, for tests and status.
@@ -945,6 +1085,8 @@ mod tests {
         leftover_signals: Vec<(Pid, Stop)>,
         /// Process groups that still have members after their leader was reaped.
         live_groups: Vec<Pid>,
+        checks: Vec<(String, Pid)>,
+        killed_checks: Vec<Pid>,
     }
 
     impl Effects for FakeWorld {
@@ -957,6 +1099,15 @@ mod tests {
             self.spawned.push((name.to_string(), pid));
 
             Ok(pid)
+        }
+        fn spawn_check(&mut self, name: &str, _spec: &Rc<ServiceSpec>) -> Result<Pid, Errno> {
+            self.next_pid += 1;
+            let pid = Pid::from_raw(100 + self.next_pid).unwrap();
+            self.checks.push((name.to_string(), pid));
+            Ok(pid)
+        }
+        fn kill_check(&mut self, pid: Pid) {
+            self.killed_checks.push(pid);
         }
         fn signal_group(&mut self, pid: Pid, stop: Stop) {
             self.signals.push((pid, stop));
@@ -973,7 +1124,7 @@ mod tests {
         fn publish(&mut self, name: &str, status: &Status) {
             let waiting_for = status.waiting_for.to_vec();
             let status_text = status.status_text.map(String::from);
-            let Status { state, since, restarts, last_exit, stop_signal, stop_timeout, restart, .. } = *status;
+            let Status { state, since, restarts, last_exit, stop_signal, stop_timeout, restart, health, .. } = *status;
             let shown = Shown {
                 state,
                 since,
@@ -984,6 +1135,7 @@ mod tests {
                 restart,
                 waiting_for,
                 status_text,
+                health,
             };
             self.published.push((name.to_string(), shown));
         }
@@ -1007,6 +1159,7 @@ mod tests {
         restart: Restart,
         waiting_for: Vec<String>,
         status_text: Option<String>,
+        health: Option<health::Shown>,
     }
 
     impl FakeWorld {
@@ -1709,6 +1862,77 @@ mod tests {
         assert_eq!(state(&supervisor, "web"), Some(State::Down));
     }
 
+    #[test]
+    fn a_checked_service_is_ready_after_its_first_passing_check_and_restarts_when_unhealthy() {
+        let mut world = FakeWorld::default();
+        let mut supervisor = Supervisor::new();
+        let text = "cmd=/bin/web\ncheck=/bin/probe\ncheck_interval=2\ncheck_timeout=1\ncheck_retries=2\n";
+        supervisor.reload(0, scan_files(&[("web", text), ("app", "cmd=/bin/app\nafter=web\n")]), &mut world);
+        let web = pid_of(&world, "web");
+        assert_eq!(supervisor.next_deadline(), None, "no check before the exec");
+        supervisor.executed(10, web, &mut world);
+        assert!(matches!(state(&supervisor, "web"), Some(State::Up { ready: false, .. })));
+        // 0.1 s after the exec, then 0.2 s after a failure.
+        supervisor.deadline_passed(110, &mut world);
+        let check = world.checks.last().unwrap().1;
+        supervisor.reaped(150, check, Exit::Code(1), &mut world);
+        assert_eq!(supervisor.next_deadline(), Some(350));
+        assert_eq!(state(&supervisor, "app"), Some(State::Waiting));
+        supervisor.deadline_passed(350, &mut world);
+        let check = world.checks.last().unwrap().1;
+        supervisor.reaped(360, check, Exit::Code(0), &mut world);
+        assert!(matches!(state(&supervisor, "web"), Some(State::Up { ready: true, .. })));
+        assert!(world.lines.contains(&"web: ready (check) after 0.3s".to_string()), "{:?}", world.lines);
+        assert_eq!(world.spawned.last().unwrap().0, "app", "what waits for web starts");
+        let shown = world.published.iter().rev().find(|(name, _)| name == "web").unwrap().1.health.unwrap();
+        assert_eq!(shown.name, "healthy");
+        // Every 2 s now; the first hangs past its 1 s timeout and is killed, the second fails.
+        assert_eq!(supervisor.next_deadline(), Some(2_360));
+        supervisor.deadline_passed(2_360, &mut world);
+        let hung = world.checks.last().unwrap().1;
+        supervisor.deadline_passed(3_360, &mut world);
+        assert_eq!(world.killed_checks, [hung]);
+        supervisor.reaped(3_361, hung, Exit::Signal(9), &mut world);
+        assert!(world.signals.is_empty(), "one failure of two");
+        supervisor.deadline_passed(5_361, &mut world);
+        let check = world.checks.last().unwrap().1;
+        supervisor.reaped(5_400, check, Exit::Code(3), &mut world);
+        assert!(world.lines.contains(&"web: unhealthy: check failed 2 times (last: exit 3); restarting".to_string()));
+        assert_eq!(world.signals, [(web, Stop::Ask(15))]);
+        supervisor.reaped(5_500, web, Exit::Signal(15), &mut world);
+        assert!(matches!(state(&supervisor, "web"), Some(State::Up { ready: false, .. })), "at once, no backoff");
+        assert_eq!(supervisor.services.get(supervisor.services.find("web").unwrap()).starts, 2);
+        let shown = world.published.iter().rev().find(|(name, _)| name == "web").unwrap().1.health.unwrap();
+        assert_eq!(shown, health::Shown { name: "checking", last: None });
+    }
+
+    #[test]
+    fn a_service_that_is_not_up_runs_no_check_and_its_running_check_is_killed() {
+        let mut world = FakeWorld::default();
+        let mut supervisor = Supervisor::new();
+        supervisor.reload(0, scan_files(&[("web", "cmd=/bin/web\nready=fd:3\ncheck=/bin/probe\n")]), &mut world);
+        let web = pid_of(&world, "web");
+        supervisor.executed(1, web, &mut world);
+        assert_eq!(supervisor.next_deadline(), None, "ready=fd decides readiness; checks start after it");
+        supervisor.notified_ready(5, web, "fd", &mut world);
+        assert_eq!(supervisor.next_deadline(), Some(10_005));
+        supervisor.deadline_passed(10_005, &mut world);
+        let check = world.checks.last().unwrap().1;
+        supervisor.control(10_010, "web", Control::Down, &mut world);
+        assert_eq!(world.killed_checks, [check]);
+        supervisor.reaped(10_011, check, Exit::Signal(9), &mut world);
+        supervisor.reaped(10_020, web, Exit::Signal(15), &mut world);
+        assert_eq!(state(&supervisor, "web"), Some(State::Down));
+        assert_eq!(supervisor.next_deadline(), None);
+        // A change of the check keys alone restarts nothing.
+        supervisor.control(10_030, "web", Control::Up, &mut world);
+        let again = pid_of(&world, "web");
+        let changed = "cmd=/bin/web\nready=fd:3\ncheck=/bin/other\ncheck_interval=1\n";
+        supervisor.reload(10_040, scan_files(&[("web", changed)]), &mut world);
+        assert_eq!(pid_of(&world, "web"), again);
+        assert!(world.signals.iter().all(|(pid, _)| *pid != again));
+    }
+
     mod properties {
         use super::*;
         use proptest::prelude::*;
@@ -1770,7 +1994,7 @@ mod tests {
                                         let text = alloc::format!("cmd=/bin/one\nready=fd:3\nafter={}\n", NAMES[(index + 1) % NAMES.len()]);
                                         Scanned::Valid(Rc::new(spec_of(&text)))
                                     }
-                                    Some(false) => Scanned::Valid(Rc::new(spec_of("cmd=/bin/two\nrestart=never\nstop_timeout=0.5\n"))),
+                                    Some(false) => Scanned::Valid(Rc::new(spec_of("cmd=/bin/two\nrestart=never\nstop_timeout=0.5\ncheck=/bin/probe\ncheck_interval=0.5\ncheck_retries=1\n"))),
                                     None => Scanned::Invalid,
                                 };
                                 scan.push((NAMES[index].to_string(), scanned));
@@ -1800,7 +2024,7 @@ mod tests {
                         Event::Ready(..) => {}
                         Event::StopAll => supervisor.stop_all(now, &mut world),
                     }
-                    alive.extend(world.spawned.drain(..).map(|(_, pid)| pid));
+                    alive.extend(world.spawned.drain(..).chain(world.checks.drain(..)).map(|(_, pid)| pid));
                     let pids: Vec<Pid> = supervisor.services.iter().filter_map(|service| service.pid()).collect();
                     for pid in &pids {
                         prop_assert!(alive.contains(pid), "a pid that is not a live process");
@@ -1837,7 +2061,7 @@ mod tests {
                 // However the stops were held, going finishes once every process is gone.
                 supervisor.stop_all(now, &mut world);
                 for _ in 0..10 {
-                    alive.extend(world.spawned.drain(..).map(|(_, pid)| pid));
+                    alive.extend(world.spawned.drain(..).chain(world.checks.drain(..)).map(|(_, pid)| pid));
                     for pid in core::mem::take(&mut alive) {
                         supervisor.reaped(now, pid, Exit::Signal(15), &mut world);
                     }

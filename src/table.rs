@@ -2,7 +2,8 @@
 //!
 //! Services live in slots that never move while they are in the table, so
 //! that indexes can name them: the order by name (for reloads and goingctl),
-//! the service of each pid (for a reap), the earliest deadlines (a heap,
+//! the service of each pid, its main process or its check (for a reap),
+//! the earliest deadlines (a heap,
 //! for the loop's timeout and for what is due), and the services waiting for
 //! their process group to empty or for the services they start after.
 //! [`Table::update`] is the only way to change
@@ -23,6 +24,8 @@ pub trait Entry {
     fn name(&self) -> &str;
     /// The main process, while there is one.
     fn pid(&self) -> Option<Pid>;
+    /// A second process it waits for (a health check), while there is one.
+    fn check_pid(&self) -> Option<Pid>;
     /// When something must happen to it: a start after backoff, a SIGKILL.
     fn deadline(&self) -> Option<Millis>;
     /// The list it is on, if any.
@@ -68,12 +71,15 @@ impl<E> Default for Table<E> {
 #[derive(Clone, Copy, PartialEq)]
 struct Keys {
     pid: Option<i32>,
+    check_pid: Option<i32>,
     deadline: Option<Millis>,
     list: Option<List>,
 }
 
 fn keys(entry: &impl Entry) -> Keys {
-    Keys { pid: entry.pid().map(|pid| pid.as_raw_nonzero().get()), deadline: entry.deadline(), list: entry.list() }
+    let raw = |pid: Pid| pid.as_raw_nonzero().get();
+    let (pid, check_pid) = (entry.pid().map(raw), entry.check_pid().map(raw));
+    Keys { pid, check_pid, deadline: entry.deadline(), list: entry.list() }
 }
 
 impl<E: Entry> Table<E> {
@@ -148,7 +154,7 @@ impl<E: Entry> Table<E> {
         };
         debug_assert!(before.is_none());
         self.order.insert(at, slot);
-        self.index(slot, Keys { pid: None, deadline: None, list: None });
+        self.index(slot, Keys { pid: None, check_pid: None, deadline: None, list: None });
         slot
     }
 
@@ -166,11 +172,11 @@ impl<E: Entry> Table<E> {
         let at = self.position(self.get(slot).name()).expect("BUG: an entry in the table is in its order");
         self.order.remove(at);
         let entry = self.slots[slot as usize].take().expect("BUG: removed an empty slot");
-        let Keys { pid, list, .. } = keys(&entry);
-        if let Some(pid) = pid
-            && self.by_pid.get(&pid) == Some(&slot)
-        {
-            self.by_pid.remove(&pid);
+        let Keys { pid, check_pid, list, .. } = keys(&entry);
+        for pid in pid.into_iter().chain(check_pid) {
+            if self.by_pid.get(&pid) == Some(&slot) {
+                self.by_pid.remove(&pid);
+            }
         }
         if let Some(list) = list {
             self.lists[list as usize].retain(|&other| other != slot);
@@ -185,13 +191,16 @@ impl<E: Entry> Table<E> {
         if now == before {
             return;
         }
-        if before.pid != now.pid {
-            if let Some(old) = before.pid
+        for (old, new) in [(before.pid, now.pid), (before.check_pid, now.check_pid)] {
+            if old == new {
+                continue;
+            }
+            if let Some(old) = old
                 && self.by_pid.get(&old) == Some(&slot)
             {
                 self.by_pid.remove(&old);
             }
-            if let Some(new) = now.pid {
+            if let Some(new) = new {
                 self.by_pid.insert(new, slot);
             }
         }

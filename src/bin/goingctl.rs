@@ -33,7 +33,7 @@ const USAGE: &str = "usage: goingctl [-r RUNDIR] [status [--json]] [NAME...]
        goingctl [-r RUNDIR] signal SIG NAME...
        goingctl [-r RUNDIR] wait [-t SECONDS] NAME...
   status   show services (the default): state, pid, uptime, restarts, last exit, CPU, RSS, processes,
-           and what a waiting service waits for or what a ready=notify service said (STATUS=)
+           and what a waiting service waits for, its health (check=), what it said (STATUS=)
   restart  stop (its stop signal, then KILL after its stop timeout) and start again at once, with the backoff reset
   down     stop and keep stopped until up (or until going restarts)
   up       start a service that was put down, or a done or failed one-shot
@@ -189,6 +189,9 @@ struct Row {
     /// Seconds from this run's start until it was ready.
     ready_seconds: Option<f64>,
     status_text: Option<String>,
+    /// With `check=`: `checking`, `healthy` or `unhealthy`, and the last check.
+    health: Option<String>,
+    last_check: Option<String>,
 }
 
 /// A status value that must be a whole number; anything else is shown as unknown.
@@ -221,10 +224,13 @@ fn row(run_dir: &Path, name: &str, status: &Status, now: u64) -> Row {
         waiting_for,
         ready_seconds: ready.zip(since).map(|(ready, since)| ready.saturating_sub(since) as f64 / 1e9),
         status_text: status.get("status_text").cloned(),
+        health: status.get("health").cloned(),
+        last_check: status.get("last_check").cloned(),
     }
 }
 
-/// `waiting for db (no such service), cache`, or the service's own `STATUS=` text.
+/// `waiting for db (no such service), cache`, or its health (`unhealthy (last: exit 1)`)
+/// and its own `STATUS=` text.
 fn info(row: &Row) -> String {
     if !row.waiting_for.is_empty() {
         let names: Vec<String> = row
@@ -234,7 +240,11 @@ fn info(row: &Row) -> String {
             .collect();
         return format!("waiting for {}", names.join(", "));
     }
-    row.status_text.clone().unwrap_or_default()
+    let health = row.health.as_ref().map(|health| match (health.as_str(), &row.last_check) {
+        ("healthy", _) | (_, None) => health.clone(),
+        (_, Some(last)) => format!("{health} (last: {last})"),
+    });
+    health.into_iter().chain(row.status_text.clone()).collect::<Vec<_>>().join("; ")
 }
 
 /// `5`, `0.5`: what may stand in JSON as a number.
@@ -291,7 +301,7 @@ fn print_json(rows: &[Row]) {
             let number = |value: Option<String>| value.unwrap_or_else(|| "null".into());
             let usage = row.usage.as_ref();
             format!(
-                "{{\"name\":{},\"state\":{},\"pid\":{},\"uptime_seconds\":{},\"restarts\":{},\"last_exit\":{},\"cpu_seconds\":{},\"rss_kb\":{},\"processes\":{},\"stop_signal\":{},\"stop_timeout\":{},\"restart\":{},\"waiting_for\":[{}],\"ready_seconds\":{},\"status_text\":{}}}",
+                "{{\"name\":{},\"state\":{},\"pid\":{},\"uptime_seconds\":{},\"restarts\":{},\"last_exit\":{},\"cpu_seconds\":{},\"rss_kb\":{},\"processes\":{},\"stop_signal\":{},\"stop_timeout\":{},\"restart\":{},\"waiting_for\":[{}],\"ready_seconds\":{},\"status_text\":{},\"health\":{},\"last_check\":{}}}",
                 json_string(&row.name),
                 json_string(&row.state),
                 number(row.pid.clone()),
@@ -307,6 +317,8 @@ fn print_json(rows: &[Row]) {
                 row.waiting_for.iter().map(|(name, _)| json_string(name)).collect::<Vec<_>>().join(","),
                 number(row.ready_seconds.map(|s| format!("{s:.3}"))),
                 row.status_text.as_deref().map_or_else(|| "null".into(), json_string),
+                row.health.as_deref().map_or_else(|| "null".into(), json_string),
+                row.last_check.as_deref().map_or_else(|| "null".into(), json_string),
             )
         })
         .collect();
