@@ -35,6 +35,7 @@
 //! | [`table`] | the service table's storage: stable slots, and indexes by name, pid and deadline kept in step |
 //! | [`supervisor`] | the service table and state machine: start, readiness, exit, backoff, reload, stop |
 //! | [`start_order`] | the graph of `after=`: cycles, and who stops before whom when services stop together |
+//! | [`health`] | one service's health check: when the next is due, when one has had its time, what a result means |
 //! | [`readiness`] | what services say of their readiness: `ready=fd:N` pipes and the `ready=notify` socket |
 //! | [`spawn`] | fork, the child's setup, exec, reporting a failed exec back |
 //! | [`service_log`] | service output: one pipe per service, timestamped and rotated files, `log=-` |
@@ -68,7 +69,8 @@
 //! (required, split into words like a shell without expansion), `cwd`,
 //! `env`, `user`, `group`, `chroot`, `umask`, `rlimit`, `log`, `log_size`,
 //! `log_keep`, `shutdown`, `stop_signal`, `stop_timeout`, `restart`,
-//! `success_exit`, `ready`, `after` and `procfile`.
+//! `success_exit`, `ready`, `after`, `check`, `check_interval`,
+//! `check_timeout`, `check_retries` and `procfile`.
 //! Names starting with `.` or ending in `~` are ignored. A file, and the
 //! directory, must be owned by root or going's user and not writable by group
 //! or others.

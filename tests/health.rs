@@ -75,10 +75,9 @@ fn a_hung_check_is_killed_at_its_timeout_and_counts_as_failed() {
     going.service_pid("web", 2);
     // Each hung check was killed with its process group: none is left behind.
     wait_for("no hung check left", || {
-        let hung = fs::read_dir("/proc")
-            .unwrap()
-            .filter_map(|entry| entry.ok())
-            .any(|entry| fs::read(entry.path().join("cmdline")).is_ok_and(|cmdline| cmdline == b"/bin/sleep\x0077077\x00"));
+        let hung = fs::read_dir("/proc").unwrap().filter_map(|entry| entry.ok()).any(|entry| {
+            fs::read(entry.path().join("cmdline")).is_ok_and(|cmdline| cmdline == b"/bin/sleep\x0077077\x00")
+        });
         (!hung).then_some(())
     });
 }
