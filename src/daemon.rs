@@ -7,6 +7,7 @@
 //! service as its timeout, and dispatches what is ready by its token. Each
 //! source is drained until it is empty.
 
+use crate::cgroups::{Cgroups, ServiceCgroup};
 use crate::config::{Readiness as ReadyWhen, ServiceSpec};
 use crate::dir_watch::DirWatch;
 use crate::events::{Poller, Source};
@@ -21,8 +22,9 @@ use crate::run_dir::RunDir;
 use crate::service_dir::{self, MAX_SERVICES, ToldErrors};
 use crate::service_log::ServiceLogs;
 use crate::spawn::{self, FailureReport, Stdio};
-use crate::supervisor::{Effects, Millis, Status, Stop, Supervisor};
+use crate::supervisor::{Effects, Leftovers, Millis, Status, Stop, Supervisor};
 use crate::trust::DirError;
+use alloc::collections::BTreeMap;
 use alloc::ffi::CString;
 use alloc::rc::Rc;
 use alloc::string::String;
@@ -133,6 +135,10 @@ struct Host {
     /// The configuration errors already logged.
     told: ToldErrors,
     readiness: Readiness,
+    /// `None` where cgroups could not be set up: services are tracked by process group.
+    cgroups: Option<Cgroups>,
+    /// Each service's cgroup once it started; `None` for a name the cgroup file system refused.
+    service_cgroups: BTreeMap<String, Option<ServiceCgroup>>,
 }
 
 impl Effects for Host {
@@ -147,6 +153,7 @@ impl Effects for Host {
             _ => None,
         };
         let ready = ready_pipe.as_ref().map(|((_, write), number)| (write.as_fd(), *number));
+        self.make_cgroup(name);
         let input = self.dev_null.as_fd();
         let output = match &spec.options().log {
             Some(target) => self.logs.writer_for(name, target, &self.poller)?,
@@ -155,7 +162,8 @@ impl Effects for Host {
                 input
             }
         };
-        let (pid, report) = spawn::spawn(&command, Stdio { input, output, ready }, &self.child_nofile)?;
+        let cgroup = self.service_cgroups.get(name).and_then(Option::as_ref).map(ServiceCgroup::procs);
+        let (pid, report) = spawn::spawn(&command, Stdio { input, output, ready, cgroup }, &self.child_nofile)?;
         self.reaper.track(pid, &self.poller);
         if let Some(((read, _), number)) = ready_pipe {
             self.readiness.watch_pipe(pid, read, number, &self.poller);
@@ -174,7 +182,7 @@ impl Effects for Host {
         // Its output is discarded: a check says what it found by its exit status.
         let null = self.dev_null.as_fd();
         let (pid, report) =
-            spawn::spawn(&command, Stdio { input: null, output: null, ready: None }, &self.child_nofile)?;
+            spawn::spawn(&command, Stdio { input: null, output: null, ready: None, cgroup: None }, &self.child_nofile)?;
         self.reaper.track(pid, &self.poller);
         let raw = pid.as_raw_nonzero().get();
         let _ = self.poller.add(&report, Source::Start(raw));
@@ -188,7 +196,18 @@ impl Effects for Host {
         let _ = rustix::process::kill_process(pid, Signal::KILL);
     }
 
-    fn signal_group(&mut self, pid: Pid, stop: Stop) {
+    fn signal_group(&mut self, name: &str, pid: Pid, stop: Stop) {
+        if let Some(Some(cgroup)) = self.service_cgroups.get(name) {
+            // Between fork and its joining, the child is not listed yet: signal it by its pid then.
+            let listed = cgroup.pids().contains(&pid);
+            for signal in stop_signals(stop) {
+                cgroup.signal(signal);
+                if !listed {
+                    let _ = rustix::process::kill_process(pid, signal);
+                }
+            }
+            return;
+        }
         for signal in stop_signals(stop) {
             // Between fork and setsid the child leads no group yet: signal it alone.
             if rustix::process::kill_process_group(pid, signal) == Err(Errno::SRCH) {
@@ -197,15 +216,27 @@ impl Effects for Host {
         }
     }
 
-    fn signal_leftovers(&mut self, group: Pid, stop: Stop) {
+    fn signal_leftovers(&mut self, name: &str, group: Pid, stop: Stop) {
         for signal in stop_signals(stop) {
-            let _ = rustix::process::kill_process_group(group, signal);
+            match self.service_cgroups.get(name) {
+                Some(Some(cgroup)) => cgroup.signal(signal),
+                _ => _ = rustix::process::kill_process_group(group, signal),
+            }
         }
     }
 
-    fn group_alive(&mut self, group: Pid) -> bool {
+    fn left_behind(&mut self, name: &str, group: Pid) -> Leftovers {
+        if let Some(Some(cgroup)) = self.service_cgroups.get(name) {
+            return match cgroup.populated() {
+                true => Leftovers::Processes(cgroup.pids().len()),
+                false => Leftovers::Nothing,
+            };
+        }
         // EPERM: a process is there that going may not signal; it still holds the group.
-        rustix::process::test_kill_process_group(group) != Err(Errno::SRCH)
+        match rustix::process::test_kill_process_group(group) {
+            Err(Errno::SRCH) => Leftovers::Nothing,
+            _ => Leftovers::Group,
+        }
     }
 
     fn send_signal(&mut self, pid: Pid, signal: i32) {
@@ -220,16 +251,37 @@ impl Effects for Host {
 
     fn publish(&mut self, name: &str, status: &Status) {
         let wall = crate::clock::unix_millis() / 1000;
-        self.run_dir.publish(name, status, now(), wall, &mut self.logger);
+        let cgroup = match (&self.cgroups, self.service_cgroups.get(name)) {
+            (Some(cgroups), Some(Some(_))) => Some(cgroups.path_of(name)),
+            _ => None,
+        };
+        self.run_dir.publish(name, status, (now(), wall), cgroup.as_deref(), &mut self.logger);
     }
 
     fn withdraw(&mut self, name: &str) {
         self.run_dir.withdraw(name);
         self.logs.retire(name);
+        if let (Some(cgroups), Some(Some(_))) = (&self.cgroups, self.service_cgroups.remove(name)) {
+            cgroups.remove(name);
+        }
     }
 }
 
 impl Host {
+    /// Makes service `name`'s cgroup at its first start, unless there are no cgroups;
+    /// a name the cgroup file system cannot hold is told once and gets none.
+    fn make_cgroup(&mut self, name: &str) {
+        let Some(cgroups) = self.cgroups.as_ref() else { return };
+        if !self.service_cgroups.contains_key(name) {
+            let made = cgroups.create(name).map_err(|error| {
+                let (path, reason) = (cgroups.path_of(name), describe(error));
+                let message = format_args!("{name}: cannot have the cgroup {path}: {reason}; tracked by process group");
+                self.logger.log(Severity::Warning, message);
+            });
+            self.service_cgroups.insert(name.into(), made.ok());
+        }
+    }
+
     /// A reload starts services back to back without a turn of the loop: collect the
     /// starts that finished, or every fork would copy thousands of open pipes.
     fn collect_finished_starts(&mut self) {
@@ -481,8 +533,22 @@ impl<'a> Daemon<'a> {
         let starting = Vec::new();
         let reaper = Reaper::default();
         let readiness = Readiness::default();
-        let mut host =
-            Host { logger, poller, dev_null, child_nofile, starting, run_dir, logs, reaper, told, readiness };
+        let cgroups = Cgroups::set_up(&mut logger);
+        let service_cgroups = BTreeMap::new();
+        let mut host = Host {
+            logger,
+            poller,
+            dev_null,
+            child_nofile,
+            starting,
+            run_dir,
+            logs,
+            reaper,
+            told,
+            readiness,
+            cgroups,
+            service_cgroups,
+        };
         let version = env!("CARGO_PKG_VERSION");
         host.log(Severity::Info, format_args!("going {version} supervising {shown_dir}"));
         let mut supervisor = Supervisor::new();
@@ -593,6 +659,9 @@ impl<'a> Daemon<'a> {
             self.turn();
         }
         self.host.run_dir.close();
+        if let Some(cgroups) = self.host.cgroups.take() {
+            cgroups.close();
+        }
         self.host.log(Severity::Info, format_args!("all services stopped; exiting"));
         self.supervisor.exit_status()
     }

@@ -104,6 +104,7 @@
 extern crate alloc;
 
 pub mod accounts;
+pub mod cgroups;
 pub mod clock;
 pub mod config;
 pub mod console;

@@ -165,6 +165,22 @@ impl fmt::Display for Reason {
     }
 }
 
+/// `1 process`, `3 processes`.
+pub fn processes(count: usize) -> impl fmt::Display {
+    Processes(count)
+}
+
+struct Processes(usize);
+
+impl fmt::Display for Processes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            1 => f.write_str("1 process"),
+            count => write!(f, "{count} processes"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -101,7 +101,13 @@ pub struct ProcessIdentity<'a> {
 }
 
 /// The contents of a status file; going(8) documents every key.
-pub fn status_text(status: &Status, now_mono: Millis, now_unix: u64, identity: Option<ProcessIdentity>) -> String {
+pub fn status_text(
+    status: &Status,
+    now_mono: Millis,
+    now_unix: u64,
+    identity: Option<ProcessIdentity>,
+    cgroup: Option<&str>,
+) -> String {
     let mut text = String::new();
     // A running service's since is its start, also once it is ready (ready_mono says when).
     let since = match status.state {
@@ -127,6 +133,9 @@ pub fn status_text(status: &Status, now_mono: Millis, now_unix: u64, identity: O
     }
     if let Some(status_text) = status.status_text {
         let _ = writeln!(text, "status_text={status_text}");
+    }
+    if let Some(cgroup) = cgroup {
+        let _ = writeln!(text, "cgroup={cgroup}");
     }
     if let Some(health) = status.health {
         let _ = writeln!(text, "health={}", health.name);
@@ -256,7 +265,16 @@ impl RunDir {
     }
 
     /// Rewrites the status file of one service.
-    pub fn publish(&mut self, name: &str, status: &Status, now_mono: Millis, now_unix: u64, logger: &mut Logger) {
+    /// Writes service `name`'s status file; `cgroup` is the path of its cgroup, if it has one.
+    pub fn publish(
+        &mut self,
+        name: &str,
+        status: &Status,
+        now: (Millis, u64),
+        cgroup: Option<&str>,
+        logger: &mut Logger,
+    ) {
+        let (now_mono, now_unix) = now;
         if let Some(dir) = &self.dir {
             let pid = match status.state {
                 State::Up { pid, .. } | State::Stopping { pid, .. } => Some(pid.as_raw_nonzero().get()),
@@ -265,7 +283,7 @@ impl RunDir {
             let start_time = pid.and_then(proc_stat::read).map(|stat| stat.start_time);
             let boot_id = self.boot_id.as_str();
             let identity = start_time.map(|start_time| ProcessIdentity { boot_id, start_time });
-            let text = status_text(status, now_mono, now_unix, identity);
+            let text = status_text(status, now_mono, now_unix, identity, cgroup);
             match write_status(dir, name, &text) {
                 Err(Errno::NOENT) => {}
                 _ => return,
@@ -423,7 +441,7 @@ mod tests {
             restart: Restart::Always,
         };
         let identity = Some(ProcessIdentity { boot_id: "b-1", start_time: 77 });
-        let text = status_text(&up, 7_000, 1_000_000, identity);
+        let text = status_text(&up, 7_000, 1_000_000, identity, None);
         assert_eq!(
             text,
             "state=up\npid=42\nboot_id=b-1\nstart_time=77\nsince=999998\nsince_mono=5000000000\nready_mono=6000000000\nrestarts=2\nlast_exit=signal KILL\n"
@@ -440,10 +458,10 @@ mod tests {
             stop_timeout: 500,
             restart: Restart::Never,
         };
-        let text = status_text(&backoff, 8_000, 100, None);
+        let text = status_text(&backoff, 8_000, 100, None, Some("/sys/fs/cgroup/going/services/web"));
         assert_eq!(
             text,
-            "state=backoff\nsince=100\nsince_mono=8000000000\nrestarts=0\nlast_exit=exit 3\nnext_start_mono=9000000000\nstop_signal=QUIT\nstop_timeout=0.5\nrestart=never\n"
+            "state=backoff\nsince=100\nsince_mono=8000000000\ncgroup=/sys/fs/cgroup/going/services/web\nrestarts=0\nlast_exit=exit 3\nnext_start_mono=9000000000\nstop_signal=QUIT\nstop_timeout=0.5\nrestart=never\n"
         );
     }
 }

@@ -2,8 +2,8 @@
 //!
 //! Everything the child needs (paths, argv, envp) is built in the parent as
 //! NUL-terminated buffers; the child only makes system calls, never
-//! allocates, logs or touches the service table. Its setup, in order: a new
-//! session, every signal back to default with nothing blocked, stdin on
+//! allocates, logs or touches the service table. Its setup, in order: its
+//! service's cgroup (before it could fork), a new session, every signal back to default with nothing blocked, stdin on
 //! /dev/null and stdout and stderr on /dev/null or the service's log pipe,
 //! the readiness pipe at descriptor N for `ready=fd:N`, resource limits, umask, chroot, the working directory, groups, gid, uid,
 //! exec. Every descriptor going holds is close-on-exec, so only 0, 1 and 2
@@ -55,6 +55,8 @@ pub struct Stdio<'a> {
     pub output: BorrowedFd<'a>,
     /// `ready=fd:N`: the write end of the readiness pipe, and N.
     pub ready: Option<(BorrowedFd<'a>, u16)>,
+    /// The `cgroup.procs` of the service's cgroup, to join first.
+    pub cgroup: Option<BorrowedFd<'a>>,
 }
 
 /// A step of the child's setup, in the order the child takes them; its
@@ -64,6 +66,8 @@ pub enum Step {
     Stdio = 1,
     /// The readiness pipe could not be put at its descriptor.
     ReadyFd = 10,
+    /// The service's cgroup could not be joined.
+    Cgroup = 11,
     Rlimit = 2,
     Chroot = 3,
     Chdir = 4,
@@ -76,7 +80,8 @@ pub enum Step {
 }
 
 impl Step {
-    const ALL: [Step; 10] = [
+    const ALL: [Step; 11] = [
+        Step::Cgroup,
         Step::Stdio,
         Step::ReadyFd,
         Step::Rlimit,
@@ -176,6 +181,11 @@ fn run_child(
     parent: Pid,
     report: BorrowedFd,
 ) -> ! {
+    if let Some(procs) = stdio.cgroup
+        && let Err(error) = rustix::io::write(procs, b"0")
+    {
+        fail(report, Step::Cgroup, error);
+    }
     // Cannot fail: a fresh child of going leads no process group.
     let _ = rustix::process::setsid();
     // Lowering a limit going raised for itself cannot fail.
@@ -303,6 +313,7 @@ impl fmt::Display for FailureReport<'_> {
         let ChildFailure { step, error } = self.failure;
         let reason = describe(error);
         match step {
+            Step::Cgroup => write!(f, "cannot join its cgroup: {reason}"),
             Step::Stdio => write!(f, "cannot open /dev/null as stdio: {reason}"),
             Step::ReadyFd => write!(f, "cannot give the readiness pipe as descriptor {}: {reason}", ready_fd(spec)),
             Step::Rlimit => write!(f, "cannot set a resource limit: {reason}"),

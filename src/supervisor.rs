@@ -41,12 +41,14 @@ pub trait Effects {
     fn spawn_check(&mut self, name: &str, spec: &Rc<ServiceSpec>) -> Result<Pid, Errno>;
     /// Kills a check's process group.
     fn kill_check(&mut self, pid: Pid);
-    /// Sends the stop signal and SIGCONT (`Stop::Ask`) or SIGKILL to the process group led by `pid`.
-    fn signal_group(&mut self, pid: Pid, stop: Stop);
-    /// Signals what is left of a process group whose leader was reaped (never the pid alone).
-    fn signal_leftovers(&mut self, group: Pid, stop: Stop);
-    /// Whether any process is left in the process group.
-    fn group_alive(&mut self, group: Pid) -> bool;
+    /// Sends the stop signal and SIGCONT (`Stop::Ask`) or SIGKILL to service `name`'s
+    /// processes: its cgroup, or the process group led by `pid`.
+    fn signal_group(&mut self, name: &str, pid: Pid, stop: Stop);
+    /// Signals what is left of service `name` after its main process, leader of `group`, was
+    /// reaped (never the pid alone).
+    fn signal_leftovers(&mut self, name: &str, group: Pid, stop: Stop);
+    /// What is left of service `name` after its main process, leader of `group`, was reaped.
+    fn left_behind(&mut self, name: &str, group: Pid) -> Leftovers;
     /// Sends a signal a user asked for to the process group led by `pid`.
     fn send_signal(&mut self, pid: Pid, signal: i32);
     /// Logs one event line.
@@ -55,6 +57,16 @@ pub trait Effects {
     fn publish(&mut self, name: &str, status: &Status);
     /// The service is gone from the table.
     fn withdraw(&mut self, name: &str);
+}
+
+/// What a service's main process left when it exited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Leftovers {
+    Nothing,
+    /// Members of its process group (how many is not known).
+    Group,
+    /// This many processes in its cgroup.
+    Processes(usize),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -322,7 +334,7 @@ impl Service {
         match self.state {
             State::Up { pid, .. } => {
                 let policy = self.spec.policy();
-                effects.signal_group(pid, Stop::Ask(policy.signal));
+                effects.signal_group(&self.name, pid, Stop::Ask(policy.signal));
                 let kill_at = Some(now + policy.timeout);
                 self.set_state(State::Stopping { pid, kill_at, after }, now, effects);
             }
@@ -415,15 +427,24 @@ impl Service {
             }
         };
         let group = group.expect("BUG: a reaped service had a pid");
-        // Its process group may outlive the main process: nothing restarts until the group is gone.
-        if !effects.group_alive(group) {
+        // Its processes may outlive the main one: nothing restarts until they are gone.
+        let left = effects.left_behind(name, group);
+        if left == Leftovers::Nothing {
             return self.after_stop(now, after, effects);
         }
         let kill_at = match self.state {
             State::Up { .. } => {
-                effects.log(Severity::Info, format_args!("{name}: stopping what is left of its process group"));
+                match left {
+                    Leftovers::Processes(count) => {
+                        let left = crate::log::processes(count);
+                        effects.log(Severity::Info, format_args!("{name}: {left} left in its cgroup; stopping them"));
+                    }
+                    _ => {
+                        effects.log(Severity::Info, format_args!("{name}: stopping what is left of its process group"))
+                    }
+                }
                 let policy = self.spec.policy();
-                effects.signal_leftovers(group, Stop::Ask(policy.signal));
+                effects.signal_leftovers(name, group, Stop::Ask(policy.signal));
                 Some(now + policy.timeout)
             }
             _ => kill_at,
@@ -436,7 +457,9 @@ impl Service {
     /// Returns false when the service is gone from the table.
     fn check_group(&mut self, now: Millis, effects: &mut impl Effects) -> bool {
         match self.state {
-            State::Draining { group, after, .. } if !effects.group_alive(group) => self.after_stop(now, after, effects),
+            State::Draining { group, after, .. } if effects.left_behind(&self.name, group) == Leftovers::Nothing => {
+                self.after_stop(now, after, effects)
+            }
             _ => true,
         }
     }
@@ -460,15 +483,15 @@ impl Service {
                     Severity::Warning,
                     format_args!("{name}: still running {timeout} after SIG{signal}; sending SIGKILL"),
                 );
-                effects.signal_group(pid, Stop::Kill);
+                effects.signal_group(name, pid, Stop::Kill);
                 self.state = State::Stopping { pid, kill_at: None, after };
             }
             State::Draining { group, kill_at: Some(kill_at), after } if kill_at <= now => {
                 let message = format_args!(
-                    "{name}: its process group is still there {timeout} after SIG{signal}; sending SIGKILL"
+                    "{name}: what is left of it is still there {timeout} after SIG{signal}; sending SIGKILL"
                 );
                 effects.log(Severity::Warning, message);
-                effects.signal_leftovers(group, Stop::Kill);
+                effects.signal_leftovers(name, group, Stop::Kill);
                 self.state = State::Draining { group, kill_at: None, after };
             }
             _ => {}
@@ -1109,17 +1132,20 @@ mod tests {
         fn kill_check(&mut self, pid: Pid) {
             self.killed_checks.push(pid);
         }
-        fn signal_group(&mut self, pid: Pid, stop: Stop) {
+        fn signal_group(&mut self, _name: &str, pid: Pid, stop: Stop) {
             self.signals.push((pid, stop));
         }
         fn send_signal(&mut self, pid: Pid, signal: i32) {
             self.sent.push((pid, signal));
         }
-        fn signal_leftovers(&mut self, group: Pid, stop: Stop) {
+        fn signal_leftovers(&mut self, _name: &str, group: Pid, stop: Stop) {
             self.leftover_signals.push((group, stop));
         }
-        fn group_alive(&mut self, group: Pid) -> bool {
-            self.live_groups.contains(&group)
+        fn left_behind(&mut self, _name: &str, group: Pid) -> Leftovers {
+            match self.live_groups.contains(&group) {
+                true => Leftovers::Group,
+                false => Leftovers::Nothing,
+            }
         }
         fn publish(&mut self, name: &str, status: &Status) {
             let waiting_for = status.waiting_for.to_vec();

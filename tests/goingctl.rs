@@ -247,7 +247,7 @@ fn a_new_going_shows_none_of_a_dead_goings_services() {
     // init's respawn: the same directories, a new going.
     let log = first.work.join("second.log");
     let dir = first.services.path().to_str().unwrap().to_owned();
-    let second = going_command(&["-d", &dir], &log).spawn().unwrap();
+    let second = going_command(&["-d", &dir], &log, first.cgroup()).spawn().unwrap();
     let second = Going::from_parts(second, TempDir::new("unused"), TempDir::new("unused"));
     wait_for("web to start again", || {
         fs::read_to_string(&log).unwrap_or_default().contains("going: web: started").then_some(())

@@ -107,7 +107,7 @@ fn shutdown_service_killed_by_a_signal_gives_128_plus_the_signal() {
 
 #[test]
 fn leftovers_of_the_process_group_are_stopped_before_the_respawn() {
-    let going = Going::start(&[]);
+    let going = Going::start_without_cgroups(&[]);
     let pidfile = going.work.join("leftover");
     let cmd = format!("cmd=/bin/sh -c 'sleep 1000 & echo $! >> {}; sleep 5.5'\n", pidfile.display());
     write_service(going.services.path(), "parent", &cmd);
@@ -120,8 +120,9 @@ fn leftovers_of_the_process_group_are_stopped_before_the_respawn() {
 }
 
 #[test]
-fn a_daemon_escaping_with_setsid_is_not_tracked() {
-    let mut going = Going::start(&[]);
+fn without_cgroups_a_daemon_escaping_with_setsid_is_not_tracked() {
+    let mut going = Going::start_without_cgroups(&[]);
+    going.wait_log("services are tracked by process group");
     let pidfile = going.work.join("escaped");
     let cmd = format!("cmd=/bin/sh -c 'setsid sleep 1000 & echo $! > {}; exec sleep 1000'\n", pidfile.display());
     write_service(going.services.path(), "escaper", &cmd);
@@ -150,7 +151,7 @@ fn after_going_is_killed_a_restarted_going_never_runs_a_service_twice() {
     // init's respawn: the same directories, a new going.
     let log = first.work.join("second.log");
     let dir = first.services.path().to_str().unwrap().to_owned();
-    let second = going_command(&["-d", &dir], &log).spawn().unwrap();
+    let second = going_command(&["-d", &dir], &log, first.cgroup()).spawn().unwrap();
     let second = Going::from_parts(second, TempDir::new("unused"), TempDir::new("unused"));
     let read_log = || fs::read_to_string(&log).unwrap_or_default();
     wait_for("the leftover group to be killed", || {

@@ -130,14 +130,37 @@ fn stat_of(pid: &str) -> Option<ProcessStat> {
     proc_stat::parse_stat(&std::fs::read(format!("/proc/{pid}/stat")).ok()?)
 }
 
-fn usage_of(pid: &str) -> Option<Usage> {
-    let stat = stat_of(pid)?;
+/// What a service's cgroup says: its processes, CPU (`cpu.stat`) and memory
+/// (`memory.current`, else the sum of its processes' RSS).
+fn cgroup_usage(cgroup: &str) -> Option<Usage> {
+    let cgroup = Path::new(cgroup);
+    if !cgroup.is_absolute() || cgroup.components().any(|part| part == std::path::Component::ParentDir) {
+        return None;
+    }
+    let procs = std::fs::read_to_string(cgroup.join("cgroup.procs")).ok()?;
+    let pids: Vec<&str> = procs.lines().filter(|line| !line.is_empty()).collect();
+    let cpu_usec: u64 = std::fs::read_to_string(cgroup.join("cpu.stat"))
+        .ok()
+        .and_then(|stat| stat.lines().find_map(|line| line.strip_prefix("usage_usec ")?.trim().parse().ok()))
+        .unwrap_or(0);
+    let rss_kb = match std::fs::read_to_string(cgroup.join("memory.current")) {
+        Ok(bytes) => bytes.trim().parse::<u64>().unwrap_or(0) / 1024,
+        Err(_) => pids.iter().filter_map(|pid| rss_kb_of(pid)).sum(),
+    };
+    Some(Usage { cpu_seconds: cpu_usec as f64 / 1e6, rss_kb, processes: pids.len() })
+}
+
+fn rss_kb_of(pid: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let rss_kb = status
+    status
         .lines()
         .find_map(|line| line.strip_prefix("VmRSS:"))
         .and_then(|value| value.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0);
+}
+
+fn usage_of(pid: &str) -> Option<Usage> {
+    let stat = stat_of(pid)?;
+    let rss_kb = rss_kb_of(pid)?;
     let group: i32 = pid.parse().ok()?;
     let processes = std::fs::read_dir("/proc")
         .ok()?
@@ -209,7 +232,10 @@ fn row(run_dir: &Path, name: &str, status: &Status, now: u64) -> Row {
     Row {
         name: name.to_owned(),
         state: status.get("state").cloned().unwrap_or_else(|| "?".into()),
-        usage: pid.as_deref().and_then(usage_of),
+        usage: match status.get("cgroup") {
+            Some(cgroup) if pid.is_some() => cgroup_usage(cgroup),
+            _ => pid.as_deref().and_then(usage_of),
+        },
         pid,
         uptime_seconds: since.map(|since| now.saturating_sub(since) / 1_000_000_000),
         restarts: number(status, "restarts").unwrap_or(0).to_string(),

@@ -73,23 +73,119 @@ pub struct Going {
     pub services: TempDir,
     pub work: TempDir,
     status: Option<ExitStatus>,
+    /// The cgroup it was started in, removed after it.
+    cgroup: Option<TestCgroup>,
+}
+
+/// A fresh cgroup2 cgroup for one going (and a later one on the same
+/// directories), as a service manager would give it: going makes its
+/// `going/` and `services/` in there. Dropped, it kills whatever is left in
+/// it and is removed.
+pub struct TestCgroup(PathBuf);
+
+static CGROUPS: AtomicUsize = AtomicUsize::new(0);
+
+impl TestCgroup {
+    /// `None` where this machine has no cgroup2 hierarchy the tests can write.
+    pub fn new() -> Option<TestCgroup> {
+        let mountinfo = fs::read_to_string("/proc/self/mountinfo").ok()?;
+        let mount = going::cgroups::cgroup2_mount(&mountinfo)?.to_owned();
+        let own = fs::read_to_string("/proc/self/cgroup").ok()?;
+        let own = going::cgroups::own_cgroup(&own)?.trim_end().trim_end_matches('/').to_owned();
+        let parent = PathBuf::from(format!("{mount}{own}"));
+        remove_stale_test_cgroups(&parent);
+        let n = CGROUPS.fetch_add(1, Ordering::SeqCst);
+        let path = parent.join(format!("going-test-{}-{n}", std::process::id()));
+        fs::create_dir(&path).ok()?;
+        Some(TestCgroup(path))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// Whether any process is in the cgroup or below it.
+    pub fn populated(&self) -> bool {
+        fs::read_to_string(self.0.join("cgroup.events")).is_ok_and(|events| events.contains("populated 1"))
+    }
+}
+
+/// The cgroups of test runs whose process is gone: a killed test leaves them.
+fn remove_stale_test_cgroups(parent: &Path) {
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    SWEPT.call_once(|| {
+        for entry in fs::read_dir(parent).into_iter().flatten().flatten() {
+            let name = entry.file_name().into_string().unwrap_or_default();
+            let Some(pid) = name.strip_prefix("going-test-").and_then(|rest| rest.split('-').next()) else {
+                continue;
+            };
+            if !Path::new(&format!("/proc/{pid}")).exists() {
+                drop(TestCgroup(entry.path()));
+            }
+        }
+    });
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        let _ = fs::write(self.0.join("cgroup.kill"), "1");
+        let start = Instant::now();
+        while self.populated() && start.elapsed() < DEADLINE {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        remove_cgroup_tree(&self.0);
+    }
+}
+
+/// Removes a cgroup and the cgroups below it, deepest first.
+fn remove_cgroup_tree(path: &Path) {
+    for entry in fs::read_dir(path).into_iter().flatten().flatten() {
+        if entry.file_type().is_ok_and(|kind| kind.is_dir()) {
+            remove_cgroup_tree(&entry.path());
+        }
+    }
+    let _ = fs::remove_dir(path);
+}
+
+/// A launcher (see [`Launch::new`]) under which no cgroup2 hierarchy is writable:
+/// a private mount namespace where its mount is read-only. going then tracks
+/// services by process group, as on a machine without cgroups.
+pub fn without_cgroups() -> Vec<String> {
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let remount = going::cgroups::cgroup2_mount(&mountinfo)
+        .map(|mount| format!("mount -o remount,bind,ro '{mount}' && "))
+        .unwrap_or_default();
+    let script = format!("{remount}exec \"$0\" \"$@\"");
+    ["unshare", "--mount", "--propagation", "private", "sh", "-c", &script].map(String::from).to_vec()
 }
 
 /// A command for `program`, run in a private mount namespace where /dev/log
-/// is not a socket when the machine has one, so that going logs to stderr.
+/// is not a socket when the machine has one, so that going logs to stderr,
+/// and in `cgroup` when there is one.
 pub fn without_syslog(program: &str) -> Command {
+    without_syslog_in(program, None)
+}
+
+pub fn without_syslog_in(program: &str, cgroup: Option<&Path>) -> Command {
+    let join = match cgroup {
+        Some(cgroup) => format!("echo $$ > '{}/cgroup.procs' && ", cgroup.display()),
+        None => String::new(),
+    };
     if !Path::new("/dev/log").exists() {
-        return Command::new(program);
+        let mut shell = Command::new("sh");
+        shell.arg("-c").arg(format!("{join}exec \"$0\" \"$@\"")).arg(program);
+        return shell;
     }
     let mut unshare = Command::new("unshare");
     unshare.args(["--mount", "--propagation", "private", "--", "sh", "-c"]);
-    unshare.arg("mount --bind /dev/null /dev/log && exec \"$0\" \"$@\"").arg(program);
+    unshare.arg(format!("{join}mount --bind /dev/null /dev/log && exec \"$0\" \"$@\"")).arg(program);
     unshare
 }
 
-/// The command that runs going with `args`, its stderr into `log`.
-pub fn going_command(args: &[&str], log: &Path) -> Command {
-    let mut command = without_syslog(GOING);
+/// The command that runs going with `args`, its stderr into `log`, in `cgroup` if given
+/// (a later going on the same directories belongs in the cgroup of the first).
+pub fn going_command(args: &[&str], log: &Path, cgroup: Option<&Path>) -> Command {
+    let mut command = without_syslog_in(GOING, cgroup);
     // Each going gets its own run directory beside its log, never the shared /run/going.
     command.arg("-r").arg(log.with_file_name("run"));
     command.args(args).stdin(Stdio::null()).stdout(Stdio::null());
@@ -111,6 +207,7 @@ pub struct Launch {
     pub command: Command,
     services: TempDir,
     work: TempDir,
+    cgroup: Option<TestCgroup>,
 }
 
 impl Launch {
@@ -120,10 +217,16 @@ impl Launch {
     /// "--reuid=65534", ...]`, `["sh", "-c", "...; exec \"$0\" \"$@\""]`);
     /// empty for going alone. A later `-r` or `-d` added to `command` wins.
     pub fn new(launcher: &[&str], services: TempDir, work: TempDir) -> Launch {
+        Launch::new_in(launcher, services, work, TestCgroup::new())
+    }
+
+    /// As [`Launch::new`], in `cgroup` (a fresh one, or a dead going's).
+    pub fn new_in(launcher: &[&str], services: TempDir, work: TempDir, cgroup: Option<TestCgroup>) -> Launch {
+        let in_cgroup = cgroup.as_ref().map(TestCgroup::path);
         let mut command = match launcher.split_first() {
-            None => without_syslog(GOING),
+            None => without_syslog_in(GOING, in_cgroup),
             Some((program, arguments)) => {
-                let mut command = without_syslog(program);
+                let mut command = without_syslog_in(program, in_cgroup);
                 command.args(arguments).arg(GOING);
                 command
             }
@@ -131,7 +234,7 @@ impl Launch {
         command.arg("-d").arg(services.path()).arg("-r").arg(work.join("run"));
         command.stdin(Stdio::null()).stdout(Stdio::null());
         command.stderr(fs::File::create(work.join("going.log")).unwrap());
-        Launch { command, services, work }
+        Launch { command, services, work, cgroup }
     }
 
     /// Gives the service directory and its files to `uid`, for a going that runs as that user.
@@ -147,7 +250,9 @@ impl Launch {
     /// Starts going without waiting for anything.
     pub fn spawn(mut self) -> Going {
         let child = self.command.spawn().unwrap();
-        Going::from_parts(child, self.services, self.work)
+        let mut going = Going::from_parts(child, self.services, self.work);
+        going.cgroup = self.cgroup;
+        going
     }
 
     /// Starts going and waits for its first scan: until then it may not have blocked SIGHUP yet.
@@ -164,17 +269,34 @@ impl Going {
         Going::start_in(service_dir(services))
     }
 
+    /// As [`Going::start`], where no cgroup2 hierarchy is writable ([`without_cgroups`]).
+    pub fn start_without_cgroups(services: &[(&str, &str)]) -> Going {
+        let launcher = without_cgroups();
+        let launcher: Vec<&str> = launcher.iter().map(String::as_str).collect();
+        Launch::new(&launcher, service_dir(services), TempDir::new("work")).start()
+    }
+
     pub fn start_in(services: TempDir) -> Going {
         Launch::new(&[], services, TempDir::new("work")).start()
     }
 
     /// Wraps a going started some other way.
     pub fn from_parts(child: Child, services: TempDir, work: TempDir) -> Going {
-        Going { child, services, work, status: None }
+        Going { child, services, work, status: None, cgroup: None }
     }
 
     pub fn pid(&self) -> i32 {
         self.child.id() as i32
+    }
+
+    /// The cgroup it was started in, if the machine let the tests make one.
+    pub fn cgroup(&self) -> Option<&Path> {
+        self.cgroup.as_ref().map(TestCgroup::path)
+    }
+
+    /// Takes its cgroup, for a later going on the same directories; it is no longer removed with this one.
+    pub fn take_cgroup(&mut self) -> Option<TestCgroup> {
+        self.cgroup.take()
     }
 
     pub fn log(&self) -> String {

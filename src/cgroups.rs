@@ -1,0 +1,246 @@
+//! cgroup v2 containment: one cgroup per service, so that no process of a
+//! service escapes it (a `setsid`, a double fork).
+//!
+//! At start going finds its own cgroup (`0::PATH` in /proc/self/cgroup)
+//! under the cgroup2 mount (/proc/self/mountinfo). If it can, it moves
+//! itself into the leaf `going/` of that cgroup (the "no internal
+//! processes" rule: the manager lives in a child, as systemd's delegation
+//! asks) and keeps each service in `services/NAME`. Otherwise it says why
+//! once and services are tracked by process group as before.
+//!
+//! A service's child joins its cgroup before anything else (it writes to
+//! `cgroup.procs` through a descriptor the parent opened), so that not even
+//! its first fork escapes. A stop signals every process listed in the
+//! cgroup; SIGKILL is `cgroup.kill`. The cgroup is empty when
+//! `cgroup.events` says `populated 0`, looked at after each reap: every
+//! process of a service is a descendant of going, and going is a child
+//! subreaper, so the last exit is always a reap going sees.
+
+use crate::log::{Logger, Severity, describe};
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::fs::{AtFlags, Mode, OFlags};
+use rustix::io::Errno;
+use rustix::process::{Pid, Signal};
+
+/// The leaf going moves itself into, in its own cgroup.
+pub const MANAGER: &str = "going";
+/// The cgroup that holds one child per service, in going's own cgroup.
+pub const SERVICES: &str = "services";
+
+/// going's cgroups, when it could set them up.
+pub struct Cgroups {
+    /// going's own cgroup, as found at start.
+    own: OwnedFd,
+    services: OwnedFd,
+    /// The services cgroup's path, for status files and goingctl.
+    services_path: String,
+}
+
+/// One service's cgroup.
+pub struct ServiceCgroup {
+    dir: OwnedFd,
+    /// `cgroup.procs`, open for writing: the child writes `0` to it to join.
+    procs: OwnedFd,
+}
+
+const DIRECTORY: OFlags = OFlags::RDONLY.union(OFlags::DIRECTORY).union(OFlags::CLOEXEC).union(OFlags::NOFOLLOW);
+
+fn read_small(dir: impl AsFd, name: &str) -> Result<String, Errno> {
+    let file = rustix::fs::openat(dir, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
+    let mut text = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        match rustix::io::read(&file, &mut buffer)? {
+            0 => return Ok(String::from_utf8_lossy(&text).into_owned()),
+            count => text.extend_from_slice(&buffer[..count]),
+        }
+    }
+}
+
+fn write_small(dir: impl AsFd, name: &str, text: &str) -> Result<(), Errno> {
+    let file = rustix::fs::openat(dir, name, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())?;
+    rustix::io::write(&file, text.as_bytes()).map(drop)
+}
+
+/// The cgroup2 mount point, from the text of /proc/self/mountinfo.
+pub fn cgroup2_mount(mountinfo: &str) -> Option<&str> {
+    mountinfo.lines().find_map(|line| {
+        let (mount, filesystem) = line.split_once(" - ")?;
+        (filesystem.split(' ').next()? == "cgroup2").then(|| mount.split(' ').nth(4))?
+    })
+}
+
+/// The cgroup2 path of a process, from the text of /proc/PID/cgroup.
+pub fn own_cgroup(cgroup: &str) -> Option<&str> {
+    cgroup.lines().find_map(|line| line.strip_prefix("0::"))
+}
+
+/// The pids listed in a `cgroup.procs` text.
+fn pids_in(text: &str) -> impl Iterator<Item = Pid> + '_ {
+    text.lines().filter_map(|line| Pid::from_raw(line.trim().parse().ok()?))
+}
+
+impl Cgroups {
+    /// Sets up going's cgroups, or says in one log line why services are tracked by process group.
+    pub fn set_up(logger: &mut Logger) -> Option<Cgroups> {
+        match Cgroups::try_set_up(logger) {
+            Ok(cgroups) => {
+                let path = &cgroups.services_path;
+                logger.log(Severity::Info, format_args!("cgroups: each service in its own cgroup under {path}"));
+                Some(cgroups)
+            }
+            Err(why) => {
+                logger.log(Severity::Notice, format_args!("cgroups: {why}; services are tracked by process group"));
+                None
+            }
+        }
+    }
+
+    fn try_set_up(logger: &mut Logger) -> Result<Cgroups, String> {
+        let read =
+            |path: &str| read_small(rustix::fs::CWD, path).map_err(|error| format!("cannot read {path}: {error}"));
+        let mountinfo = read("/proc/self/mountinfo")?;
+        let mount = cgroup2_mount(&mountinfo).ok_or("no cgroup2 hierarchy is mounted")?;
+        let own_path = read("/proc/self/cgroup")?;
+        let own_path = own_cgroup(&own_path).ok_or("going is in no cgroup2 cgroup")?;
+        let own_path = format!("{mount}{}", own_path.trim_end().trim_end_matches('/'));
+        let own = rustix::fs::open(own_path.as_str(), DIRECTORY, Mode::empty())
+            .map_err(|error| format!("cannot open {own_path}: {}", describe(error)))?;
+        let make = |name: &str| match rustix::fs::mkdirat(&own, name, Mode::from_raw_mode(0o755)) {
+            Ok(()) | Err(Errno::EXIST) => rustix::fs::openat(&own, name, DIRECTORY, Mode::empty()),
+            Err(error) => Err(error),
+        };
+        let cannot = |what: &str, error: Errno| match error {
+            Errno::ROFS => format!("{own_path} is read-only"),
+            error => format!("cannot {what} in {own_path}: {}", describe(error)),
+        };
+        let manager = make(MANAGER).map_err(|error| cannot("create a cgroup", error))?;
+        let me = rustix::process::getpid();
+        let others = read_small(&manager, "cgroup.procs").unwrap_or_default();
+        if let Some(other) = pids_in(&others).find(|&pid| pid != me) {
+            let other = other.as_raw_nonzero();
+            return Err(format!("{own_path}/{MANAGER} holds another going (pid {other})"));
+        }
+        write_small(&manager, "cgroup.procs", "0").map_err(|error| cannot("move going into its cgroup", error))?;
+        let services = make(SERVICES).map_err(|error| cannot("create a cgroup", error))?;
+        let services_path = format!("{own_path}/{SERVICES}");
+        let cgroups = Cgroups { own, services, services_path };
+        cgroups.kill_leftovers(logger);
+        Ok(cgroups)
+    }
+
+    /// Kills what a dead going left in its services' cgroups, before anything starts.
+    fn kill_leftovers(&self, logger: &mut Logger) {
+        let Ok(entries) = rustix::fs::Dir::read_from(&self.services) else { return };
+        let names: Vec<String> = entries
+            .filter_map(|entry| entry.ok())
+            .filter(|entry| entry.file_type() == rustix::fs::FileType::Directory)
+            .filter_map(|entry| entry.file_name().to_str().ok().map(String::from))
+            .filter(|name| name != "." && name != "..")
+            .collect();
+        for name in names {
+            let Ok(dir) = rustix::fs::openat(&self.services, name.as_str(), DIRECTORY, Mode::empty()) else { continue };
+            let left = read_small(&dir, "cgroup.procs").map(|text| pids_in(&text).count()).unwrap_or(0);
+            if left > 0 {
+                kill_all(&dir);
+                let left = crate::log::processes(left);
+                let message = format_args!("{name}: killed {left} a previous going left in its cgroup");
+                logger.log(Severity::Warning, message);
+            }
+            let _ = rustix::fs::unlinkat(&self.services, name.as_str(), AtFlags::REMOVEDIR);
+        }
+    }
+
+    /// The cgroup of service `name`, created if needed.
+    pub fn create(&self, name: &str) -> Result<ServiceCgroup, Errno> {
+        match rustix::fs::mkdirat(&self.services, name, Mode::from_raw_mode(0o755)) {
+            Ok(()) | Err(Errno::EXIST) => {}
+            Err(error) => return Err(error),
+        }
+        let dir = rustix::fs::openat(&self.services, name, DIRECTORY, Mode::empty())?;
+        // A name the cgroup file system gave a file of its own (`cgroup.procs`) is no cgroup.
+        let procs = rustix::fs::openat(&dir, "cgroup.procs", OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())?;
+        Ok(ServiceCgroup { dir, procs })
+    }
+
+    /// Removes the cgroup of service `name` (it is empty once its service is gone).
+    pub fn remove(&self, name: &str) {
+        let _ = rustix::fs::unlinkat(&self.services, name, AtFlags::REMOVEDIR);
+    }
+
+    /// The path of service `name`'s cgroup, for its status file.
+    pub fn path_of(&self, name: &str) -> String {
+        format!("{}/{name}", self.services_path)
+    }
+
+    /// going is exiting: it leaves its leaf and removes the cgroups it made (those still
+    /// populated stay: a process that outlived its stop).
+    pub fn close(self) {
+        let _ = write_small(&self.own, "cgroup.procs", "0");
+        let _ = rustix::fs::unlinkat(&self.own, SERVICES, AtFlags::REMOVEDIR);
+        let _ = rustix::fs::unlinkat(&self.own, MANAGER, AtFlags::REMOVEDIR);
+    }
+}
+
+/// SIGKILL to every process of a cgroup: `cgroup.kill` (Linux 5.14), else each listed pid until none is left.
+fn kill_all(dir: &OwnedFd) {
+    if write_small(dir, "cgroup.kill", "1").is_ok() {
+        return;
+    }
+    for _ in 0..100 {
+        let text = read_small(dir, "cgroup.procs").unwrap_or_default();
+        if pids_in(&text).next().is_none() {
+            return;
+        }
+        pids_in(&text).for_each(|pid| _ = rustix::process::kill_process(pid, Signal::KILL));
+    }
+}
+
+impl ServiceCgroup {
+    /// What the child writes `0` to, to join the cgroup.
+    pub fn procs(&self) -> BorrowedFd<'_> {
+        self.procs.as_fd()
+    }
+
+    /// The processes in the cgroup.
+    pub fn pids(&self) -> Vec<Pid> {
+        read_small(&self.dir, "cgroup.procs").map(|text| pids_in(&text).collect()).unwrap_or_default()
+    }
+
+    /// Sends `signal` to every process in the cgroup; SIGKILL through `cgroup.kill`.
+    pub fn signal(&self, signal: Signal) {
+        if signal == Signal::KILL {
+            return kill_all(&self.dir);
+        }
+        for pid in self.pids() {
+            let _ = rustix::process::kill_process(pid, signal);
+        }
+    }
+
+    /// Whether any process is in the cgroup (`cgroup.events`: `populated 1`).
+    pub fn populated(&self) -> bool {
+        match read_small(&self.dir, "cgroup.events") {
+            Ok(events) => events.lines().any(|line| line == "populated 1"),
+            Err(_) => !self.pids().is_empty(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cgroup2_mount_and_own_path_are_read_from_proc() {
+        let mountinfo = "25 30 0:23 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n\
+                         35 25 0:30 / /sys/fs/cgroup/unified rw,relatime shared:9 - cgroup2 cgroup2 rw\n";
+        assert_eq!(cgroup2_mount(mountinfo), Some("/sys/fs/cgroup/unified"));
+        assert_eq!(cgroup2_mount("25 30 0:23 / /sys/fs/cgroup rw - tmpfs tmpfs rw\n"), None);
+        assert_eq!(own_cgroup("4:memory:/x\n0::/system.slice/going.service\n"), Some("/system.slice/going.service"));
+        assert_eq!(own_cgroup("4:memory:/x\n"), None);
+        assert_eq!(pids_in("12\n40\n\n").collect::<Vec<_>>(), [Pid::from_raw(12).unwrap(), Pid::from_raw(40).unwrap()]);
+    }
+}

@@ -1,0 +1,101 @@
+//! cgroup v2 containment on the real binary, each going in a fresh cgroup
+//! the test makes (as a service manager would give it): a daemon that
+//! forks away is stopped before the respawn, a setsid escapee is counted
+//! and stopped, a service's cgroup goes with it, a dead going's leftovers
+//! are killed by the next one, and going removes its cgroups on exit.
+//! (Without a writable cgroup2, going tracks process groups as before:
+//! tests/hardening.rs.)
+mod common;
+
+use common::*;
+use rustix::process::Signal;
+use std::fs;
+use std::path::Path;
+
+/// A going in a fresh cgroup, or `None` where the machine cannot make one (then nothing is tested here).
+fn going_in_cgroup(services: &[(&str, &str)]) -> Option<Going> {
+    let going = Going::start(services);
+    if going.cgroup().is_none() {
+        eprintln!("no writable cgroup2 hierarchy: skipped");
+        return None;
+    }
+    going.wait_log("cgroups: each service in its own cgroup under ");
+    Some(going)
+}
+
+/// The pid a service wrote to `path`.
+fn pid_in(path: &Path) -> i32 {
+    wait_file(path).trim().parse().unwrap()
+}
+
+#[test]
+fn a_daemon_that_forked_away_is_stopped_before_the_respawn() {
+    let work = TempDir::new("daemon");
+    let pidfile = work.join("daemon");
+    let cmd =
+        format!("cmd=/bin/sh -c 'setsid sleep 77100 & echo $! > {}; exit 0'\nstop_timeout=1\n", pidfile.display());
+    let Some(going) = going_in_cgroup(&[("daemon", &cmd)]) else { return };
+    let daemon = pid_in(&pidfile);
+    going.wait_log("going: daemon: 1 process left in its cgroup; stopping them");
+    going.service_pid("daemon", 2);
+    assert!(!is_alive(daemon), "the daemon of the first run outlived its respawn");
+}
+
+#[test]
+fn a_setsid_escapee_is_counted_and_stopped_with_its_service() {
+    let work = TempDir::new("escapee");
+    let pidfile = work.join("escaped");
+    let cmd = format!("cmd=/bin/sh -c 'setsid sleep 77101 & echo $! > {}; exec sleep 1000'\n", pidfile.display());
+    let Some(going) = going_in_cgroup(&[("escaper", &cmd)]) else { return };
+    let escaped = pid_in(&pidfile);
+    let cgroup = going.status_key("escaper", "cgroup").unwrap();
+    assert!(Path::new(&cgroup).starts_with(going.cgroup().unwrap()), "{cgroup}");
+    let (_, json, _) = going.goingctl(&["status", "--json"]);
+    assert!(json.contains("\"processes\":2"), "{json}");
+    assert_eq!(going.goingctl(&["down", "escaper"]).0, 0);
+    going.wait_state("escaper", "down");
+    assert!(!is_alive(escaped), "the escapee outlived its service");
+}
+
+#[test]
+fn a_services_cgroup_goes_with_it_and_going_removes_its_own_on_exit() {
+    let Some(mut going) = going_in_cgroup(&[("web", "cmd=/bin/sleep 1000\n")]) else { return };
+    going.wait_state("web", "up");
+    let cgroup = going.status_key("web", "cgroup").unwrap();
+    assert!(Path::new(&cgroup).is_dir());
+    fs::remove_file(going.services.join("web")).unwrap();
+    wait_for("the cgroup to go", || (!Path::new(&cgroup).exists()).then_some(()));
+    assert_eq!(going.stop().code(), Some(0));
+    let mine = going.cgroup().unwrap().to_owned();
+    for made in ["going", "services"] {
+        assert!(!mine.join(made).exists(), "{made} is left in {}", mine.display());
+    }
+}
+
+#[test]
+fn a_dead_goings_leftovers_are_killed_by_the_next_one() {
+    let work = TempDir::new("leftover");
+    let pidfile = work.join("escaped");
+    let cmd = format!("cmd=/bin/sh -c 'setsid sleep 77102 & echo $! > {}; exec sleep 1000'\n", pidfile.display());
+    let Some(mut first) = going_in_cgroup(&[("web", &cmd)]) else { return };
+    let escaped = pid_in(&pidfile);
+    first.signal(Signal::KILL);
+    first.wait_exit();
+    // Its main process died with going (its parent-death signal); the escapee did not.
+    assert!(is_alive(escaped));
+    // init's respawn: the same directories and the same cgroup, a new going.
+    fs::remove_file(&pidfile).unwrap();
+    let log = first.work.join("second.log");
+    let dir = first.services.path().to_str().unwrap().to_owned();
+    let second = going_command(&["-d", &dir], &log, first.cgroup()).spawn().unwrap();
+    let second = Going::from_parts(second, TempDir::new("unused"), TempDir::new("unused"));
+    let read_log = || fs::read_to_string(&log).unwrap_or_default();
+    wait_for("the leftover to be killed", || {
+        read_log().contains("going: web: killed 1 process a previous going left in its cgroup").then_some(())
+    });
+    wait_for("the escapee to be gone", || (!is_alive(escaped)).then_some(()));
+    // The new run's own escapee is alive: the kill came before the start.
+    let again = pid_in(&pidfile);
+    assert!(is_alive(again), "{}", read_log());
+    drop(second);
+}
