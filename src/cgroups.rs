@@ -8,13 +8,23 @@
 //! asks) and keeps each service in `services/NAME`. Otherwise it says why
 //! once and services are tracked by process group as before.
 //!
-//! A service's child joins its cgroup before anything else (it writes to
-//! `cgroup.procs` through a descriptor the parent opened), so that not even
-//! its first fork escapes. A stop signals every process listed in the
-//! cgroup; SIGKILL is `cgroup.kill`. The cgroup is empty when
-//! `cgroup.events` says `populated 0`, looked at after each reap: every
-//! process of a service is a descendant of going, and going is a child
-//! subreaper, so the last exit is always a reap going sees.
+//! A service's process is forked straight into its cgroup (clone3 with
+//! CLONE_INTO_CGROUP), so that not even its first fork escapes, and no
+//! migration is paid for. cgroups are used from Linux 5.14 on (it has
+//! `cgroup.kill`; CLONE_INTO_CGROUP came in 5.7).
+//!
+//! A stop signals every process listed in the cgroup; SIGKILL is
+//! `cgroup.kill`. The cgroup is empty when `cgroup.events` says
+//! `populated 0`, looked at after each reap: every process of a service is
+//! a descendant of going, and going is a child subreaper, so the last exit
+//! is always a reap going sees.
+//!
+//! A cgroup that `cgroup.kill` was written to is not forked into again:
+//! the kernel measured here (6.18) kills every child later cloned into it
+//! with CLONE_INTO_CGROUP. It is removed and made anew before its service's
+//! next start (it is empty then: a service starts again only once its
+//! cgroup is). What a dead going left is killed pid by pid instead, so that
+//! the cgroup can be forked into at once.
 
 use crate::log::{Logger, Severity, describe};
 use alloc::format;
@@ -41,9 +51,10 @@ pub struct Cgroups {
 
 /// One service's cgroup.
 pub struct ServiceCgroup {
+    /// What its processes are forked into.
     dir: OwnedFd,
-    /// `cgroup.procs`, open for writing: the child writes `0` to it to join.
-    procs: OwnedFd,
+    /// `cgroup.kill` was written: not to be forked into again.
+    killed: bool,
 }
 
 const DIRECTORY: OFlags = OFlags::RDONLY.union(OFlags::DIRECTORY).union(OFlags::CLOEXEC).union(OFlags::NOFOLLOW);
@@ -124,6 +135,9 @@ impl Cgroups {
             let other = other.as_raw_nonzero();
             return Err(format!("{own_path}/{MANAGER} holds another going (pid {other})"));
         }
+        if rustix::fs::accessat(&manager, "cgroup.kill", rustix::fs::Access::EXISTS, AtFlags::empty()).is_err() {
+            return Err("this kernel has no cgroup.kill (Linux 5.14)".into());
+        }
         write_small(&manager, "cgroup.procs", "0").map_err(|error| cannot("move going into its cgroup", error))?;
         let services = make(SERVICES).map_err(|error| cannot("create a cgroup", error))?;
         let services_path = format!("{own_path}/{SERVICES}");
@@ -143,9 +157,8 @@ impl Cgroups {
             .collect();
         for name in names {
             let Ok(dir) = rustix::fs::openat(&self.services, name.as_str(), DIRECTORY, Mode::empty()) else { continue };
-            let left = read_small(&dir, "cgroup.procs").map(|text| pids_in(&text).count()).unwrap_or(0);
+            let left = kill_each(&dir);
             if left > 0 {
-                kill_all(&dir);
                 let left = crate::log::processes(left);
                 let message = format_args!("{name}: killed {left} a previous going left in its cgroup");
                 logger.log(Severity::Warning, message);
@@ -154,16 +167,21 @@ impl Cgroups {
         }
     }
 
+    /// A fresh cgroup for service `name` in place of its killed (and empty) one.
+    pub fn renew(&self, name: &str) -> Result<ServiceCgroup, Errno> {
+        let _ = rustix::fs::unlinkat(&self.services, name, AtFlags::REMOVEDIR);
+        self.create(name)
+    }
+
     /// The cgroup of service `name`, created if needed.
     pub fn create(&self, name: &str) -> Result<ServiceCgroup, Errno> {
         match rustix::fs::mkdirat(&self.services, name, Mode::from_raw_mode(0o755)) {
             Ok(()) | Err(Errno::EXIST) => {}
             Err(error) => return Err(error),
         }
+        // A name the cgroup file system gave a file of its own (`cgroup.procs`) is no directory.
         let dir = rustix::fs::openat(&self.services, name, DIRECTORY, Mode::empty())?;
-        // A name the cgroup file system gave a file of its own (`cgroup.procs`) is no cgroup.
-        let procs = rustix::fs::openat(&dir, "cgroup.procs", OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())?;
-        Ok(ServiceCgroup { dir, procs })
+        Ok(ServiceCgroup { dir, killed: false })
     }
 
     /// Removes the cgroup of service `name` (it is empty once its service is gone).
@@ -185,24 +203,34 @@ impl Cgroups {
     }
 }
 
-/// SIGKILL to every process of a cgroup: `cgroup.kill` (Linux 5.14), else each listed pid until none is left.
+/// SIGKILL to every process of a cgroup, and to those it forks meanwhile.
 fn kill_all(dir: &OwnedFd) {
-    if write_small(dir, "cgroup.kill", "1").is_ok() {
-        return;
-    }
+    let _ = write_small(dir, "cgroup.kill", "1");
+}
+
+/// SIGKILL to each process listed in a cgroup, round after round until none is
+/// left unsignalled (bounded); leaves the cgroup fit to fork into. Returns how many
+/// processes were killed.
+fn kill_each(dir: &OwnedFd) -> usize {
+    let mut killed: Vec<Pid> = Vec::new();
     for _ in 0..100 {
-        let text = read_small(dir, "cgroup.procs").unwrap_or_default();
-        if pids_in(&text).next().is_none() {
-            return;
+        let listed = read_small(dir, "cgroup.procs").unwrap_or_default();
+        let fresh: Vec<Pid> = pids_in(&listed).filter(|pid| !killed.contains(pid)).collect();
+        if fresh.is_empty() {
+            break;
         }
-        pids_in(&text).for_each(|pid| _ = rustix::process::kill_process(pid, Signal::KILL));
+        for pid in fresh {
+            let _ = rustix::process::kill_process(pid, Signal::KILL);
+            killed.push(pid);
+        }
     }
+    killed.len()
 }
 
 impl ServiceCgroup {
-    /// What the child writes `0` to, to join the cgroup.
-    pub fn procs(&self) -> BorrowedFd<'_> {
-        self.procs.as_fd()
+    /// The cgroup's directory, to fork into.
+    pub fn dir(&self) -> BorrowedFd<'_> {
+        self.dir.as_fd()
     }
 
     /// The processes in the cgroup.
@@ -210,9 +238,15 @@ impl ServiceCgroup {
         read_small(&self.dir, "cgroup.procs").map(|text| pids_in(&text).collect()).unwrap_or_default()
     }
 
+    /// Whether `cgroup.kill` was written to it: it needs [`Cgroups::renew`] before the next fork.
+    pub fn was_killed(&self) -> bool {
+        self.killed
+    }
+
     /// Sends `signal` to every process in the cgroup; SIGKILL through `cgroup.kill`.
-    pub fn signal(&self, signal: Signal) {
+    pub fn signal(&mut self, signal: Signal) {
         if signal == Signal::KILL {
+            self.killed = true;
             return kill_all(&self.dir);
         }
         for pid in self.pids() {

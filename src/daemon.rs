@@ -162,7 +162,7 @@ impl Effects for Host {
                 input
             }
         };
-        let cgroup = self.service_cgroups.get(name).and_then(Option::as_ref).map(ServiceCgroup::procs);
+        let cgroup = self.service_cgroups.get(name).and_then(Option::as_ref).map(ServiceCgroup::dir);
         let (pid, report) = spawn::spawn(&command, Stdio { input, output, ready, cgroup }, &self.child_nofile)?;
         self.reaper.track(pid, &self.poller);
         if let Some(((read, _), number)) = ready_pipe {
@@ -197,14 +197,9 @@ impl Effects for Host {
     }
 
     fn signal_group(&mut self, name: &str, pid: Pid, stop: Stop) {
-        if let Some(Some(cgroup)) = self.service_cgroups.get(name) {
-            // Between fork and its joining, the child is not listed yet: signal it by its pid then.
-            let listed = cgroup.pids().contains(&pid);
+        if let Some(Some(cgroup)) = self.service_cgroups.get_mut(name) {
             for signal in stop_signals(stop) {
                 cgroup.signal(signal);
-                if !listed {
-                    let _ = rustix::process::kill_process(pid, signal);
-                }
             }
             return;
         }
@@ -218,7 +213,7 @@ impl Effects for Host {
 
     fn signal_leftovers(&mut self, name: &str, group: Pid, stop: Stop) {
         for signal in stop_signals(stop) {
-            match self.service_cgroups.get(name) {
+            match self.service_cgroups.get_mut(name) {
                 Some(Some(cgroup)) => cgroup.signal(signal),
                 _ => _ = rustix::process::kill_process_group(group, signal),
             }
@@ -272,8 +267,13 @@ impl Host {
     /// a name the cgroup file system cannot hold is told once and gets none.
     fn make_cgroup(&mut self, name: &str) {
         let Some(cgroups) = self.cgroups.as_ref() else { return };
-        if !self.service_cgroups.contains_key(name) {
-            let made = cgroups.create(name).map_err(|error| {
+        let renew = match self.service_cgroups.get(name) {
+            None => false,
+            Some(cgroup) => cgroup.as_ref().is_some_and(ServiceCgroup::was_killed),
+        };
+        if renew || !self.service_cgroups.contains_key(name) {
+            let made = if renew { cgroups.renew(name) } else { cgroups.create(name) };
+            let made = made.map_err(|error| {
                 let (path, reason) = (cgroups.path_of(name), describe(error));
                 let message = format_args!("{name}: cannot have the cgroup {path}: {reason}; tracked by process group");
                 self.logger.log(Severity::Warning, message);

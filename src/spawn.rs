@@ -2,8 +2,8 @@
 //!
 //! Everything the child needs (paths, argv, envp) is built in the parent as
 //! NUL-terminated buffers; the child only makes system calls, never
-//! allocates, logs or touches the service table. Its setup, in order: its
-//! service's cgroup (before it could fork), a new session, every signal back to default with nothing blocked, stdin on
+//! allocates, logs or touches the service table. It is born in its
+//! service's cgroup, if it has one. Its setup, in order: a new session, every signal back to default with nothing blocked, stdin on
 //! /dev/null and stdout and stderr on /dev/null or the service's log pipe,
 //! the readiness pipe at descriptor N for `ready=fd:N`, resource limits, umask, chroot, the working directory, groups, gid, uid,
 //! exec. Every descriptor going holds is close-on-exec, so only 0, 1 and 2
@@ -55,7 +55,7 @@ pub struct Stdio<'a> {
     pub output: BorrowedFd<'a>,
     /// `ready=fd:N`: the write end of the readiness pipe, and N.
     pub ready: Option<(BorrowedFd<'a>, u16)>,
-    /// The `cgroup.procs` of the service's cgroup, to join first.
+    /// The directory of the service's cgroup, which the child is forked into.
     pub cgroup: Option<BorrowedFd<'a>>,
 }
 
@@ -66,8 +66,6 @@ pub enum Step {
     Stdio = 1,
     /// The readiness pipe could not be put at its descriptor.
     ReadyFd = 10,
-    /// The service's cgroup could not be joined.
-    Cgroup = 11,
     Rlimit = 2,
     Chroot = 3,
     Chdir = 4,
@@ -80,8 +78,7 @@ pub enum Step {
 }
 
 impl Step {
-    const ALL: [Step; 11] = [
-        Step::Cgroup,
+    const ALL: [Step; 10] = [
         Step::Stdio,
         Step::ReadyFd,
         Step::Rlimit,
@@ -165,7 +162,11 @@ pub fn spawn(command: &PreparedCommand, stdio: Stdio, nofile: &Rlimit) -> Result
     let envp = pointers(&command.envp);
     let (report_read, report_write) = rustix::pipe::pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK)?;
     let parent = rustix::process::getpid();
-    match crate::rt::fork()? {
+    let forked = match stdio.cgroup {
+        Some(cgroup) => crate::rt::fork_into(cgroup)?,
+        None => crate::rt::fork()?,
+    };
+    match forked {
         Some(pid) => Ok((pid, report_read)),
         None => run_child(command, &argv, &envp, stdio, nofile, parent, report_write.as_fd()),
     }
@@ -181,11 +182,6 @@ fn run_child(
     parent: Pid,
     report: BorrowedFd,
 ) -> ! {
-    if let Some(procs) = stdio.cgroup
-        && let Err(error) = rustix::io::write(procs, b"0")
-    {
-        fail(report, Step::Cgroup, error);
-    }
     // Cannot fail: a fresh child of going leads no process group.
     let _ = rustix::process::setsid();
     // Lowering a limit going raised for itself cannot fail.
@@ -313,7 +309,6 @@ impl fmt::Display for FailureReport<'_> {
         let ChildFailure { step, error } = self.failure;
         let reason = describe(error);
         match step {
-            Step::Cgroup => write!(f, "cannot join its cgroup: {reason}"),
             Step::Stdio => write!(f, "cannot open /dev/null as stdio: {reason}"),
             Step::ReadyFd => write!(f, "cannot give the readiness pipe as descriptor {}: {reason}", ready_fd(spec)),
             Step::Rlimit => write!(f, "cannot set a resource limit: {reason}"),

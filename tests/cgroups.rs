@@ -99,3 +99,23 @@ fn a_dead_goings_leftovers_are_killed_by_the_next_one() {
     assert!(is_alive(again), "{}", read_log());
     drop(second);
 }
+
+#[test]
+fn a_service_killed_at_its_stop_timeout_starts_again_in_a_fresh_cgroup() {
+    let work = TempDir::new("stubborn");
+    let ready = work.join("ready");
+    let cmd = format!(
+        "cmd=/bin/sh -c 'trap \"\" TERM; : > {}; while :; do sleep 0.05; done'\nstop_timeout=0.2\n",
+        ready.display()
+    );
+    let Some(going) = going_in_cgroup(&[("stubborn", &cmd)]) else { return };
+    wait_for("the trap", || ready.exists().then_some(()));
+    fs::remove_file(&ready).unwrap();
+    assert_eq!(going.goingctl(&["restart", "stubborn"]).0, 0);
+    going.wait_log("going: stubborn: still running 0.2s after SIGTERM; sending SIGKILL");
+    // The next run is not killed by the cgroup's earlier cgroup.kill: it runs on.
+    let second = going.service_pid("stubborn", 2);
+    wait_for("the second run's trap", || ready.exists().then_some(()));
+    assert!(is_alive(second), "{}", going.log());
+    assert_eq!(going.count_log("stubborn: killed by signal KILL"), 0, "{}", going.log());
+}
