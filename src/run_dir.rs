@@ -17,7 +17,7 @@
 //! it, the FIFO and (through the caller) every status file again, and logs it
 //! once.
 
-use crate::config::StopPolicy;
+use crate::config::{LogTarget, StopPolicy};
 use crate::log::{Logger, Severity, describe};
 use crate::proc_stat;
 use crate::protocol::Control;
@@ -136,6 +136,11 @@ pub fn status_text(
     }
     if let Some(cgroup) = cgroup {
         let _ = writeln!(text, "cgroup={cgroup}");
+    }
+    match status.log {
+        Some(LogTarget::File { path, .. }) => _ = writeln!(text, "log={path}"),
+        Some(LogTarget::Stdout) => _ = writeln!(text, "log=-"),
+        None => {}
     }
     if let Some(health) = status.health {
         let _ = writeln!(text, "health={}", health.name);
@@ -433,6 +438,7 @@ mod tests {
             waiting_for: &[],
             status_text: None,
             health: None,
+            log: None,
             since: 6_000,
             restarts: 2,
             last_exit: Some(Exit::Signal(9)),
@@ -451,6 +457,7 @@ mod tests {
             waiting_for: &[],
             status_text: None,
             health: None,
+            log: None,
             since: 8_000,
             restarts: 0,
             last_exit: Some(Exit::Code(3)),

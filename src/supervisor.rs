@@ -86,6 +86,8 @@ pub struct Status<'a> {
     pub status_text: Option<&'a str>,
     /// With `check=`: its health and last check.
     pub health: Option<health::Shown>,
+    /// Where its output goes (`log=`), for `goingctl log`.
+    pub log: Option<&'a crate::config::LogTarget>,
     /// When the current state began.
     pub since: Millis,
     /// Starts after the first one.
@@ -275,6 +277,7 @@ impl Service {
             status_text: self.status_text.as_deref(),
             // While it runs: what the last run's checks said is no news of a service that is down.
             health: self.health.as_ref().filter(|_| self.spec.check.is_some() && self.is_running()).map(|h| h.shown()),
+            log: self.spec.options().log.as_ref(),
             since: self.since,
             restarts,
             last_exit: self.last_exit,

@@ -32,6 +32,7 @@ const USAGE: &str = "usage: goingctl [-r RUNDIR] [status [--json]] [NAME...]
        goingctl [-r RUNDIR] restart|up|down NAME...
        goingctl [-r RUNDIR] signal SIG NAME...
        goingctl [-r RUNDIR] wait [-t SECONDS] NAME...
+       goingctl [-r RUNDIR] log [-n LINES] [-f] NAME
   status   show services (the default): state, pid, uptime, restarts, last exit, CPU, RSS, processes,
            and what a waiting service waits for, its health (check=), what it said (STATUS=)
   restart  stop (its stop signal, then KILL after its stop timeout) and start again at once, with the backoff reset
@@ -39,6 +40,8 @@ const USAGE: &str = "usage: goingctl [-r RUNDIR] [status [--json]] [NAME...]
   up       start a service that was put down, or a done or failed one-shot
   signal   send SIG (a name such as HUP, USR1 or WINCH, with or without SIG, or a number) to the process group
   wait     return once every NAME is ready (or, for a one-shot, done); 1 if one failed or SECONDS passed
+  log      the last LINES (default 20) of NAME's log= file, then with -f what it writes next, across
+           rotation and truncation; NAME may be a Procfile app (each process type's lines, prefixed)
   -r DIR   going's run directory (default /run/going)
 ";
 
@@ -522,6 +525,173 @@ fn wait(run_dir: &Path, args: &[String]) -> Result<u8, Failure> {
     }
 }
 
+/// One log file `goingctl log` shows, and how far it has been read.
+struct Followed {
+    /// The process type's name for a Procfile app's lines (`web | ...`), else empty.
+    prefix: String,
+    path: PathBuf,
+    file: Option<std::fs::File>,
+    /// The inode of `file`: a different one at `path` means it was rotated.
+    inode: u64,
+    position: u64,
+    /// A line read in part, finished by a later read.
+    partial: Vec<u8>,
+}
+
+/// The last `count` lines of `path`, reaching back into `path.1` when `path` holds fewer.
+fn last_lines(path: &Path, count: usize) -> Vec<Vec<u8>> {
+    let lines_of = |path: &Path| -> Vec<Vec<u8>> {
+        let bytes = std::fs::read(path).unwrap_or_default();
+        let mut lines: Vec<Vec<u8>> = bytes.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect();
+        if lines.last().is_some_and(Vec::is_empty) {
+            lines.pop();
+        }
+        lines
+    };
+    let mut lines = lines_of(path);
+    if lines.len() < count {
+        let mut rotated = path.as_os_str().to_owned();
+        rotated.push(".1");
+        let mut older = lines_of(Path::new(&rotated));
+        older.append(&mut lines);
+        lines = older;
+    }
+    let skip = lines.len().saturating_sub(count);
+    lines.split_off(skip)
+}
+
+/// Writes one line, prefixed; false once stdout is gone (a closed pipe ends goingctl quietly).
+fn emit(out: &mut impl std::io::Write, prefix: &str, line: &[u8]) -> bool {
+    let prefix = if prefix.is_empty() { String::new() } else { format!("{prefix} | ") };
+    out.write_all(prefix.as_bytes()).and_then(|()| out.write_all(line)).and_then(|()| out.write_all(b"\n")).is_ok()
+}
+
+impl Followed {
+    fn open(prefix: String, path: PathBuf) -> Followed {
+        use std::os::unix::fs::MetadataExt;
+        let file = std::fs::File::open(&path).ok();
+        let (inode, position) =
+            file.as_ref().and_then(|file| file.metadata().ok()).map_or((0, 0), |m| (m.ino(), m.len()));
+        Followed { prefix, path, file, inode, position, partial: Vec::new() }
+    }
+
+    /// Writes what was appended since the last look, following a rotation
+    /// (the rest of the old file first) and a truncation (from the start).
+    fn catch_up(&mut self, out: &mut impl std::io::Write) -> bool {
+        use std::io::{Read, Seek};
+        use std::os::unix::fs::MetadataExt;
+        loop {
+            if let Some(file) = &mut self.file {
+                let length = file.metadata().map_or(0, |m| m.len());
+                if length < self.position {
+                    self.position = 0;
+                    self.partial.clear();
+                }
+                let mut bytes = Vec::new();
+                if file.seek(std::io::SeekFrom::Start(self.position)).is_ok() && file.read_to_end(&mut bytes).is_ok() {
+                    self.position += bytes.len() as u64;
+                    self.partial.extend_from_slice(&bytes);
+                    while let Some(end) = self.partial.iter().position(|&b| b == b'\n') {
+                        let line: Vec<u8> = self.partial.drain(..=end).collect();
+                        if !emit(out, &self.prefix, &line[..line.len() - 1]) {
+                            return false;
+                        }
+                    }
+                }
+            }
+            match std::fs::metadata(&self.path) {
+                Ok(now) if now.ino() != self.inode => {
+                    // Rotated (or created): the old file was read to its end above.
+                    let renamed = Followed::open(std::mem::take(&mut self.prefix), self.path.clone());
+                    *self = Followed { position: 0, ..renamed };
+                }
+                _ => return out.flush().is_ok(),
+            }
+        }
+    }
+}
+
+/// `log [-n LINES] [-f] NAME`.
+fn log(run_dir: &Path, args: &[String]) -> Result<u8, Failure> {
+    let usage = || Failure(EXIT_USAGE, format!("log needs one service name\n{USAGE}"));
+    let (mut count, mut follow, mut name) = (20, false, None);
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "-f" => follow = true,
+            "-n" => {
+                let value = rest.next().and_then(|value| value.parse().ok());
+                count = value.ok_or_else(|| Failure(EXIT_USAGE, format!("-n needs a number of lines\n{USAGE}")))?;
+            }
+            option if option.starts_with('-') => return Err(usage()),
+            _ if name.is_some() => return Err(usage()),
+            given => name = Some(given),
+        }
+    }
+    let name = name.ok_or_else(usage)?;
+    ensure_going_runs(run_dir)?;
+    // A service, or a Procfile app: each of its process types, prefixed.
+    let services: Vec<(String, Status)> = match read_status(run_dir, name) {
+        Some(status) => Vec::from([(String::new(), status)]),
+        None => service_names(run_dir)?
+            .into_iter()
+            .filter_map(|other| Some((other.strip_prefix(&format!("{name}."))?.to_owned(), other)))
+            .filter_map(|(kind, other)| Some((kind, read_status(run_dir, &other)?)))
+            .collect(),
+    };
+    if services.is_empty() {
+        return Err(Failure(EXIT_UNKNOWN_SERVICE, format!("no service {name}")));
+    }
+    let mut followed = Vec::new();
+    for (prefix, status) in services {
+        let shown = if prefix.is_empty() { name.to_owned() } else { format!("{name}.{prefix}") };
+        match status.get("log").map(String::as_str) {
+            Some("-") => return Err(Failure(1, format!("{shown}: its output goes to going's stdout (log=-)"))),
+            Some(path) if path.starts_with('/') => followed.push(Followed::open(prefix, PathBuf::from(path))),
+            _ => return Err(Failure(1, format!("{shown}: its output goes to /dev/null (no log= in its file)"))),
+        }
+    }
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for each in &followed {
+        for line in last_lines(&each.path, count) {
+            if !emit(&mut out, &each.prefix, &line) {
+                return Ok(0);
+            }
+        }
+    }
+    if std::io::Write::flush(&mut out).is_err() || !follow {
+        return Ok(0);
+    }
+    follow_logs(followed, &mut out)
+}
+
+/// `log -f`: sleeps on inotify in each log's directory (a rotation renames and
+/// creates names there) and writes what each file gains, until stdout is gone.
+fn follow_logs(mut followed: Vec<Followed>, out: &mut impl std::io::Write) -> Result<u8, Failure> {
+    use rustix::fs::inotify::{self, CreateFlags, WatchFlags};
+    let watcher = inotify::init(CreateFlags::CLOEXEC)
+        .map_err(|error| Failure(EXIT_UNAVAILABLE, format!("cannot use inotify: {error}")))?;
+    let events = WatchFlags::MODIFY | WatchFlags::CREATE | WatchFlags::MOVED_TO | WatchFlags::MOVED_FROM;
+    for each in &followed {
+        let dir = each.path.parent().unwrap_or(Path::new("/"));
+        inotify::add_watch(&watcher, c_path(dir)?.as_c_str(), events)
+            .map_err(|error| Failure(EXIT_UNAVAILABLE, format!("{}: cannot watch: {error}", dir.display())))?;
+    }
+    let mut buffer = [0u8; 4096];
+    loop {
+        for each in &mut followed {
+            if !each.catch_up(out) {
+                return Ok(0);
+            }
+        }
+        // Blocks until something changes in a log's directory.
+        if rustix::io::read(&watcher, &mut buffer).is_err() {
+            return Ok(0);
+        }
+    }
+}
+
 fn run(mut args: Vec<String>) -> Result<u8, Failure> {
     let mut run_dir = PathBuf::from(DEFAULT_RUN_DIR);
     if args.first().map(String::as_str) == Some("-r") {
@@ -540,6 +710,7 @@ fn run(mut args: Vec<String>) -> Result<u8, Failure> {
         Some("status") => status(&run_dir, &args[1..]),
         Some(command @ ("restart" | "up" | "down" | "signal")) => control(&run_dir, command, &args[1..]),
         Some("wait") => wait(&run_dir, &args[1..]),
+        Some("log") => log(&run_dir, &args[1..]),
         Some(option) if option.starts_with('-') && option != "--json" => {
             Err(Failure(EXIT_USAGE, format!("unknown option {option}\n{USAGE}")))
         }
@@ -549,7 +720,7 @@ fn run(mut args: Vec<String>) -> Result<u8, Failure> {
         Some(name) if read_status(&run_dir, name).is_some() => status(&run_dir, &args),
         Some(unknown) => Err(Failure(
             EXIT_USAGE,
-            format!("unknown command {unknown:?} (commands: status, restart, up, down, signal, wait)\n{USAGE}"),
+            format!("unknown command {unknown:?} (commands: status, restart, up, down, signal, wait, log)\n{USAGE}"),
         )),
     }
 }
