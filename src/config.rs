@@ -201,6 +201,8 @@ pub struct ServiceOptions {
     /// Where stdout and stderr go; `None` is /dev/null.
     pub log: Option<LogTarget>,
     pub ready: Readiness,
+    /// For a process of a Procfile app: the app's service file, which is not named after it.
+    pub app: Option<String>,
 }
 
 /// Who a service runs as, resolved from `user=` and `group=`.
@@ -227,6 +229,7 @@ impl ServiceOptions {
         rlimits: Vec::new(),
         log: None,
         ready: Readiness::Exec,
+        app: None,
     };
 }
 

@@ -523,7 +523,7 @@ impl<'a> Daemon<'a> {
         let dev_null_flags = rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC;
         let dev_null = rustix::fs::open(c"/dev/null", dev_null_flags, rustix::fs::Mode::empty())
             .map_err(|error| failure("open /dev/null", error))?;
-        let mut run_dir = RunDir::open(run_dir, &mut logger);
+        let mut run_dir = RunDir::open(run_dir, &shown_dir, &mut logger);
         let previous = run_dir.take_previous_statuses();
         leftovers::kill_leftovers(&previous, run_dir.boot_id(), &mut logger);
         if let Some(control) = run_dir.control_fd() {

@@ -40,6 +40,8 @@ const READ_PER_WAKEUP: usize = 4096;
 
 pub struct RunDir {
     path: String,
+    /// The service directory, named in status files.
+    services: String,
     /// The trusted directory, `None` while it cannot be used.
     dir: Option<OwnedFd>,
     /// Holds the lock on [`LOCK`] for as long as going uses the directory.
@@ -101,13 +103,46 @@ pub struct ProcessIdentity<'a> {
 }
 
 /// The contents of a status file; going(8) documents every key.
-pub fn status_text(
-    status: &Status,
-    now_mono: Millis,
-    now_unix: u64,
-    identity: Option<ProcessIdentity>,
-    cgroup: Option<&str>,
-) -> String {
+/// What a status file says of a service beyond the state machine's [`Status`].
+pub struct Place<'a> {
+    pub name: &'a str,
+    /// The service directory, for the path of its file.
+    pub services: &'a str,
+    pub identity: Option<ProcessIdentity<'a>>,
+    pub cgroup: Option<&'a str>,
+}
+
+/// The longest line of a status file that lists something (`cmd`, `waiting_for`):
+/// the whole file must stay below [`MAX_STATUS_FILE`].
+const MAX_LIST_LINE: usize = 1024;
+
+/// Ends the line begun at `start`, cut to [`MAX_LIST_LINE`] bytes with ` ...` when longer.
+fn cut_line(text: &mut String, start: usize) {
+    if text.len() - start > MAX_LIST_LINE {
+        let mut end = start + MAX_LIST_LINE - 4;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push_str(" ...");
+    }
+    text.push('\n');
+}
+
+/// A word of `cmd` as a shell would read it back: quoted when it must be.
+fn push_shell_word(text: &mut String, word: &str) {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-=:,+@%".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        text.push_str(word);
+        return;
+    }
+    text.push('\'');
+    text.push_str(&word.replace('\'', "'\\''").replace('\n', " "));
+    text.push('\'');
+}
+
+pub fn status_text(status: &Status, now_mono: Millis, now_unix: u64, where_: &Place) -> String {
+    let (identity, cgroup) = (where_.identity.as_ref(), where_.cgroup);
     let mut text = String::new();
     // A running service's since is its start, also once it is ready (ready_mono says when).
     let since = match status.state {
@@ -127,9 +162,10 @@ pub fn status_text(
         let _ = writeln!(text, "ready_mono={}", status.since * 1_000_000);
     }
     if let (State::Waiting, [first, rest @ ..]) = (status.state, status.waiting_for) {
+        let start = text.len();
         let _ = write!(text, "waiting_for={first}");
         rest.iter().for_each(|name| _ = write!(text, " {name}"));
-        text.push('\n');
+        cut_line(&mut text, start);
     }
     if let Some(status_text) = status.status_text {
         let _ = writeln!(text, "status_text={status_text}");
@@ -137,7 +173,21 @@ pub fn status_text(
     if let Some(cgroup) = cgroup {
         let _ = writeln!(text, "cgroup={cgroup}");
     }
-    match status.log {
+    let spec = status.spec;
+    let _ = writeln!(text, "file={}/{}", where_.services, spec.options().app.as_deref().unwrap_or(where_.name));
+    let start = text.len();
+    text.push_str("cmd=");
+    for (at, word) in spec.argv.iter().enumerate() {
+        if at > 0 {
+            text.push(' ');
+        }
+        push_shell_word(&mut text, word);
+    }
+    cut_line(&mut text, start);
+    if let Some((_, user)) = &spec.options().user {
+        let _ = writeln!(text, "user={user}");
+    }
+    match &spec.options().log {
         Some(LogTarget::File { path, .. }) => _ = writeln!(text, "log={path}"),
         Some(LogTarget::Stdout) => _ = writeln!(text, "log=-"),
         None => {}
@@ -201,9 +251,11 @@ fn read_small(file: &OwnedFd) -> Option<String> {
 
 impl RunDir {
     /// Sets up the directory, its lock and its FIFO; problems are logged, never fatal.
-    pub fn open(path: &str, logger: &mut Logger) -> RunDir {
+    /// The run directory at `path`, for the services of the directory `services`.
+    pub fn open(path: &str, services: &str, logger: &mut Logger) -> RunDir {
         let mut run_dir = RunDir {
             path: path.into(),
+            services: services.into(),
             dir: None,
             lock: None,
             control: None,
@@ -288,7 +340,8 @@ impl RunDir {
             let start_time = pid.and_then(proc_stat::read).map(|stat| stat.start_time);
             let boot_id = self.boot_id.as_str();
             let identity = start_time.map(|start_time| ProcessIdentity { boot_id, start_time });
-            let text = status_text(status, now_mono, now_unix, identity, cgroup);
+            let place = Place { name, services: &self.services, identity, cgroup };
+            let text = status_text(status, now_mono, now_unix, &place);
             match write_status(dir, name, &text) {
                 Err(Errno::NOENT) => {}
                 _ => return,
@@ -433,12 +486,18 @@ mod tests {
     #[test]
     fn status_text_has_every_key_of_its_state() {
         let pid = Pid::from_raw(42).unwrap();
+        let spec = |text: &str| match crate::config::parse(text.as_bytes()).unwrap() {
+            crate::config::ServiceFile::Command(spec) => spec,
+            other => panic!("{other:?}"),
+        };
+        let plain = spec("cmd=/bin/web --port 80\n");
+        let full = spec("cmd=/bin/sh -c 'echo \"it'\\''s\"'\nuser=www-data\nlog=/var/log/web.log\n");
         let up = Status {
             state: State::Up { pid, since: 5_000, ready: true },
             waiting_for: &[],
             status_text: None,
             health: None,
-            log: None,
+            spec: &plain,
             since: 6_000,
             restarts: 2,
             last_exit: Some(Exit::Signal(9)),
@@ -447,17 +506,18 @@ mod tests {
             restart: Restart::Always,
         };
         let identity = Some(ProcessIdentity { boot_id: "b-1", start_time: 77 });
-        let text = status_text(&up, 7_000, 1_000_000, identity, None);
+        let place = Place { name: "web", services: "/etc/going.d", identity, cgroup: None };
+        let text = status_text(&up, 7_000, 1_000_000, &place);
         assert_eq!(
             text,
-            "state=up\npid=42\nboot_id=b-1\nstart_time=77\nsince=999998\nsince_mono=5000000000\nready_mono=6000000000\nrestarts=2\nlast_exit=signal KILL\n"
+            "state=up\npid=42\nboot_id=b-1\nstart_time=77\nsince=999998\nsince_mono=5000000000\nready_mono=6000000000\nfile=/etc/going.d/web\ncmd=/bin/web --port 80\nrestarts=2\nlast_exit=signal KILL\n"
         );
         let backoff = Status {
             state: State::Backoff { until: 9_000 },
             waiting_for: &[],
             status_text: None,
             health: None,
-            log: None,
+            spec: &full,
             since: 8_000,
             restarts: 0,
             last_exit: Some(Exit::Code(3)),
@@ -465,10 +525,12 @@ mod tests {
             stop_timeout: 500,
             restart: Restart::Never,
         };
-        let text = status_text(&backoff, 8_000, 100, None, Some("/sys/fs/cgroup/going/services/web"));
+        let cgroup = Some("/sys/fs/cgroup/going/services/web");
+        let place = Place { name: "web", services: "/etc/going.d", identity: None, cgroup };
+        let text = status_text(&backoff, 8_000, 100, &place);
         assert_eq!(
             text,
-            "state=backoff\nsince=100\nsince_mono=8000000000\ncgroup=/sys/fs/cgroup/going/services/web\nrestarts=0\nlast_exit=exit 3\nnext_start_mono=9000000000\nstop_signal=QUIT\nstop_timeout=0.5\nrestart=never\n"
+            "state=backoff\nsince=100\nsince_mono=8000000000\ncgroup=/sys/fs/cgroup/going/services/web\nfile=/etc/going.d/web\ncmd=/bin/sh -c 'echo \"it'\\''s\"'\nuser=www-data\nlog=/var/log/web.log\nrestarts=0\nlast_exit=exit 3\nnext_start_mono=9000000000\nstop_signal=QUIT\nstop_timeout=0.5\nrestart=never\n"
         );
     }
 }

@@ -217,8 +217,11 @@ impl Procfile<'_> {
                 return dir.into();
             }
         };
-        for (process, spec) in procfile::expand(self.app, dir, &types, &dotenv) {
+        for (process, mut spec) in procfile::expand(self.app, dir, &types, &dotenv) {
             let name = format!("{}.{}", self.file, process.name);
+            if let Some(options) = spec.options.as_mut() {
+                options.app = Some(self.file.into());
+            }
             if is_in(self.dir, &name) {
                 let line = process.line;
                 let message = format_args!(

@@ -86,8 +86,8 @@ pub struct Status<'a> {
     pub status_text: Option<&'a str>,
     /// With `check=`: its health and last check.
     pub health: Option<health::Shown>,
-    /// Where its output goes (`log=`), for `goingctl log`.
-    pub log: Option<&'a crate::config::LogTarget>,
+    /// What it runs: its command, user and log, for goingctl's detail view and `goingctl log`.
+    pub spec: &'a ServiceSpec,
     /// When the current state began.
     pub since: Millis,
     /// Starts after the first one.
@@ -277,7 +277,7 @@ impl Service {
             status_text: self.status_text.as_deref(),
             // While it runs: what the last run's checks said is no news of a service that is down.
             health: self.health.as_ref().filter(|_| self.spec.check.is_some() && self.is_running()).map(|h| h.shown()),
-            log: self.spec.options().log.as_ref(),
+            spec: &self.spec,
             since: self.since,
             restarts,
             last_exit: self.last_exit,

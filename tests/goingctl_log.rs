@@ -117,3 +117,58 @@ fn without_a_log_file_it_says_where_the_output_goes() {
     assert_eq!(going.goingctl(&["log", "nothere"]).0, 1);
     assert_eq!(going.goingctl(&["log"]).0, 64);
 }
+
+#[test]
+fn status_of_one_service_shows_its_file_command_user_log_and_last_lines() {
+    let work = TempDir::new("logs");
+    let log = work.join("web.log");
+    let service = format!(
+        "cmd=/bin/sh -c 'for i in 1 2 3 4 5 6 7; do echo line $i; done; exec sleep 1000'\nuser=nobody\nlog={}\n",
+        log.display()
+    );
+    let going = Going::start(&[("web", &service)]);
+    wait_for("seven lines", || (fs::read_to_string(&log).ok()?.lines().count() == 7).then_some(()));
+    going.wait_state("web", "up");
+    let (code, detail, _) = going.goingctl(&["status", "web"]);
+    assert_eq!(code, 0, "{detail}");
+    let file = going.services.join("web");
+    for field in [
+        format!("file: {}", file.display()),
+        "cmd: /bin/sh -c 'for i in 1 2 3 4 5 6 7; do echo line $i; done; exec sleep 1000'".to_string(),
+        "user: nobody".into(),
+        format!("log: {}", log.display()),
+        "state: up".into(),
+    ] {
+        assert!(detail.lines().any(|line| line.trim_start() == field), "{field} not in:\n{detail}");
+    }
+    let shown: Vec<&str> = detail.lines().filter(|line| line.trim_start().starts_with("20")).collect();
+    assert_eq!(shown.len(), 5, "the last 5 log lines:\n{detail}");
+    assert!(shown[4].ends_with(" line 7"), "{detail}");
+    let (_, json, _) = going.goingctl(&["status", "--json"]);
+    let expected = format!("\"file\":\"{}\",\"cmd\":\"/bin/sh -c 'for i in", file.display());
+    assert!(json.contains(&expected) && json.contains(&format!("\"log\":\"{}\"", log.display())), "{json}");
+}
+
+#[test]
+fn a_log_file_the_user_may_not_read_is_refused_with_77() {
+    let work = TempDir::new("logs");
+    fs::set_permissions(work.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let log = work.join("secret.log");
+    let service = format!("cmd=/bin/sh -c 'echo secret; exec sleep 1000'\nlog={}\n", log.display());
+    let going = Going::start(&[("secret", &service)]);
+    wait_for("the log", || (!fs::read_to_string(&log).ok()?.is_empty()).then_some(()));
+    // going creates log files 0640 for its own user (root here).
+    let output = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", GOINGCTL, "-r"])
+        .arg(going.run_dir())
+        .args(["log", "secret"])
+        .output()
+        .unwrap();
+    let error = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(77), "{error}");
+    assert_eq!(
+        error,
+        format!("goingctl: {}: permission denied; whoever may read the log file may read it here\n", log.display())
+    );
+    assert!(output.stdout.is_empty());
+}

@@ -218,6 +218,10 @@ struct Row {
     /// With `check=`: `checking`, `healthy` or `unhealthy`, and the last check.
     health: Option<String>,
     last_check: Option<String>,
+    /// The service's file, command and log path (`-` for going's stdout).
+    file: Option<String>,
+    cmd: Option<String>,
+    log: Option<String>,
 }
 
 /// A status value that must be a whole number; anything else is shown as unknown.
@@ -255,6 +259,9 @@ fn row(run_dir: &Path, name: &str, status: &Status, now: u64) -> Row {
         status_text: status.get("status_text").cloned(),
         health: status.get("health").cloned(),
         last_check: status.get("last_check").cloned(),
+        file: status.get("file").cloned(),
+        cmd: status.get("cmd").cloned(),
+        log: status.get("log").cloned(),
     }
 }
 
@@ -330,7 +337,7 @@ fn print_json(rows: &[Row]) {
             let number = |value: Option<String>| value.unwrap_or_else(|| "null".into());
             let usage = row.usage.as_ref();
             format!(
-                "{{\"name\":{},\"state\":{},\"pid\":{},\"uptime_seconds\":{},\"restarts\":{},\"last_exit\":{},\"cpu_seconds\":{},\"rss_kb\":{},\"processes\":{},\"stop_signal\":{},\"stop_timeout\":{},\"restart\":{},\"waiting_for\":[{}],\"ready_seconds\":{},\"status_text\":{},\"health\":{},\"last_check\":{}}}",
+                "{{\"name\":{},\"state\":{},\"pid\":{},\"uptime_seconds\":{},\"restarts\":{},\"last_exit\":{},\"cpu_seconds\":{},\"rss_kb\":{},\"processes\":{},\"stop_signal\":{},\"stop_timeout\":{},\"restart\":{},\"waiting_for\":[{}],\"ready_seconds\":{},\"status_text\":{},\"health\":{},\"last_check\":{},\"file\":{},\"cmd\":{},\"log\":{}}}",
                 json_string(&row.name),
                 json_string(&row.state),
                 number(row.pid.clone()),
@@ -348,6 +355,9 @@ fn print_json(rows: &[Row]) {
                 row.status_text.as_deref().map_or_else(|| "null".into(), json_string),
                 row.health.as_deref().map_or_else(|| "null".into(), json_string),
                 row.last_check.as_deref().map_or_else(|| "null".into(), json_string),
+                row.file.as_deref().map_or_else(|| "null".into(), json_string),
+                row.cmd.as_deref().map_or_else(|| "null".into(), json_string),
+                row.log.as_deref().map_or_else(|| "null".into(), json_string),
             )
         })
         .collect();
@@ -381,11 +391,37 @@ fn status(run_dir: &Path, args: &[String]) -> Result<u8, Failure> {
             }
         }
     }
-    match json {
-        true => print_json(&rows),
-        false => print_table(&rows, std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()),
+    match (json, &rows[..]) {
+        (true, _) => print_json(&rows),
+        // One service named: everything about it, as `systemctl status` shows.
+        (false, [one]) if !every => print_detail(run_dir, one)?,
+        (false, _) => print_table(&rows, std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()),
     }
     Ok(code)
+}
+
+/// The detail view of one service: the table's line, every field of its
+/// status file, and the last lines of its log.
+fn print_detail(run_dir: &Path, row: &Row) -> Result<(), Failure> {
+    print_table(std::slice::from_ref(row), std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none());
+    println!();
+    let status = read_status(run_dir, &row.name).unwrap_or_default();
+    let width = status.keys().map(String::len).max().unwrap_or(0);
+    for (key, value) in &status {
+        println!("  {key:>width$}: {}", printable(value));
+    }
+    println!();
+    match row.log.as_deref() {
+        Some("-") => println!("Its output goes to going's stdout (log=-)."),
+        Some(path) => {
+            println!("The last lines of {path}:");
+            for line in last_lines(Path::new(path), 5)? {
+                println!("  {}", printable(&String::from_utf8_lossy(&line)));
+            }
+        }
+        None => println!("Its output goes to /dev/null (no log= in its file)."),
+    }
+    Ok(())
 }
 
 /// Opens the control FIFO for writing: never through a symlink, and only a
@@ -538,26 +574,36 @@ struct Followed {
     partial: Vec<u8>,
 }
 
+/// Reading a log file goingctl's user may not read.
+fn not_allowed(path: &Path) -> Failure {
+    let message = format!("{}: permission denied; whoever may read the log file may read it here", path.display());
+    Failure(EXIT_NO_PERMISSION, message)
+}
+
 /// The last `count` lines of `path`, reaching back into `path.1` when `path` holds fewer.
-fn last_lines(path: &Path, count: usize) -> Vec<Vec<u8>> {
-    let lines_of = |path: &Path| -> Vec<Vec<u8>> {
-        let bytes = std::fs::read(path).unwrap_or_default();
+fn last_lines(path: &Path, count: usize) -> Result<Vec<Vec<u8>>, Failure> {
+    let lines_of = |path: &Path| -> Result<Vec<Vec<u8>>, Failure> {
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(error) if error.kind() == std::io::ErrorKind::PermissionDenied => return Err(not_allowed(path)),
+            Err(_) => Vec::new(),
+        };
         let mut lines: Vec<Vec<u8>> = bytes.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect();
         if lines.last().is_some_and(Vec::is_empty) {
             lines.pop();
         }
-        lines
+        Ok(lines)
     };
-    let mut lines = lines_of(path);
+    let mut lines = lines_of(path)?;
     if lines.len() < count {
         let mut rotated = path.as_os_str().to_owned();
         rotated.push(".1");
-        let mut older = lines_of(Path::new(&rotated));
+        let mut older = lines_of(Path::new(&rotated))?;
         older.append(&mut lines);
         lines = older;
     }
     let skip = lines.len().saturating_sub(count);
-    lines.split_off(skip)
+    Ok(lines.split_off(skip))
 }
 
 /// Writes one line, prefixed; false once stdout is gone (a closed pipe ends goingctl quietly).
@@ -570,6 +616,7 @@ impl Followed {
     fn open(prefix: String, path: PathBuf) -> Followed {
         use std::os::unix::fs::MetadataExt;
         let file = std::fs::File::open(&path).ok();
+        // An unreadable file was told of by `last_lines` already.
         let (inode, position) =
             file.as_ref().and_then(|file| file.metadata().ok()).map_or((0, 0), |m| (m.ino(), m.len()));
         Followed { prefix, path, file, inode, position, partial: Vec::new() }
@@ -654,7 +701,7 @@ fn log(run_dir: &Path, args: &[String]) -> Result<u8, Failure> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     for each in &followed {
-        for line in last_lines(&each.path, count) {
+        for line in last_lines(&each.path, count)? {
             if !emit(&mut out, &each.prefix, &line) {
                 return Ok(0);
             }
