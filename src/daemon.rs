@@ -22,7 +22,7 @@ use crate::run_dir::RunDir;
 use crate::service_dir::{self, MAX_SERVICES, ToldErrors};
 use crate::service_log::ServiceLogs;
 use crate::spawn::{self, FailureReport, Stdio};
-use crate::supervisor::{Effects, Leftovers, Millis, Status, Stop, Supervisor};
+use crate::supervisor::{Effects, Leftovers, Millis, State, Status, Stop, Supervisor};
 use crate::trust::DirError;
 use alloc::collections::BTreeMap;
 use alloc::ffi::CString;
@@ -250,7 +250,11 @@ impl Effects for Host {
             (Some(cgroups), Some(Some(_))) => Some(cgroups.path_of(name)),
             _ => None,
         };
-        self.run_dir.publish(name, status, (now(), wall), cgroup.as_deref(), &mut self.logger);
+        let start_time = match status.state {
+            State::Up { pid, .. } | State::Stopping { pid, .. } => self.reaper.start_time(pid.as_raw_nonzero().get()),
+            _ => None,
+        };
+        self.run_dir.publish(name, status, (now(), wall), (cgroup.as_deref(), start_time), &mut self.logger);
     }
 
     fn withdraw(&mut self, name: &str) {

@@ -29,8 +29,8 @@ const RECENT: usize = 64;
 
 #[derive(Default)]
 pub struct Reaper {
-    /// Each service process's pidfd, by pid.
-    pidfds: BTreeMap<i32, OwnedFd>,
+    /// Each service process's pidfd, by pid, with its start time once read.
+    pidfds: BTreeMap<i32, (OwnedFd, Option<u64>)>,
     /// Services reaped through their pidfd whose SIGCHLD has not been read yet.
     recent: Vec<i32>,
     /// Some child has no pidfd: every SIGCHLD sweeps.
@@ -52,14 +52,14 @@ impl Reaper {
         let watched = rustix::process::pidfd_open(pid, PidfdFlags::empty())
             .and_then(|pidfd| poller.add(&pidfd, Source::Exited(raw)).map(|()| pidfd));
         match watched {
-            Ok(pidfd) => _ = self.pidfds.insert(raw, pidfd),
+            Ok(pidfd) => _ = self.pidfds.insert(raw, (pidfd, None)),
             Err(_) => self.untracked = true,
         }
     }
 
     /// Child `pid`'s pidfd is readable: reaps it, if it has exited.
     pub fn exited(&mut self, pid: i32, poller: &Poller) -> Option<(Pid, Exit)> {
-        let pidfd = self.pidfds.remove(&pid)?;
+        let (pidfd, _) = self.pidfds.remove(&pid)?;
         poller.remove(&pidfd);
         let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG;
         // By pid, not by pidfd: the kernel looks a pid up directly, but walks every child for a pidfd.
@@ -68,7 +68,7 @@ impl Reaper {
             // Already reaped by a sweep, or not gone yet (a spurious wake-up): watch on.
             Ok(None) => {
                 if poller.add(&pidfd, Source::Exited(pid)).is_ok() {
-                    self.pidfds.insert(pid, pidfd);
+                    self.pidfds.insert(pid, (pidfd, None));
                 }
                 return None;
             }
@@ -79,6 +79,20 @@ impl Reaper {
         }
         self.recent.push(pid);
         Some((Pid::from_raw(pid)?, exit_of(status.exit_status(), status.terminating_signal())?))
+    }
+
+    /// The start time of child `pid` (clock ticks after boot, from /proc), read once
+    /// for a child with a pidfd: a start publishes its status twice (`starting`, `up`).
+    pub fn start_time(&mut self, pid: i32) -> Option<u64> {
+        let read = || crate::proc_stat::read(pid).map(|stat| stat.start_time);
+        match self.pidfds.get_mut(&pid) {
+            Some((_, known @ Some(_))) => *known,
+            Some((_, unknown)) => {
+                *unknown = read();
+                *unknown
+            }
+            None => read(),
+        }
     }
 
     /// SIGCHLD said these senders (one each, merged ones lost): whether to sweep.
@@ -108,7 +122,7 @@ impl Reaper {
                 Err(Errno::INTR) => continue,
                 Ok(None) | Err(_) => return,
             };
-            if let Some(pidfd) = self.pidfds.remove(&pid.as_raw_nonzero().get()) {
+            if let Some((pidfd, _)) = self.pidfds.remove(&pid.as_raw_nonzero().get()) {
                 poller.remove(&pidfd);
             }
             if let Some(exit) = exit_of(status.exit_status(), status.terminating_signal()) {

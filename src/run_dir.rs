@@ -322,22 +322,18 @@ impl RunDir {
     }
 
     /// Rewrites the status file of one service.
-    /// Writes service `name`'s status file; `cgroup` is the path of its cgroup, if it has one.
+    /// Writes service `name`'s status file; `cgroup` is the path of its cgroup, if it has
+    /// one, and `start_time` its process's start time, while it has one.
     pub fn publish(
         &mut self,
         name: &str,
         status: &Status,
         now: (Millis, u64),
-        cgroup: Option<&str>,
+        (cgroup, start_time): (Option<&str>, Option<u64>),
         logger: &mut Logger,
     ) {
         let (now_mono, now_unix) = now;
         if let Some(dir) = &self.dir {
-            let pid = match status.state {
-                State::Up { pid, .. } | State::Stopping { pid, .. } => Some(pid.as_raw_nonzero().get()),
-                _ => None,
-            };
-            let start_time = pid.and_then(proc_stat::read).map(|stat| stat.start_time);
             let boot_id = self.boot_id.as_str();
             let identity = start_time.map(|start_time| ProcessIdentity { boot_id, start_time });
             let place = Place { name, services: &self.services, identity, cgroup };
