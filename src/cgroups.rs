@@ -146,16 +146,20 @@ impl Cgroups {
         Ok(cgroups)
     }
 
-    /// Kills what a dead going left in its services' cgroups, before anything starts.
-    fn kill_leftovers(&self, logger: &mut Logger) {
-        let Ok(entries) = rustix::fs::Dir::read_from(&self.services) else { return };
-        let names: Vec<String> = entries
+    /// The names of the cgroups in `services/`.
+    fn child_cgroups(&self) -> Vec<String> {
+        let Ok(entries) = rustix::fs::Dir::read_from(&self.services) else { return Vec::new() };
+        entries
             .filter_map(|entry| entry.ok())
             .filter(|entry| entry.file_type() == rustix::fs::FileType::Directory)
             .filter_map(|entry| entry.file_name().to_str().ok().map(String::from))
             .filter(|name| name != "." && name != "..")
-            .collect();
-        for name in names {
+            .collect()
+    }
+
+    /// Kills what a dead going left in its services' cgroups, before anything starts.
+    fn kill_leftovers(&self, logger: &mut Logger) {
+        for name in self.child_cgroups() {
             let Ok(dir) = rustix::fs::openat(&self.services, name.as_str(), DIRECTORY, Mode::empty()) else { continue };
             let left = kill_each(&dir);
             if left > 0 {
@@ -197,6 +201,10 @@ impl Cgroups {
     /// going is exiting: it leaves its leaf and removes the cgroups it made (those still
     /// populated stay: a process that outlived its stop).
     pub fn close(self) {
+        // A service's cgroup that was still busy when its service went is empty by now.
+        for name in self.child_cgroups() {
+            let _ = rustix::fs::unlinkat(&self.services, name.as_str(), AtFlags::REMOVEDIR);
+        }
         let _ = write_small(&self.own, "cgroup.procs", "0");
         let _ = rustix::fs::unlinkat(&self.own, SERVICES, AtFlags::REMOVEDIR);
         let _ = rustix::fs::unlinkat(&self.own, MANAGER, AtFlags::REMOVEDIR);
