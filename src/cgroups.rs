@@ -49,12 +49,11 @@ pub struct Cgroups {
     services_path: String,
 }
 
-/// One service's cgroup.
+/// One service's cgroup, open while going uses it: 10,000 services must not
+/// hold 10,000 descriptors (every fork copies the table).
 pub struct ServiceCgroup {
     /// What its processes are forked into.
     dir: OwnedFd,
-    /// `cgroup.kill` was written: not to be forked into again.
-    killed: bool,
 }
 
 const DIRECTORY: OFlags = OFlags::RDONLY.union(OFlags::DIRECTORY).union(OFlags::CLOEXEC).union(OFlags::NOFOLLOW);
@@ -172,20 +171,24 @@ impl Cgroups {
     }
 
     /// A fresh cgroup for service `name` in place of its killed (and empty) one.
-    pub fn renew(&self, name: &str) -> Result<ServiceCgroup, Errno> {
+    pub fn renew(&self, name: &str) -> Result<(), Errno> {
         let _ = rustix::fs::unlinkat(&self.services, name, AtFlags::REMOVEDIR);
         self.create(name)
     }
 
-    /// The cgroup of service `name`, created if needed.
-    pub fn create(&self, name: &str) -> Result<ServiceCgroup, Errno> {
+    /// Service `name`'s cgroup, opened for one use.
+    pub fn open(&self, name: &str) -> Result<ServiceCgroup, Errno> {
+        Ok(ServiceCgroup { dir: rustix::fs::openat(&self.services, name, DIRECTORY, Mode::empty())? })
+    }
+
+    /// Makes the cgroup of service `name` if it is not there.
+    pub fn create(&self, name: &str) -> Result<(), Errno> {
         match rustix::fs::mkdirat(&self.services, name, Mode::from_raw_mode(0o755)) {
             Ok(()) | Err(Errno::EXIST) => {}
             Err(error) => return Err(error),
         }
         // A name the cgroup file system gave a file of its own (`cgroup.procs`) is no directory.
-        let dir = rustix::fs::openat(&self.services, name, DIRECTORY, Mode::empty())?;
-        Ok(ServiceCgroup { dir, killed: false })
+        self.open(name).map(drop)
     }
 
     /// Removes the cgroup of service `name` (it is empty once its service is gone).
@@ -246,15 +249,10 @@ impl ServiceCgroup {
         read_small(&self.dir, "cgroup.procs").map(|text| pids_in(&text).collect()).unwrap_or_default()
     }
 
-    /// Whether `cgroup.kill` was written to it: it needs [`Cgroups::renew`] before the next fork.
-    pub fn was_killed(&self) -> bool {
-        self.killed
-    }
-
-    /// Sends `signal` to every process in the cgroup; SIGKILL through `cgroup.kill`.
-    pub fn signal(&mut self, signal: Signal) {
+    /// Sends `signal` to every process in the cgroup; SIGKILL through `cgroup.kill`
+    /// (after which the cgroup needs [`Cgroups::renew`] before the next fork).
+    pub fn signal(&self, signal: Signal) {
         if signal == Signal::KILL {
-            self.killed = true;
             return kill_all(&self.dir);
         }
         for pid in self.pids() {

@@ -137,8 +137,18 @@ struct Host {
     readiness: Readiness,
     /// `None` where cgroups could not be set up: services are tracked by process group.
     cgroups: Option<Cgroups>,
-    /// Each service's cgroup once it started; `None` for a name the cgroup file system refused.
-    service_cgroups: BTreeMap<String, Option<ServiceCgroup>>,
+    /// What became of each service's cgroup once it started.
+    service_cgroups: BTreeMap<String, CgroupOf>,
+}
+
+/// A service's cgroup, as going left it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum CgroupOf {
+    Made,
+    /// `cgroup.kill` was written to it: it is made anew before the next fork.
+    Killed,
+    /// The cgroup file system refused the name (told once): tracked by process group.
+    Refused,
 }
 
 impl Effects for Host {
@@ -154,6 +164,7 @@ impl Effects for Host {
         };
         let ready = ready_pipe.as_ref().map(|((_, write), number)| (write.as_fd(), *number));
         self.make_cgroup(name);
+        let cgroup = self.open_cgroup(name);
         let input = self.dev_null.as_fd();
         let output = match &spec.options().log {
             Some(target) => self.logs.writer_for(name, target, &self.poller)?,
@@ -162,7 +173,7 @@ impl Effects for Host {
                 input
             }
         };
-        let cgroup = self.service_cgroups.get(name).and_then(Option::as_ref).map(ServiceCgroup::dir);
+        let cgroup = cgroup.as_ref().map(ServiceCgroup::dir);
         let (pid, report) = spawn::spawn(&command, Stdio { input, output, ready, cgroup }, &self.child_nofile)?;
         self.reaper.track(pid, &self.poller);
         if let Some(((read, _), number)) = ready_pipe {
@@ -197,10 +208,11 @@ impl Effects for Host {
     }
 
     fn signal_group(&mut self, name: &str, pid: Pid, stop: Stop) {
-        if let Some(Some(cgroup)) = self.service_cgroups.get_mut(name) {
+        if let Some(cgroup) = self.open_cgroup(name) {
             for signal in stop_signals(stop) {
                 cgroup.signal(signal);
             }
+            self.after_signals(name, stop);
             return;
         }
         for signal in stop_signals(stop) {
@@ -212,16 +224,18 @@ impl Effects for Host {
     }
 
     fn signal_leftovers(&mut self, name: &str, group: Pid, stop: Stop) {
+        let cgroup = self.open_cgroup(name);
         for signal in stop_signals(stop) {
-            match self.service_cgroups.get_mut(name) {
-                Some(Some(cgroup)) => cgroup.signal(signal),
-                _ => _ = rustix::process::kill_process_group(group, signal),
+            match &cgroup {
+                Some(cgroup) => cgroup.signal(signal),
+                None => _ = rustix::process::kill_process_group(group, signal),
             }
         }
+        self.after_signals(name, stop);
     }
 
     fn left_behind(&mut self, name: &str, group: Pid) -> Leftovers {
-        if let Some(Some(cgroup)) = self.service_cgroups.get(name) {
+        if let Some(cgroup) = self.open_cgroup(name) {
             return match cgroup.populated() {
                 true => Leftovers::Processes(cgroup.pids().len()),
                 false => Leftovers::Nothing,
@@ -247,7 +261,7 @@ impl Effects for Host {
     fn publish(&mut self, name: &str, status: &Status) {
         let wall = crate::clock::unix_millis() / 1000;
         let cgroup = match (&self.cgroups, self.service_cgroups.get(name)) {
-            (Some(cgroups), Some(Some(_))) => Some(cgroups.path_of(name)),
+            (Some(cgroups), Some(CgroupOf::Made | CgroupOf::Killed)) => Some(cgroups.path_of(name)),
             _ => None,
         };
         let start_time = match status.state {
@@ -260,7 +274,9 @@ impl Effects for Host {
     fn withdraw(&mut self, name: &str) {
         self.run_dir.withdraw(name);
         self.logs.retire(name);
-        if let (Some(cgroups), Some(Some(_))) = (&self.cgroups, self.service_cgroups.remove(name)) {
+        if let (Some(cgroups), Some(CgroupOf::Made | CgroupOf::Killed)) =
+            (&self.cgroups, self.service_cgroups.remove(name))
+        {
             cgroups.remove(name);
         }
     }
@@ -271,18 +287,36 @@ impl Host {
     /// a name the cgroup file system cannot hold is told once and gets none.
     fn make_cgroup(&mut self, name: &str) {
         let Some(cgroups) = self.cgroups.as_ref() else { return };
-        let renew = match self.service_cgroups.get(name) {
-            None => false,
-            Some(cgroup) => cgroup.as_ref().is_some_and(ServiceCgroup::was_killed),
+        let made = match self.service_cgroups.get(name) {
+            Some(CgroupOf::Made | CgroupOf::Refused) => return,
+            Some(CgroupOf::Killed) => cgroups.renew(name),
+            None => cgroups.create(name),
         };
-        if renew || !self.service_cgroups.contains_key(name) {
-            let made = if renew { cgroups.renew(name) } else { cgroups.create(name) };
-            let made = made.map_err(|error| {
+        let state = match made {
+            Ok(()) => CgroupOf::Made,
+            Err(error) => {
                 let (path, reason) = (cgroups.path_of(name), describe(error));
                 let message = format_args!("{name}: cannot have the cgroup {path}: {reason}; tracked by process group");
                 self.logger.log(Severity::Warning, message);
-            });
-            self.service_cgroups.insert(name.into(), made.ok());
+                CgroupOf::Refused
+            }
+        };
+        self.service_cgroups.insert(name.into(), state);
+    }
+
+    /// Service `name`'s cgroup, opened for one use; `None` without one.
+    fn open_cgroup(&self, name: &str) -> Option<ServiceCgroup> {
+        match self.service_cgroups.get(name)? {
+            CgroupOf::Made | CgroupOf::Killed => self.cgroups.as_ref()?.open(name).ok(),
+            CgroupOf::Refused => None,
+        }
+    }
+
+    /// A SIGKILL went through `cgroup.kill`: the cgroup is made anew before the next fork.
+    fn after_signals(&mut self, name: &str, stop: Stop) {
+        let killed = stop_signals(stop).any(|signal| signal == Signal::KILL);
+        if let (true, Some(state @ CgroupOf::Made)) = (killed, self.service_cgroups.get_mut(name)) {
+            *state = CgroupOf::Killed;
         }
     }
 

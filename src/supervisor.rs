@@ -1,22 +1,29 @@
-//! The service table and its state machine: start, exit, backoff, reload, stop.
+//! The service table and its state machine: start, readiness, exit,
+//! backoff, reload, stop.
 //!
 //! Pure: it knows nothing of the kernel. The event loop feeds it events
-//! (a reload's scan, a reaped pid, the clock passing a deadline, a stop
-//! request) with the time as a parameter, and it acts through [`Effects`]:
-//! spawn a process, signal a process group, log a line. Tests drive it with a
-//! fake clock and fake effects.
+//! (a reload's scan, a reaped pid, an exec or a readiness notice, the clock
+//! passing a deadline, a stop request) with the time as a parameter, and it
+//! acts through [`Effects`]: spawn a process, signal a service, log a line.
+//! Tests drive it with a fake clock and fake effects.
+//!
+//! Two concerns live in rooms of their own: `order` (who waits for whom to
+//! start and to stop, `after=`) and `checks` (a service's `check=`).
+
+mod checks;
+mod order;
 
 use crate::clock::seconds;
 use crate::config::{Readiness, Restart, ServiceSpec};
-use crate::health::{self, Health, Verdict};
+use crate::health::{self, Health};
 use crate::log::{Severity, describe};
 use crate::protocol::{Control, Exit, show_signal};
-use crate::start_order::{cycle_through, show_cycle, stop_blockers};
 use crate::table::{Entry, List, Slot, Table};
 use alloc::rc::Rc;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
+use order::Hold;
 use rustix::io::Errno;
 use rustix::process::Pid;
 
@@ -179,15 +186,6 @@ struct Service {
     health: Option<alloc::boxed::Box<Health>>,
 }
 
-/// A stop put off until the services after this one have stopped.
-#[derive(Debug)]
-struct Hold {
-    /// Those that still run.
-    waits_for: Vec<String>,
-    since: Millis,
-    told: bool,
-}
-
 /// The service table.
 #[derive(Default)]
 pub struct Supervisor {
@@ -220,40 +218,6 @@ impl Service {
             status_text,
             hold,
             health,
-        }
-    }
-
-    /// Its `check=` came, went or changed (a reload): the schedule follows.
-    fn check_changed(&mut self, now: Millis, effects: &mut impl Effects) {
-        match (&self.spec.check, &mut self.health) {
-            (None, Some(health)) => {
-                if let Some(pid) = health.end_run() {
-                    effects.kill_check(pid);
-                }
-                // Kept while its check runs: the check's pid stays known until it is reaped.
-                if health.pid().is_none() {
-                    self.health = None;
-                }
-            }
-            (Some(_), None) => {
-                let mut health = alloc::boxed::Box::<Health>::default();
-                health.begin_run();
-                self.health = Some(health);
-                if let State::Up { ready, .. } = self.state {
-                    self.schedule_checks(now, ready);
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// Schedules the checks of a running service: an interval on if it is ready,
-    /// else the ramp after an exec.
-    fn schedule_checks(&mut self, now: Millis, ready: bool) {
-        let (Some(health), Some(check)) = (&mut self.health, &self.spec.check) else { return };
-        match ready {
-            true => health.ready(now, check),
-            false => health.executed(now),
         }
     }
 
@@ -577,57 +541,6 @@ impl Service {
         }
     }
 
-    /// A check is due or past its time: start or kill it.
-    fn check_deadline(&mut self, now: Millis, effects: &mut impl Effects) {
-        let (Some(health), Some(check)) = (&mut self.health, &self.spec.check) else { return };
-        if let Some(pid) = health.time_up(now) {
-            effects.kill_check(pid);
-        }
-        if !matches!(self.state, State::Up { .. }) || !health.is_due(now) {
-            return;
-        }
-        match effects.spawn_check(&self.name, &self.spec) {
-            Ok(pid) => health.started(pid, now, check),
-            Err(error) => {
-                let name = &self.name;
-                effects.log(Severity::Error, format_args!("{name}: cannot run its check: {}", describe(error)));
-                self.check_finished(now, Exit::Code(126), effects);
-            }
-        }
-    }
-
-    /// Its check ended with `exit`: what the result means.
-    fn check_finished(&mut self, now: Millis, exit: Exit, effects: &mut impl Effects) {
-        let Some(health) = &mut self.health else { return };
-        let Some(check) = &self.spec.check else {
-            // A check of a `check=` removed since: nothing more to run.
-            self.health = None;
-            return;
-        };
-        let verdict = health.finished(now, exit, check);
-        let (failures, last) = (health.failures(), health.shown().last.map(|(outcome, _)| outcome));
-        match verdict {
-            None => {}
-            Some(Verdict::Passed { first: true }) if matches!(self.state, State::Up { ready: false, .. }) => {
-                self.became_ready(now, "check", effects);
-            }
-            Some(Verdict::Unhealthy) => {
-                let (name, last) = (&self.name, last.expect("BUG: a verdict has an outcome"));
-                let message =
-                    format_args!("{name}: unhealthy: check failed {failures} times (last: {last}); restarting");
-                effects.log(Severity::Warning, message);
-                self.short_runs = 0;
-                self.stop(now, AfterStop::Start, effects);
-            }
-            Some(_) => effects.publish(&self.name, &self.status()),
-        }
-    }
-
-    /// The check process, while one runs.
-    fn check_pid(&self) -> Option<Pid> {
-        self.health.as_ref().and_then(|health| health.pid())
-    }
-
     /// The main process, while there is one.
     fn pid(&self) -> Option<Pid> {
         match self.state {
@@ -711,87 +624,6 @@ impl Supervisor {
         // Entering the wait (from `Service::start`) leaves `waiting_for` empty.
         if service.state == State::Waiting && service.waiting_for.is_empty() {
             self.start_if_ready(now, slot, effects);
-        }
-    }
-
-    fn is_ready(&self, name: &str) -> bool {
-        self.services.find(name).is_some_and(|slot| self.services.get(slot).is_ready())
-    }
-
-    /// Starts the waiting service in `slot` when every `after=` service is ready;
-    /// otherwise publishes what it still waits for.
-    fn start_if_ready(&mut self, now: Millis, slot: Slot, effects: &mut impl Effects) {
-        let service = self.services.get(slot);
-        if service.state != State::Waiting || self.shutting_down {
-            return;
-        }
-        let missing: Vec<String> = service.spec.after().iter().filter(|name| !self.is_ready(name)).cloned().collect();
-        if missing.is_empty() {
-            self.update(now, slot, effects, |service, effects| {
-                service.spawn(now, effects);
-                true
-            });
-        } else if missing != service.waiting_for {
-            self.update(now, slot, effects, |service, effects| {
-                service.waiting_for = missing;
-                effects.publish(&service.name, &service.status());
-                true
-            });
-        }
-    }
-
-    /// Stops the services in `slots` for good, each only after those of them
-    /// that run and are `after=` it have stopped (in reverse start order).
-    fn stop_together(&mut self, now: Millis, slots: Vec<Slot>, effects: &mut impl Effects) {
-        let ordered = slots.iter().any(|&slot| !self.services.get(slot).spec.after().is_empty());
-        let blockers = match ordered {
-            false => Vec::new(),
-            true => {
-                let members: Vec<(&str, &[String], bool)> = slots
-                    .iter()
-                    .map(|&slot| self.services.get(slot))
-                    .map(|service| (service.name.as_str(), service.spec.after(), service.is_running()))
-                    .collect();
-                stop_blockers(&members)
-            }
-        };
-        let mut free = Vec::with_capacity(slots.len());
-        for (at, &slot) in slots.iter().enumerate() {
-            let waits_for: Vec<String> = match blockers.get(at) {
-                Some(others) if !others.is_empty() => {
-                    others.iter().map(|&other| self.services.get(slots[other]).name.clone()).collect()
-                }
-                _ => {
-                    free.push(slot);
-                    continue;
-                }
-            };
-            self.update(now, slot, effects, |service, _| {
-                service.hold = Some(alloc::boxed::Box::new(Hold { waits_for, since: now, told: false }));
-                true
-            });
-        }
-        for slot in free {
-            self.update(now, slot, effects, |service, effects| service.stop(now, AfterStop::Remove, effects));
-        }
-    }
-
-    /// `gone` left the table: the services it came after no longer wait for it to stop.
-    fn release_holds(&mut self, now: Millis, gone: &Service, effects: &mut impl Effects) {
-        for name in gone.spec.after() {
-            let Some(slot) = self.services.find(name) else { continue };
-            let released = self.services.update(slot, |service| {
-                let Some(hold) = service.hold.as_mut() else { return false };
-                hold.waits_for.retain(|other| *other != gone.name);
-                let released = hold.waits_for.is_empty();
-                if released {
-                    service.hold = None;
-                }
-                released
-            });
-            if released {
-                self.update(now, slot, effects, |service, effects| service.stop(now, AfterStop::Remove, effects));
-            }
         }
     }
 
@@ -920,29 +752,6 @@ impl Supervisor {
         let removed = removed_count;
         effects.log(Severity::Info, format_args!("configuration: {added} added, {removed} removed, {changed} changed"));
         self.report_order_errors(&ordered, effects);
-    }
-
-    /// Logs each cycle of `after=` through the services named in `ordered`
-    /// (once for each service in it), and each `after=` name that is no service.
-    fn report_order_errors(&self, ordered: &[String], effects: &mut impl Effects) {
-        let after_of = |name: &str| self.services.find(name).map(|slot| self.services.get(slot).spec.after());
-        let mut reported: Vec<&str> = Vec::new();
-        for name in ordered {
-            if let Some(cycle) = cycle_through(name, after_of).filter(|_| !reported.contains(&name.as_str())) {
-                let members = &cycle[..cycle.len() - 1];
-                for (at, member) in members.iter().enumerate() {
-                    let from_member: Vec<&str> = members[at..].iter().chain(&members[..=at]).copied().collect();
-                    let line = self.services.find(member).and_then(|slot| self.services.get(slot).spec.after.as_ref());
-                    let (line, shown) = (line.map_or(0, |after| after.line), show_cycle(&from_member));
-                    effects.log(Severity::Error, format_args!("{member}:{line}: after= makes a cycle: {shown}"));
-                }
-                reported.extend(members);
-            }
-            for missing in after_of(name).unwrap_or(&[]).iter().filter(|other| self.services.find(other).is_none()) {
-                effects
-                    .log(Severity::Warning, format_args!("{name}: after={missing}: no such service; waiting for it"));
-            }
-        }
     }
 
     /// A process was reaped. Pids that are no service's (orphans going

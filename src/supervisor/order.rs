@@ -1,0 +1,127 @@
+//! The order of `after=` in the state machine: a service that waits for
+//! others starts once they are ready, services that stop together stop in
+//! reverse order, and a reload tells of cycles and missing names. The graph
+//! work, pure, is [`crate::start_order`].
+
+use super::{AfterStop, Effects, Service, State, Supervisor};
+use crate::log::Severity;
+use crate::start_order::{cycle_through, show_cycle, stop_blockers};
+use crate::supervisor::Millis;
+use crate::table::Slot;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+/// A stop put off until the services after this one have stopped.
+#[derive(Debug)]
+pub(super) struct Hold {
+    /// Those that still run.
+    pub(super) waits_for: Vec<String>,
+    pub(super) since: Millis,
+    pub(super) told: bool,
+}
+
+impl Supervisor {
+    pub(super) fn is_ready(&self, name: &str) -> bool {
+        self.services.find(name).is_some_and(|slot| self.services.get(slot).is_ready())
+    }
+
+    /// Starts the waiting service in `slot` when every `after=` service is ready;
+    /// otherwise publishes what it still waits for.
+    pub(super) fn start_if_ready(&mut self, now: Millis, slot: Slot, effects: &mut impl Effects) {
+        let service = self.services.get(slot);
+        if service.state != State::Waiting || self.shutting_down {
+            return;
+        }
+        let missing: Vec<String> = service.spec.after().iter().filter(|name| !self.is_ready(name)).cloned().collect();
+        if missing.is_empty() {
+            self.update(now, slot, effects, |service, effects| {
+                service.spawn(now, effects);
+                true
+            });
+        } else if missing != service.waiting_for {
+            self.update(now, slot, effects, |service, effects| {
+                service.waiting_for = missing;
+                effects.publish(&service.name, &service.status());
+                true
+            });
+        }
+    }
+
+    /// Stops the services in `slots` for good, each only after those of them
+    /// that run and are `after=` it have stopped (in reverse start order).
+    pub(super) fn stop_together(&mut self, now: Millis, slots: Vec<Slot>, effects: &mut impl Effects) {
+        let ordered = slots.iter().any(|&slot| !self.services.get(slot).spec.after().is_empty());
+        let blockers = match ordered {
+            false => Vec::new(),
+            true => {
+                let members: Vec<(&str, &[String], bool)> = slots
+                    .iter()
+                    .map(|&slot| self.services.get(slot))
+                    .map(|service| (service.name.as_str(), service.spec.after(), service.is_running()))
+                    .collect();
+                stop_blockers(&members)
+            }
+        };
+        let mut free = Vec::with_capacity(slots.len());
+        for (at, &slot) in slots.iter().enumerate() {
+            let waits_for: Vec<String> = match blockers.get(at) {
+                Some(others) if !others.is_empty() => {
+                    others.iter().map(|&other| self.services.get(slots[other]).name.clone()).collect()
+                }
+                _ => {
+                    free.push(slot);
+                    continue;
+                }
+            };
+            self.update(now, slot, effects, |service, _| {
+                service.hold = Some(alloc::boxed::Box::new(Hold { waits_for, since: now, told: false }));
+                true
+            });
+        }
+        for slot in free {
+            self.update(now, slot, effects, |service, effects| service.stop(now, AfterStop::Remove, effects));
+        }
+    }
+
+    /// `gone` left the table: the services it came after no longer wait for it to stop.
+    pub(super) fn release_holds(&mut self, now: Millis, gone: &Service, effects: &mut impl Effects) {
+        for name in gone.spec.after() {
+            let Some(slot) = self.services.find(name) else { continue };
+            let released = self.services.update(slot, |service| {
+                let Some(hold) = service.hold.as_mut() else { return false };
+                hold.waits_for.retain(|other| *other != gone.name);
+                let released = hold.waits_for.is_empty();
+                if released {
+                    service.hold = None;
+                }
+                released
+            });
+            if released {
+                self.update(now, slot, effects, |service, effects| service.stop(now, AfterStop::Remove, effects));
+            }
+        }
+    }
+
+    /// Logs each cycle of `after=` through the services named in `ordered`
+    /// (once for each service in it), and each `after=` name that is no service.
+    pub(super) fn report_order_errors(&self, ordered: &[String], effects: &mut impl Effects) {
+        let after_of = |name: &str| self.services.find(name).map(|slot| self.services.get(slot).spec.after());
+        let mut reported: Vec<&str> = Vec::new();
+        for name in ordered {
+            if let Some(cycle) = cycle_through(name, after_of).filter(|_| !reported.contains(&name.as_str())) {
+                let members = &cycle[..cycle.len() - 1];
+                for (at, member) in members.iter().enumerate() {
+                    let from_member: Vec<&str> = members[at..].iter().chain(&members[..=at]).copied().collect();
+                    let line = self.services.find(member).and_then(|slot| self.services.get(slot).spec.after.as_ref());
+                    let (line, shown) = (line.map_or(0, |after| after.line), show_cycle(&from_member));
+                    effects.log(Severity::Error, format_args!("{member}:{line}: after= makes a cycle: {shown}"));
+                }
+                reported.extend(members);
+            }
+            for missing in after_of(name).unwrap_or(&[]).iter().filter(|other| self.services.find(other).is_none()) {
+                effects
+                    .log(Severity::Warning, format_args!("{name}: after={missing}: no such service; waiting for it"));
+            }
+        }
+    }
+}
