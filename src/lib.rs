@@ -33,13 +33,14 @@
 //! | [`paths`] | splitting paths without libc |
 //! | [`dir_watch`] | inotify on the directory and its parent: when to rescan, which files are still being written |
 //! | [`table`] | the service table's storage: stable slots, and indexes by name, pid and deadline kept in step |
-//! | [`supervisor`] | the service table and state machine: start, readiness, exit, backoff, reload, stop |
+//! | [`supervisor`] | the service table and state machine: start, readiness, exit, backoff, reload, stop; its rooms `order` (`after=`) and `checks` (`check=`) |
 //! | [`start_order`] | the graph of `after=`: cycles, and who stops before whom when services stop together |
 //! | [`health`] | one service's health check: when the next is due, when one has had its time, what a result means |
 //! | [`readiness`] | what services say of their readiness: `ready=fd:N` pipes and the `ready=notify` socket |
 //! | [`spawn`] | fork, the child's setup, exec, reporting a failed exec back |
 //! | [`service_log`] | service output: one pipe per service, timestamped and rotated files, `log=-` |
 //! | [`daemon`] | arguments, set-up, and each turn of the event loop |
+//! | [`cgroups`] | cgroup v2: going's leaf and one cgroup per service, forked into, signalled, killed, removed |
 //! | [`reaper`] | reaping: each service through its pidfd, orphans through `waitpid(-1)` when SIGCHLD says so |
 //! | [`events`] | the epoll set: every descriptor registered once with a token that says what it is |
 //! | [`log`] | going's own event lines, to syslog or stderr |
