@@ -200,7 +200,9 @@ fn deleted_run_directory_is_created_again_with_every_status() {
     let going = Going::start(&[("web", "cmd=/bin/sleep 1000\n"), ("db", "cmd=/bin/sleep 1000\n")]);
     let web = going.service_pid("web", 1);
     going.service_pid("db", 1);
-    wait_for("the status files", || going.status_key("db", "state"));
+    // Up: no status file is being written any more while the directory goes.
+    going.wait_state("web", "up");
+    going.wait_state("db", "up");
     fs::remove_dir_all(going.run_dir()).unwrap();
     signal_pid(web, rustix::process::Signal::KILL);
     going.wait_log("run directory was gone; created it again");
