@@ -70,11 +70,14 @@ fn notifier(gate: &Path, messages: &[&str]) -> String {
     format!("cmd=/usr/bin/python3 -c '{script}'\nready=notify\n")
 }
 
-/// The NOTIFY_SOCKET a service was given, from its environment.
+/// The NOTIFY_SOCKET a service was given, from its environment once it has exec'd
+/// (before, /proc shows going's own).
 fn notify_socket_of(pid: i32) -> String {
-    let environ = fs::read(format!("/proc/{pid}/environ")).unwrap();
-    let entry = environ.split(|&b| b == 0).find_map(|entry| entry.strip_prefix(b"NOTIFY_SOCKET=")).unwrap();
-    String::from_utf8(entry.to_vec()).unwrap()
+    wait_for("the service's exec", || {
+        let environ = fs::read(format!("/proc/{pid}/environ")).ok()?;
+        let entry = environ.split(|&b| b == 0).find_map(|entry| entry.strip_prefix(b"NOTIFY_SOCKET="))?;
+        Some(String::from_utf8(entry.to_vec()).unwrap())
+    })
 }
 
 /// Sends one datagram to an abstract `@name` address from this (test) process.
@@ -98,7 +101,6 @@ fn ready_notify_counts_ready_from_the_service_and_ignores_anyone_else() {
         ("slow", &notifier(&status_gate, &["STATUS=still loading"])),
     ]);
     let slow = going.service_pid("slow", 1);
-    wait_for("python to be running", || fs::read(format!("/proc/{slow}/environ")).ok());
     let address = notify_socket_of(slow);
     // The test is no process of any service: its READY=1 for anyone is ignored.
     send_from_outside(&address, b"READY=1");
