@@ -6,7 +6,6 @@ mod common;
 use common::*;
 use std::fs;
 use std::net::TcpListener;
-use std::process::Command;
 
 /// A TCP port on loopback that nothing listens on now.
 fn free_port() -> u16 {
@@ -95,18 +94,9 @@ fn the_check_runs_in_the_services_context() {
 #[test]
 fn the_check_runs_in_the_services_chroot() {
     // The jail holds one static program and a marker the host's root does not have.
-    let jail = TempDir::new("jail");
-    fs::set_permissions(jail.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let jail = jail_with("jailed");
     assert!(!std::path::Path::new("/marker").exists());
     fs::write(jail.join("marker"), "").unwrap();
-    let source = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/helpers/jailed.rs");
-    let built = Command::new("rustc")
-        .args(["-O", "-C", "target-feature=+crt-static", "-o"])
-        .arg(jail.join("jailed"))
-        .arg(source)
-        .status()
-        .unwrap();
-    assert!(built.success());
     let text = format!("cmd=/jailed\nchroot={}\ncheck=/jailed check\n", jail.path().display());
     let going = Going::start(&[("web", &text)]);
     going.wait_state("web", "up");

@@ -122,17 +122,7 @@ fn ready_notify_counts_ready_from_the_service_and_ignores_anyone_else() {
 #[test]
 fn a_notify_service_in_a_chroot_reaches_the_socket() {
     // The jail holds one static program and nothing else: no path to going's run directory.
-    let jail = TempDir::new("jail");
-    fs::set_permissions(jail.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let source = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/helpers/notify_ready.rs");
-    let program = jail.join("notify_ready");
-    let built = Command::new("rustc")
-        .args(["-O", "-C", "target-feature=+crt-static", "-o"])
-        .arg(&program)
-        .arg(source)
-        .status()
-        .unwrap();
-    assert!(built.success());
+    let jail = jail_with("notify_ready");
     let text = format!("cmd=/notify_ready\nchroot={}\nready=notify\n", jail.path().display());
     let going = Going::start(&[("jailed", &text)]);
     going.wait_state("jailed", "up");

@@ -147,6 +147,22 @@ fn remove_cgroup_tree(path: &Path) {
     let _ = fs::remove_dir(path);
 }
 
+/// A jail for `chroot=` holding nothing but the program `tests/helpers/HELPER.rs`,
+/// built static as `/HELPER`.
+pub fn jail_with(helper: &str) -> TempDir {
+    let jail = TempDir::new("jail");
+    fs::set_permissions(jail.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let source = format!("{}/tests/helpers/{helper}.rs", env!("CARGO_MANIFEST_DIR"));
+    let built = Command::new("rustc")
+        .args(["-O", "-C", "target-feature=+crt-static", "-o"])
+        .arg(jail.join(helper))
+        .arg(source)
+        .status()
+        .unwrap();
+    assert!(built.success(), "rustc could not build {helper}");
+    jail
+}
+
 /// A launcher (see [`Launch::new`]) under which no cgroup2 hierarchy is writable:
 /// a private mount namespace where its mount is read-only. going then tracks
 /// services by process group, as on a machine without cgroups.
