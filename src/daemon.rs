@@ -21,7 +21,7 @@ use crate::rt::{self, Disposition, SIGNALFD_RECORD_SIZE, SignalSet};
 use crate::run_dir::RunDir;
 use crate::service_dir::{self, MAX_SERVICES, ToldErrors};
 use crate::service_log::ServiceLogs;
-use crate::spawn::{self, FailureReport, Stdio};
+use crate::spawn::{self, ChildFailure, FailureReport, Spawned, Spawner, Stdio};
 use crate::supervisor::{Effects, Leftovers, Millis, State, Status, Stop, Supervisor};
 use crate::trust::DirError;
 use alloc::collections::BTreeMap;
@@ -46,10 +46,6 @@ pub const RESCAN_DELAY: Millis = 20;
 /// file truncated in a loop) costs at most ten rescans a second, while a
 /// single change after a quiet spell still applies after [`RESCAN_DELAY`].
 pub const MIN_RESCAN_GAP: Millis = 100;
-
-/// Children between fork and exec whose pipes going holds before it collects
-/// the finished ones (without waiting for any).
-const MAX_PENDING_STARTS: usize = 32;
 
 /// sysexits(3) codes.
 pub const EXIT_USAGE: i32 = 64;
@@ -99,17 +95,6 @@ fn now() -> Millis {
     crate::clock::monotonic_millis()
 }
 
-/// A child between fork and exec, whose failure pipe is still open.
-struct Starting {
-    pid: i32,
-    report: OwnedFd,
-    name: String,
-    /// What the child was asked to do, to name it in a failure report.
-    spec: Rc<ServiceSpec>,
-    /// The service's health check, not the service.
-    check: bool,
-}
-
 /// The signals of a stop: the stop signal, then SIGCONT (a stopped process acts
 /// on it only once continued); or SIGKILL alone.
 fn stop_signals(stop: Stop) -> impl Iterator<Item = Signal> {
@@ -124,11 +109,7 @@ fn stop_signals(stop: Stop) -> impl Iterator<Item = Signal> {
 struct Host {
     logger: Logger,
     poller: Poller,
-    dev_null: OwnedFd,
-    /// going's descriptor limit before it raised its own, given back to every child.
-    child_nofile: Rlimit,
-    /// At most [`MAX_PENDING_STARTS`] (and a few): found by pid in a short scan.
-    starting: Vec<Starting>,
+    spawner: Spawner,
     run_dir: RunDir,
     logs: ServiceLogs,
     reaper: Reaper,
@@ -153,7 +134,6 @@ enum CgroupOf {
 
 impl Effects for Host {
     fn spawn(&mut self, name: &str, spec: &Rc<ServiceSpec>) -> Result<Pid, Errno> {
-        self.collect_finished_starts();
         let command = match spec.options().ready {
             ReadyWhen::Notify => spawn::prepare(spec, &spec.argv, Some(self.readiness.notify_address(&self.poller)?)),
             _ => spawn::prepare(spec, &spec.argv, None),
@@ -165,39 +145,38 @@ impl Effects for Host {
         let ready = ready_pipe.as_ref().map(|((_, write), number)| (write.as_fd(), *number));
         self.make_cgroup(name);
         let cgroup = self.open_cgroup(name);
-        let input = self.dev_null.as_fd();
         let output = match &spec.options().log {
-            Some(target) => self.logs.writer_for(name, target, &self.poller)?,
+            Some(target) => Some(self.logs.writer_for(name, target, &self.poller)?),
             None => {
                 self.logs.retire(name);
-                input
+                None
             }
         };
         let cgroup = cgroup.as_ref().map(ServiceCgroup::dir);
-        let (pid, report) = spawn::spawn(&command, Stdio { input, output, ready, cgroup }, &self.child_nofile)?;
+        let Spawned { pid, failure } = self.spawner.spawn(&command, Stdio { output, ready, cgroup })?;
         self.reaper.track(pid, &self.poller);
-        if let Some(((read, _), number)) = ready_pipe {
-            self.readiness.watch_pipe(pid, read, number, &self.poller);
+        match failure {
+            Some(failure) => self.log_failure(name, spec, failure, false),
+            None => {
+                if let Some(((read, _), number)) = ready_pipe {
+                    self.readiness.watch_pipe(pid, read, number, &self.poller);
+                }
+                self.readiness.executed(pid);
+            }
         }
-        let raw = pid.as_raw_nonzero().get();
-        // Without its pipe in the set, a failed exec is still told when the child is reaped.
-        let _ = self.poller.add(&report, Source::Start(raw));
-        self.starting.push(Starting { pid: raw, report, name: name.into(), spec: Rc::clone(spec), check: false });
         Ok(pid)
     }
 
     fn spawn_check(&mut self, name: &str, spec: &Rc<ServiceSpec>) -> Result<Pid, Errno> {
-        self.collect_finished_starts();
         let check = spec.check.as_ref().expect("BUG: a check is spawned for a spec with check=");
         let command = spawn::prepare(spec, &check.argv, None);
         // Its output is discarded: a check says what it found by its exit status.
-        let null = self.dev_null.as_fd();
-        let (pid, report) =
-            spawn::spawn(&command, Stdio { input: null, output: null, ready: None, cgroup: None }, &self.child_nofile)?;
+        let Spawned { pid, failure } =
+            self.spawner.spawn(&command, Stdio { output: None, ready: None, cgroup: None })?;
         self.reaper.track(pid, &self.poller);
-        let raw = pid.as_raw_nonzero().get();
-        let _ = self.poller.add(&report, Source::Start(raw));
-        self.starting.push(Starting { pid: raw, report, name: name.into(), spec: Rc::clone(spec), check: true });
+        if let Some(failure) = failure {
+            self.log_failure(name, spec, failure, true);
+        }
         Ok(pid)
     }
 
@@ -320,41 +299,14 @@ impl Host {
         }
     }
 
-    /// A reload starts services back to back without a turn of the loop: collect the
-    /// starts that finished, or every fork would copy thousands of open pipes.
-    fn collect_finished_starts(&mut self) {
-        if self.starting.len() >= MAX_PENDING_STARTS {
-            let pids: Vec<i32> = self.starting.iter().map(|start| start.pid).collect();
-            pids.into_iter().for_each(|pid| self.collect_start(pid));
-        }
-    }
-
-    /// Reads the failure pipe of child `pid`; once it has said all it will
-    /// (a failure, or end-of-file at exec), the start is forgotten.
-    fn collect_start(&mut self, pid: i32) {
-        let Some(index) = self.starting.iter().position(|start| start.pid == pid) else { return };
-        let starting = &self.starting[index];
-        match spawn::read_failure(&starting.report) {
-            Err(Errno::AGAIN) => return,
-            Ok(Some(failure)) => {
-                let (spec, name) = (&starting.spec, &starting.name);
-                let (program, what) = match (starting.check, &spec.check) {
-                    (true, Some(check)) => (&check.argv[0], "check: "),
-                    _ => (&spec.argv[0], ""),
-                };
-                let report = FailureReport { failure, spec, program };
-                self.logger.log(Severity::Error, format_args!("{name}: {what}{report}"));
-            }
-            Ok(None) if starting.check => {}
-            Ok(None) => {
-                if let Some(pid) = Pid::from_raw(pid) {
-                    self.readiness.executed(pid);
-                }
-            }
-            Err(_) => {}
-        }
-        self.poller.remove(&starting.report);
-        self.starting.swap_remove(index);
+    /// Logs why a child of service `name` did not run its program (`check`: its check's).
+    fn log_failure(&mut self, name: &str, spec: &ServiceSpec, failure: ChildFailure, check: bool) {
+        let (program, what) = match (check, &spec.check) {
+            (true, Some(check)) => (&check.argv[0], "check: "),
+            _ => (&spec.argv[0], ""),
+        };
+        let report = FailureReport { failure, spec, program };
+        self.logger.log(Severity::Error, format_args!("{name}: {what}{report}"));
     }
 
     /// Reaps every child that has exited, orphans adopted as subreaper included.
@@ -368,8 +320,6 @@ impl Host {
 
     /// A child was reaped: what it said and left behind first, then the state machine.
     fn reaped(&mut self, supervisor: &mut Supervisor, pid: Pid, exit: Exit) {
-        // The child is gone, so its failure pipe holds all it will ever say: log it first.
-        self.collect_start(pid.as_raw_nonzero().get());
         self.readiness.forget(pid.as_raw_nonzero().get(), &self.poller);
         self.deliver_notices(supervisor);
         // Whatever the process wrote last is in its log pipe: write it before the exit line.
@@ -379,21 +329,33 @@ impl Host {
         supervisor.reaped(now(), pid, exit, self);
     }
 
-    /// Tells the state machine what services said of their readiness.
+    /// Tells the state machine what services said of their readiness, and
+    /// that children exec'd, until no notice is left: a service that becomes
+    /// ready may start others, which give notices of their own.
     fn deliver_notices(&mut self, supervisor: &mut Supervisor) {
-        for notice in self.readiness.take_notices() {
-            match notice {
-                Notice::Executed { pid } => supervisor.executed(now(), pid, self),
-                Notice::Ready { pid, how } => supervisor.notified_ready(now(), pid, how, self),
-                Notice::Status { pid, text } => supervisor.status_text(now(), pid, &text, self),
-                Notice::PipeClosed { pid, fd } => {
-                    if let Some(name) = supervisor.name_of(pid) {
-                        let message = format_args!(
-                            "{name}: closed its readiness descriptor {fd} without writing a newline; \
-                             not ready until it starts again"
-                        );
-                        self.logger.log(Severity::Warning, message);
-                    }
+        loop {
+            let notices = self.readiness.take_notices();
+            if notices.is_empty() {
+                return;
+            }
+            for notice in notices {
+                self.deliver(supervisor, notice);
+            }
+        }
+    }
+
+    fn deliver(&mut self, supervisor: &mut Supervisor, notice: Notice) {
+        match notice {
+            Notice::Executed { pid } => supervisor.executed(now(), pid, self),
+            Notice::Ready { pid, how } => supervisor.notified_ready(now(), pid, how, self),
+            Notice::Status { pid, text } => supervisor.status_text(now(), pid, &text, self),
+            Notice::PipeClosed { pid, fd } => {
+                if let Some(name) = supervisor.name_of(pid) {
+                    let message = format_args!(
+                        "{name}: closed its readiness descriptor {fd} without writing a newline; \
+                         not ready until it starts again"
+                    );
+                    self.logger.log(Severity::Warning, message);
                 }
             }
         }
@@ -547,6 +509,8 @@ impl<'a> Daemon<'a> {
         let child_nofile = raise_nofile_limit();
         let poller = Poller::new().map_err(|error| failure("create the epoll set", error))?;
         poller.add(&signal_fd, Source::Signals).map_err(|error| failure("watch the signalfd", error))?;
+        // Among the first descriptors: every child copies those below the spawner's.
+        let spawner = Spawner::new(child_nofile).map_err(|error| failure("prepare to start children", error))?;
 
         let mut logger = Logger::new();
         let shown_dir = dir.to_string_lossy();
@@ -558,9 +522,6 @@ impl<'a> Daemon<'a> {
             };
             setup_failure(code, format_args!("{shown_dir}: {error}"))
         })?;
-        let dev_null_flags = rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC;
-        let dev_null = rustix::fs::open(c"/dev/null", dev_null_flags, rustix::fs::Mode::empty())
-            .map_err(|error| failure("open /dev/null", error))?;
         let mut run_dir = RunDir::open(run_dir, &shown_dir, &mut logger);
         let previous = run_dir.take_previous_statuses();
         leftovers::kill_leftovers(&previous, run_dir.boot_id(), &mut logger);
@@ -568,29 +529,17 @@ impl<'a> Daemon<'a> {
             let _ = poller.add(control, Source::Control);
         }
         let logs = ServiceLogs::new();
-        let starting = Vec::new();
         let reaper = Reaper::default();
         let readiness = Readiness::default();
         let cgroups = Cgroups::set_up(&mut logger);
         let service_cgroups = BTreeMap::new();
-        let mut host = Host {
-            logger,
-            poller,
-            dev_null,
-            child_nofile,
-            starting,
-            run_dir,
-            logs,
-            reaper,
-            told,
-            readiness,
-            cgroups,
-            service_cgroups,
-        };
+        let mut host =
+            Host { logger, poller, spawner, run_dir, logs, reaper, told, readiness, cgroups, service_cgroups };
         let version = env!("CARGO_PKG_VERSION");
         host.log(Severity::Info, format_args!("going {version} supervising {shown_dir}"));
         let mut supervisor = Supervisor::new();
         supervisor.reload(now(), scan.services, &mut host);
+        host.deliver_notices(&mut supervisor);
         let watch = match DirWatch::new(dir) {
             Ok(mut watch) => {
                 watch.watch_also(&scan.procfile_dirs, &mut host.logger);
@@ -620,7 +569,6 @@ impl<'a> Daemon<'a> {
         let mut signals = Signals::default();
         for source in ready.drain(..) {
             match source {
-                Source::Start(pid) => self.host.collect_start(pid),
                 Source::Log(id) => self.host.logs.read(id, &self.host.poller, &mut self.host.logger),
                 Source::Inotify => self.directory_changed(),
                 Source::Control => self.commands_arrived(),

@@ -10,9 +10,9 @@
 //! | `rt_sigprocmask` | block exactly SIGCHLD/TERM/INT/HUP before the signalfd exists; empty the child's mask |
 //! | `rt_sigaction` | undo dispositions inherited through exec (SIG_IGN survives it): going's handled signals to default and SIGPIPE ignored at start, every signal to default in the child |
 //! | `signalfd4` | signals become readable data in the event loop; no handlers |
-//! | `clone(SIGCHLD)` | fork; aarch64 has no `fork` syscall, `clone` works on both |
+//! | `clone`, `clone3` | start a child on a stack of its own in going's memory (CLONE_VM, CLONE_VFORK), which needs a few lines of assembly; clone3 for CLONE_INTO_CGROUP |
 //! | `execve` | run the service |
-//! | `close_range` | mark fds inherited from going's parent close-on-exec at start |
+//! | `close_range` | mark fds inherited from going's parent close-on-exec at start; give a child its own small descriptor table |
 //! | `exit_group` | leave, from the daemon or from a child whose exec failed |
 //!
 //! The other half of the runtime, what only a program without libc needs
@@ -22,6 +22,7 @@
 //! (goingctl, the tests, the fuzz target) link it as it is.
 #![allow(unsafe_code)]
 
+use core::convert::Infallible;
 use core::ffi::CStr;
 use rustix::fd::{BorrowedFd, FromRawFd, OwnedFd};
 use rustix::io::Errno;
@@ -126,18 +127,31 @@ pub fn open_standard_fds() {
     }
 }
 
-/// Forks. `Ok(None)` in the child, `Ok(Some(pid))` in the parent.
-///
-/// The child shares nothing with the parent but a copy of its memory: it must
-/// make system calls only (no allocation, no logging) and end in [`execve`]
-/// or [`exit`].
-pub fn fork() -> Result<Option<rustix::process::Pid>, Errno> {
-    let sigchld = rustix::process::Signal::CHILD.as_raw() as usize;
-    // SAFETY: going is single-threaded and holds no locks across this call, so
-    // the child's copy of memory is consistent; argument order differs between
-    // x86_64 and aarch64 only in the zeroed ones.
-    let pid = unsafe { syscall!(Sysno::clone, sigchld, 0, 0, 0, 0) }.map_err(errno)?;
-    Ok(rustix::process::Pid::from_raw(pid as i32))
+/// The stack a child of [`spawn`] runs on until its exec: one for all
+/// children, since going waits for each, with an unmapped guard page below
+/// it so that an overflow faults instead of writing over going's memory.
+pub struct ChildStack {
+    /// The lowest usable byte, just above the guard page.
+    low: *mut core::ffi::c_void,
+}
+
+/// The child's setup makes system calls only: a few kilobytes would do.
+const CHILD_STACK_SIZE: usize = 64 * 1024;
+const GUARD_SIZE: usize = 4096;
+
+impl ChildStack {
+    pub fn new() -> Result<ChildStack, Errno> {
+        use rustix::mm::{MapFlags, MprotectFlags, ProtFlags};
+        let flags = MapFlags::PRIVATE | MapFlags::STACK | MapFlags::NORESERVE;
+        let prot = ProtFlags::READ | ProtFlags::WRITE;
+        // SAFETY: a new anonymous mapping at an address the kernel picks aliases nothing.
+        let base =
+            unsafe { rustix::mm::mmap_anonymous(core::ptr::null_mut(), GUARD_SIZE + CHILD_STACK_SIZE, prot, flags) }?;
+        // SAFETY: the lowest page of the mapping just made, which nothing refers to.
+        unsafe { rustix::mm::mprotect(base, GUARD_SIZE, MprotectFlags::empty()) }?;
+        // SAFETY: within the mapping, which is GUARD_SIZE + CHILD_STACK_SIZE long.
+        Ok(ChildStack { low: unsafe { base.byte_add(GUARD_SIZE) } })
+    }
 }
 
 /// `struct clone_args` of clone3(2), up to `cgroup` (Linux 5.7).
@@ -156,31 +170,136 @@ struct CloneArgs {
     cgroup: u64,
 }
 
+const CLONE_VM: u64 = 0x100;
+const CLONE_FILES: u64 = 0x400;
+const CLONE_VFORK: u64 = 0x4000;
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+const CLOSE_RANGE_UNSHARE: usize = 1 << 1;
 
-/// Forks into the cgroup whose directory is `cgroup` (clone3 with
-/// CLONE_INTO_CGROUP): the child is in it from its first instruction, and
-/// no migration is paid for. As [`fork`] otherwise.
-pub fn fork_into(cgroup: BorrowedFd) -> Result<Option<rustix::process::Pid>, Errno> {
+/// Where the child of [`spawn`] enters: it calls the closure `closure` points to.
+extern "C" fn enter_child<F: FnMut() -> Infallible>(closure: *mut core::ffi::c_void) -> ! {
+    // SAFETY: `closure` is the `&mut F` spawn passed, alive while the parent waits in spawn.
+    let child = unsafe { &mut *closure.cast::<F>() };
+    match child() {}
+}
+
+/// Starts a process that runs `child` on `stack`, in going's own memory,
+/// while going waits until it has exec'd or exited (CLONE_VM | CLONE_VFORK,
+/// as posix_spawn does): no page table is copied and no page of going's is
+/// made copy-on-write, so the cost does not grow with going. With
+/// `share_fds` the child shares going's descriptor table too (CLONE_FILES),
+/// and must call [`unshare_fds_below`] before it changes any descriptor.
+/// With `cgroup` it is born in that cgroup (clone3, CLONE_INTO_CGROUP).
+///
+/// `child` must make system calls only (no allocation, no logging), may
+/// write only what it captured, and must end in [`execve`] or [`exit`].
+pub fn spawn<F: FnMut() -> Infallible>(
+    stack: &mut ChildStack,
+    cgroup: Option<BorrowedFd>,
+    share_fds: bool,
+    child: &mut F,
+) -> Result<rustix::process::Pid, Errno> {
     use rustix::fd::AsRawFd;
-    let args = CloneArgs {
-        flags: CLONE_INTO_CGROUP,
-        pidfd: 0,
-        child_tid: 0,
-        parent_tid: 0,
-        exit_signal: rustix::process::Signal::CHILD.as_raw() as u64,
-        stack: 0,
-        stack_size: 0,
-        tls: 0,
-        set_tid: 0,
-        set_tid_size: 0,
-        cgroup: cgroup.as_raw_fd() as u64,
+    let flags = CLONE_VM | CLONE_VFORK | if share_fds { CLONE_FILES } else { 0 };
+    let exit_signal = rustix::process::Signal::CHILD.as_raw() as u64;
+    let stack_top = stack.low as usize + CHILD_STACK_SIZE;
+    let entry: extern "C" fn(*mut core::ffi::c_void) -> ! = enter_child::<F>;
+    let closure = (child as *mut F).cast::<core::ffi::c_void>();
+    let pid = match cgroup {
+        Some(cgroup) => {
+            let args = CloneArgs {
+                flags: flags | CLONE_INTO_CGROUP,
+                pidfd: 0,
+                child_tid: 0,
+                parent_tid: 0,
+                exit_signal,
+                stack: stack.low as u64,
+                stack_size: CHILD_STACK_SIZE as u64,
+                tls: 0,
+                set_tid: 0,
+                set_tid_size: 0,
+                cgroup: cgroup.as_raw_fd() as u64,
+            };
+            let size = core::mem::size_of::<CloneArgs>();
+            // SAFETY: see `clone_on_stack`; `args` is a valid clone_args of the size passed.
+            unsafe {
+                clone_on_stack(Sysno::clone3 as usize, [&args as *const CloneArgs as usize, size, 0], entry, closure)
+            }
+        }
+        // The older clone(2), on every kernel: flags with the exit signal, the stack's top.
+        // SAFETY: see `clone_on_stack`.
+        None => unsafe {
+            clone_on_stack(Sysno::clone as usize, [(flags | exit_signal) as usize, stack_top, 0], entry, closure)
+        },
     };
-    // SAFETY: as for `fork`: single-threaded, no locks held, no new stack (the child runs
-    // on a copy of the parent's); `args` is a valid clone_args of the size passed.
-    let pid = unsafe { syscall!(Sysno::clone3, &args as *const CloneArgs, core::mem::size_of::<CloneArgs>()) }
-        .map_err(errno)?;
-    Ok(rustix::process::Pid::from_raw(pid as i32))
+    match pid {
+        raw @ 1.. => Ok(rustix::process::Pid::from_raw(raw as i32).expect("BUG: a positive pid")),
+        error => Err(Errno::from_raw_os_error(-(error as i32))),
+    }
+}
+
+/// Makes the clone system call `number` (clone or clone3) with `args`, for a
+/// child that starts on a stack of its own and calls `entry(arg)` there.
+/// Returns the child's pid, or minus the errno.
+///
+/// # Safety
+///
+/// The call must ask for a new stack that nothing else uses, and CLONE_VFORK:
+/// the parent then waits, so the child alone runs in the shared memory, and
+/// `arg` must stay valid for `entry` until the call returns.
+#[cfg(target_arch = "x86_64")]
+unsafe fn clone_on_stack(
+    number: usize,
+    args: [usize; 3],
+    entry: extern "C" fn(*mut core::ffi::c_void) -> !,
+    arg: *mut core::ffi::c_void,
+) -> isize {
+    let result: isize;
+    // SAFETY: the caller's contract. The parent continues after the syscall with every
+    // register but rax, rcx and r11 kept. The child starts at the same instruction on its
+    // own stack (16-byte aligned, so aligned as a call expects) with rax 0 and the parent's
+    // other registers: it calls entry(arg) and never comes back.
+    unsafe {
+        core::arch::asm!(
+            "syscall",
+            "test rax, rax",
+            "jnz 2f",
+            "xor ebp, ebp",
+            "mov rdi, r12",
+            "call r13",
+            "ud2",
+            "2:",
+            inlateout("rax") number as isize => result,
+            in("rdi") args[0],
+            in("rsi") args[1],
+            in("rdx") args[2],
+            in("r10") 0usize,
+            in("r8") 0usize,
+            in("r12") arg,
+            in("r13") entry,
+            lateout("rcx") _,
+            lateout("r11") _,
+        );
+    }
+    result
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+compile_error!("going starts services through a clone trampoline written for x86_64 only (rt::clone_on_stack)");
+
+/// In a child that shares going's descriptor table: gives it a table of its
+/// own holding only descriptors below `first`, so that what it changes
+/// is its own, and the copy costs as much for 10 services as for 10,000.
+pub fn unshare_fds_below(first: u32) -> Result<(), Errno> {
+    // SAFETY: close_range takes numbers and flags only.
+    unsafe { syscall!(Sysno::close_range, first, u32::MAX, CLOSE_RANGE_UNSHARE) }.map(drop).map_err(errno)
+}
+
+/// Whether the kernel has `close_range(CLOSE_RANGE_UNSHARE)` (Linux 5.9):
+/// asked of going's own table, which is not shared, so nothing is copied or closed.
+pub fn can_unshare_fds() -> bool {
+    // SAFETY: close_range takes numbers and flags only; the range holds no descriptor.
+    unsafe { syscall!(Sysno::close_range, u32::MAX, u32::MAX, CLOSE_RANGE_UNSHARE) }.is_ok()
 }
 
 /// Replaces the process image; returns only on failure.
