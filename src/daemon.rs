@@ -24,7 +24,7 @@ use crate::service_log::ServiceLogs;
 use crate::spawn::{self, ChildFailure, FailureReport, Spawned, Spawner, Stdio};
 use crate::supervisor::{Effects, Leftovers, Millis, State, Status, Stop, Supervisor};
 use crate::trust::DirError;
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::ffi::CString;
 use alloc::rc::Rc;
 use alloc::string::String;
@@ -116,6 +116,8 @@ struct Host {
     /// The configuration errors already logged.
     told: ToldErrors,
     readiness: Readiness,
+    /// Services whose status changed this turn: their files are written at its end.
+    unpublished: BTreeSet<String>,
     /// `None` where cgroups could not be set up: services are tracked by process group.
     cgroups: Option<Cgroups>,
     /// What became of each service's cgroup once it started.
@@ -237,20 +239,14 @@ impl Effects for Host {
         self.logger.log(severity, message);
     }
 
-    fn publish(&mut self, name: &str, status: &Status) {
-        let wall = crate::clock::unix_millis() / 1000;
-        let cgroup = match (&self.cgroups, self.service_cgroups.get(name)) {
-            (Some(cgroups), Some(CgroupOf::Made | CgroupOf::Killed)) => Some(cgroups.path_of(name)),
-            _ => None,
-        };
-        let start_time = match status.state {
-            State::Up { pid, .. } | State::Stopping { pid, .. } => self.reaper.start_time(pid.as_raw_nonzero().get()),
-            _ => None,
-        };
-        self.run_dir.publish(name, status, (now(), wall), (cgroup.as_deref(), start_time), &mut self.logger);
+    fn publish(&mut self, name: &str, _status: &Status) {
+        if !self.unpublished.contains(name) {
+            self.unpublished.insert(name.into());
+        }
     }
 
     fn withdraw(&mut self, name: &str) {
+        self.unpublished.remove(name);
         self.run_dir.withdraw(name);
         self.logs.retire(name);
         if let (Some(cgroups), Some(CgroupOf::Made | CgroupOf::Killed)) =
@@ -297,6 +293,30 @@ impl Host {
         if let (true, Some(state @ CgroupOf::Made)) = (killed, self.service_cgroups.get_mut(name)) {
             *state = CgroupOf::Killed;
         }
+    }
+
+    /// Writes the status file of every service whose status changed since the last
+    /// call, once however often it changed: at the end of each turn, so that a
+    /// respawn forks first and writes once.
+    fn publish_changed(&mut self, supervisor: &Supervisor) {
+        for name in core::mem::take(&mut self.unpublished) {
+            if let Some(status) = supervisor.status_of(&name) {
+                self.write_status(&name, &status);
+            }
+        }
+    }
+
+    fn write_status(&mut self, name: &str, status: &Status) {
+        let wall = crate::clock::unix_millis() / 1000;
+        let cgroup = match (&self.cgroups, self.service_cgroups.get(name)) {
+            (Some(cgroups), Some(CgroupOf::Made | CgroupOf::Killed)) => Some(cgroups.path_of(name)),
+            _ => None,
+        };
+        let start_time = match status.state {
+            State::Up { pid, .. } | State::Stopping { pid, .. } => self.reaper.start_time(pid.as_raw_nonzero().get()),
+            _ => None,
+        };
+        self.run_dir.publish(name, status, (now(), wall), (cgroup.as_deref(), start_time), &mut self.logger);
     }
 
     /// Logs why a child of service `name` did not run its program (`check`: its check's).
@@ -533,13 +553,26 @@ impl<'a> Daemon<'a> {
         let readiness = Readiness::default();
         let cgroups = Cgroups::set_up(&mut logger);
         let service_cgroups = BTreeMap::new();
-        let mut host =
-            Host { logger, poller, spawner, run_dir, logs, reaper, told, readiness, cgroups, service_cgroups };
+        let unpublished = BTreeSet::new();
+        let mut host = Host {
+            logger,
+            poller,
+            spawner,
+            run_dir,
+            logs,
+            reaper,
+            told,
+            readiness,
+            unpublished,
+            cgroups,
+            service_cgroups,
+        };
         let version = env!("CARGO_PKG_VERSION");
         host.log(Severity::Info, format_args!("going {version} supervising {shown_dir}"));
         let mut supervisor = Supervisor::new();
         supervisor.reload(now(), scan.services, &mut host);
         host.deliver_notices(&mut supervisor);
+        host.publish_changed(&supervisor);
         let watch = match DirWatch::new(dir) {
             Ok(mut watch) => {
                 watch.watch_also(&scan.procfile_dirs, &mut host.logger);
@@ -582,16 +615,18 @@ impl<'a> Daemon<'a> {
                 Source::Notify => self.host.readiness.read_socket(),
             }
         }
-        self.host.deliver_notices(&mut self.supervisor);
         self.ready = ready;
         self.act_on(signals);
         self.supervisor.deadline_passed(now(), &mut self.host);
+        // Last: whatever started above gives its notices now, not at some later wake-up.
+        self.host.deliver_notices(&mut self.supervisor);
         if self.host.run_dir.take_recreated() {
             if let Some(control) = self.host.run_dir.control_fd() {
                 let _ = self.host.poller.add(control, Source::Control);
             }
             self.supervisor.publish_all(&mut self.host);
         }
+        self.host.publish_changed(&self.supervisor);
     }
 
     fn directory_changed(&mut self) {
@@ -644,6 +679,7 @@ impl<'a> Daemon<'a> {
         while !self.supervisor.is_finished() {
             self.turn();
         }
+        self.host.publish_changed(&self.supervisor);
         self.host.run_dir.close();
         if let Some(cgroups) = self.host.cgroups.take() {
             cgroups.close();
