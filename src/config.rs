@@ -64,15 +64,48 @@ impl ServiceFile {
     }
 }
 
+/// A command's words in one allocation, each ended by a NUL, which no word can
+/// hold: a `Vec<String>` costs a vector and a string for each word, and
+/// thousands of services each hold one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Words(alloc::boxed::Box<str>);
+
+impl Words {
+    pub fn new<S: AsRef<str>>(words: &[S]) -> Words {
+        let mut joined = String::new();
+        for word in words {
+            joined.push_str(word.as_ref());
+            joined.push('\0');
+        }
+        Words(joined.into_boxed_str())
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.split_terminator('\0')
+    }
+
+    /// The first word: what is executed.
+    pub fn program(&self) -> &str {
+        self.iter().next().unwrap_or("")
+    }
+}
+
+impl<const N: usize> PartialEq<[&str; N]> for Words {
+    fn eq(&self, other: &[&str; N]) -> bool {
+        self.iter().eq(other.iter().copied())
+    }
+}
+
 /// What a service runs, and how: everything needed to start it. A reload
 /// restarts a service when [`ServiceSpec::runs_like`] says its run changed;
 /// its [`StopPolicy`] alone applies to the next stop or exit instead.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServiceSpec {
     /// `cmd` split into words; never empty, first word never empty.
-    pub argv: Vec<String>,
-    /// An absolute path (inside `chroot` when there is one).
-    pub cwd: String,
+    pub argv: Words,
+    /// An absolute path (inside `chroot` when there is one); empty for `/`, which most
+    /// services run in, so that it takes no allocation ([`ServiceSpec::cwd`]).
+    pub cwd: alloc::boxed::Box<str>,
     /// `shutdown=yes`: when this service exits, going stops everything and exits with its status.
     pub shutdown: bool,
     /// `stop_signal`, `stop_timeout`, `restart` and `success_exit`; `None` for the defaults.
@@ -90,7 +123,7 @@ pub struct ServiceSpec {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HealthCheck {
     /// The command split into words like `cmd`.
-    pub argv: Vec<String>,
+    pub argv: Words,
     /// Milliseconds between checks once the service is ready.
     pub interval: u64,
     /// Milliseconds a check may run before it is killed and counts as failed.
@@ -253,6 +286,11 @@ impl ServiceSpec {
     /// Whether a service running `self` runs as `other` asks: everything but the stop
     /// policy, `after=` and the health check (which apply to the next stop, the next
     /// start and the next check) is the same.
+    /// The working directory.
+    pub fn cwd(&self) -> &str {
+        if self.cwd.is_empty() { DEFAULT_CWD } else { &self.cwd }
+    }
+
     pub fn runs_like(&self, other: &ServiceSpec) -> bool {
         (&self.argv, &self.cwd, self.shutdown, &self.options)
             == (&other.argv, &other.cwd, other.shutdown, &other.options)
@@ -521,7 +559,7 @@ pub fn parse_with_lines(bytes: &[u8]) -> Result<(ServiceFile, KeyLines), ConfigE
     let policy = (policy != StopPolicy::DEFAULT).then(|| alloc::boxed::Box::new(policy));
     let file = match (argv, procfile) {
         (Some((_, argv)), None) => {
-            let cwd = cwd.unwrap_or_else(|| DEFAULT_CWD.to_string());
+            let cwd = compact_cwd(cwd.as_deref().unwrap_or(DEFAULT_CWD));
             ServiceFile::Command(ServiceSpec { argv, cwd, shutdown, policy, options, after, check })
         }
         (None, Some(path)) => ServiceFile::Procfile(ProcfileApp { path, cwd, shutdown, policy, options, after, check }),
@@ -630,12 +668,17 @@ fn parse_number(key: &str, value: &str, min: u64, max: u64) -> Result<u64, Strin
     }
 }
 
-fn parse_cmd(value: &str) -> Result<Vec<String>, &'static str> {
+fn parse_cmd(value: &str) -> Result<Words, &'static str> {
     let words = split_words(value)?;
     match words.first() {
-        Some(program) if !program.is_empty() => Ok(words),
+        Some(program) if !program.is_empty() => Ok(Words::new(&words)),
         _ => Err("cmd names no program"),
     }
+}
+
+/// A spec's `cwd` as [`ServiceSpec`] keeps it: `/` as the empty string.
+pub fn compact_cwd(cwd: &str) -> alloc::boxed::Box<str> {
+    if cwd == DEFAULT_CWD { "".into() } else { cwd.into() }
 }
 
 fn parse_absolute(key: &str, value: &str) -> Result<String, String> {
@@ -748,7 +791,7 @@ mod tests {
     fn minimal_file_gives_cmd_and_default_cwd() {
         let spec = parse(b"cmd=/bin/sleep 1000\n").unwrap();
         assert_eq!(spec.argv, ["/bin/sleep", "1000"]);
-        assert_eq!(spec.cwd, "/");
+        assert_eq!(spec.cwd(), "/");
     }
 
     #[test]
@@ -756,7 +799,7 @@ mod tests {
         let text = "\u{feff}# a comment\r\n\r\n   # indented comment\r\n  cmd  =  /bin/echo a#b  \r\ncwd=/tmp\r\n";
         let spec = parse(text.as_bytes()).unwrap();
         assert_eq!(spec.argv, ["/bin/echo", "a#b"]);
-        assert_eq!(spec.cwd, "/tmp");
+        assert_eq!(spec.cwd(), "/tmp");
     }
 
     #[test]
@@ -839,8 +882,8 @@ mod tests {
         let spec = parse(b"cmd=/bin/web\ncheck=/bin/probe --quick\n").unwrap();
         let check = spec.check.as_deref().unwrap();
         assert_eq!(
-            (check.argv.as_slice(), check.interval, check.timeout, check.retries),
-            (&["/bin/probe".to_string(), "--quick".into()][..], 10_000, 5_000, 3)
+            (&check.argv, check.interval, check.timeout, check.retries),
+            (&Words::new(&["/bin/probe", "--quick"]), 10_000, 5_000, 3)
         );
         let short = parse(b"cmd=/bin/web\ncheck=/bin/probe\ncheck_interval=2\ncheck_retries=5\n").unwrap();
         let short = short.check.as_deref().unwrap();
@@ -1013,7 +1056,7 @@ mod tests {
                 match crate::config::parse(&bytes) {
                     // A Procfile service has its commands in the Procfile.
                     Ok(ServiceFile::Procfile(app)) => prop_assert!(app.path.starts_with('/')),
-                    Ok(ServiceFile::Command(spec)) => prop_assert!(!spec.argv.is_empty() && !spec.argv[0].is_empty()),
+                    Ok(ServiceFile::Command(spec)) => prop_assert!(!spec.argv.program().is_empty()),
                     Err(error) => prop_assert!(error.line <= lines),
                 }
             }

@@ -24,7 +24,7 @@ use crate::service_log::ServiceLogs;
 use crate::spawn::{self, ChildFailure, FailureReport, Spawned, Spawner, Stdio};
 use crate::supervisor::{Effects, Leftovers, Millis, State, Status, Stop, Supervisor};
 use crate::trust::DirError;
-use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::collections::BTreeMap;
 use alloc::ffi::CString;
 use alloc::rc::Rc;
 use alloc::string::String;
@@ -46,6 +46,9 @@ pub const RESCAN_DELAY: Millis = 20;
 /// file truncated in a loop) costs at most ten rescans a second, while a
 /// single change after a quiet spell still applies after [`RESCAN_DELAY`].
 pub const MIN_RESCAN_GAP: Millis = 100;
+
+/// Status files kept unwritten at most: a reload of thousands of services writes as it goes.
+const MAX_UNPUBLISHED: usize = 64;
 
 /// sysexits(3) codes.
 pub const EXIT_USAGE: i32 = 64;
@@ -116,18 +119,19 @@ struct Host {
     /// The configuration errors already logged.
     told: ToldErrors,
     readiness: Readiness,
-    /// Services whose status changed this turn: their files are written at its end.
-    unpublished: BTreeSet<String>,
+    /// Status files not written yet, by service: written after the next fork, or at the
+    /// end of the turn, so that a respawn forks first and writes its file once.
+    unpublished: BTreeMap<String, String>,
     /// `None` where cgroups could not be set up: services are tracked by process group.
     cgroups: Option<Cgroups>,
-    /// What became of each service's cgroup once it started.
-    service_cgroups: BTreeMap<String, CgroupOf>,
+    /// The services whose cgroup is not there to start in.
+    cgroup_exceptions: BTreeMap<String, CgroupOf>,
 }
 
-/// A service's cgroup, as going left it.
+/// A service's cgroup where it is not simply there to start in (kept for the
+/// few services it applies to: one entry per service would cost at 10,000).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum CgroupOf {
-    Made,
     /// `cgroup.kill` was written to it: it is made anew before the next fork.
     Killed,
     /// The cgroup file system refused the name (told once): tracked by process group.
@@ -145,8 +149,7 @@ impl Effects for Host {
             _ => None,
         };
         let ready = ready_pipe.as_ref().map(|((_, write), number)| (write.as_fd(), *number));
-        self.make_cgroup(name);
-        let cgroup = self.open_cgroup(name);
+        let cgroup = self.cgroup_to_start_in(name);
         let output = match &spec.options().log {
             Some(target) => Some(self.logs.writer_for(name, target, &self.poller)?),
             None => {
@@ -157,6 +160,8 @@ impl Effects for Host {
         let cgroup = cgroup.as_ref().map(ServiceCgroup::dir);
         let Spawned { pid, failure } = self.spawner.spawn(&command, Stdio { output, ready, cgroup })?;
         self.reaper.track(pid, &self.poller);
+        // The fork came first; now what changed before it.
+        self.publish_pending();
         match failure {
             Some(failure) => self.log_failure(name, spec, failure, false),
             None => {
@@ -239,9 +244,23 @@ impl Effects for Host {
         self.logger.log(severity, message);
     }
 
-    fn publish(&mut self, name: &str, _status: &Status) {
-        if !self.unpublished.contains(name) {
-            self.unpublished.insert(name.into());
+    fn publish(&mut self, name: &str, status: &Status) {
+        let wall = crate::clock::unix_millis() / 1000;
+        let cgroup = match (&self.cgroups, self.cgroup_exceptions.get(name)) {
+            (Some(_), Some(CgroupOf::Refused)) | (None, _) => None,
+            (Some(cgroups), _) => Some(cgroups.path_of(name)),
+        };
+        let start_time = match status.state {
+            State::Up { pid, .. } | State::Stopping { pid, .. } => self.reaper.start_time(pid.as_raw_nonzero().get()),
+            _ => None,
+        };
+        let text = self.run_dir.render(name, status, (now(), wall), (cgroup.as_deref(), start_time));
+        match self.unpublished.get_mut(name) {
+            Some(pending) => *pending = text,
+            None => _ = self.unpublished.insert(name.into(), text),
+        }
+        if self.unpublished.len() >= MAX_UNPUBLISHED {
+            self.publish_pending();
         }
     }
 
@@ -249,81 +268,71 @@ impl Effects for Host {
         self.unpublished.remove(name);
         self.run_dir.withdraw(name);
         self.logs.retire(name);
-        if let (Some(cgroups), Some(CgroupOf::Made | CgroupOf::Killed)) =
-            (&self.cgroups, self.service_cgroups.remove(name))
-        {
+        let refused = self.cgroup_exceptions.remove(name) == Some(CgroupOf::Refused);
+        if let (Some(cgroups), false) = (&self.cgroups, refused) {
             cgroups.remove(name);
         }
     }
 }
 
 impl Host {
-    /// Makes service `name`'s cgroup at its first start, unless there are no cgroups;
-    /// a name the cgroup file system cannot hold is told once and gets none.
-    fn make_cgroup(&mut self, name: &str) {
-        let Some(cgroups) = self.cgroups.as_ref() else { return };
-        let made = match self.service_cgroups.get(name) {
-            Some(CgroupOf::Made | CgroupOf::Refused) => return,
+    /// Service `name`'s cgroup to start its process in, made at its first start (and made
+    /// anew after a `cgroup.kill`); `None` without cgroups. A name the cgroup file system
+    /// cannot hold is told once and gets none.
+    fn cgroup_to_start_in(&mut self, name: &str) -> Option<ServiceCgroup> {
+        let cgroups = self.cgroups.as_ref()?;
+        let made = match self.cgroup_exceptions.get(name) {
+            Some(CgroupOf::Refused) => return None,
             Some(CgroupOf::Killed) => cgroups.renew(name),
-            None => cgroups.create(name),
+            None => match cgroups.open(name) {
+                Ok(cgroup) => return Some(cgroup),
+                Err(_) => cgroups.create(name),
+            },
         };
-        let state = match made {
-            Ok(()) => CgroupOf::Made,
+        match made {
+            Ok(()) => {
+                self.cgroup_exceptions.remove(name);
+                cgroups.open(name).ok()
+            }
             Err(error) => {
                 let (path, reason) = (cgroups.path_of(name), describe(error));
                 let message = format_args!("{name}: cannot have the cgroup {path}: {reason}; tracked by process group");
                 self.logger.log(Severity::Warning, message);
-                CgroupOf::Refused
+                self.cgroup_exceptions.insert(name.into(), CgroupOf::Refused);
+                None
             }
-        };
-        self.service_cgroups.insert(name.into(), state);
+        }
     }
 
     /// Service `name`'s cgroup, opened for one use; `None` without one.
     fn open_cgroup(&self, name: &str) -> Option<ServiceCgroup> {
-        match self.service_cgroups.get(name)? {
-            CgroupOf::Made | CgroupOf::Killed => self.cgroups.as_ref()?.open(name).ok(),
-            CgroupOf::Refused => None,
+        match self.cgroup_exceptions.get(name) {
+            Some(CgroupOf::Refused) => None,
+            _ => self.cgroups.as_ref()?.open(name).ok(),
         }
     }
 
     /// A SIGKILL went through `cgroup.kill`: the cgroup is made anew before the next fork.
     fn after_signals(&mut self, name: &str, stop: Stop) {
         let killed = stop_signals(stop).any(|signal| signal == Signal::KILL);
-        if let (true, Some(state @ CgroupOf::Made)) = (killed, self.service_cgroups.get_mut(name)) {
-            *state = CgroupOf::Killed;
+        if killed && !self.cgroup_exceptions.contains_key(name) {
+            self.cgroup_exceptions.insert(name.into(), CgroupOf::Killed);
         }
     }
 
-    /// Writes the status file of every service whose status changed since the last
-    /// call, once however often it changed: at the end of each turn, so that a
-    /// respawn forks first and writes once.
-    fn publish_changed(&mut self, supervisor: &Supervisor) {
-        for name in core::mem::take(&mut self.unpublished) {
-            if let Some(status) = supervisor.status_of(&name) {
-                self.write_status(&name, &status);
-            }
+    /// Writes the status files of the services whose status changed since the last
+    /// call, once however often it changed.
+    fn publish_pending(&mut self) {
+        for (name, text) in core::mem::take(&mut self.unpublished) {
+            self.run_dir.write(&name, &text, &mut self.logger);
         }
-    }
-
-    fn write_status(&mut self, name: &str, status: &Status) {
-        let wall = crate::clock::unix_millis() / 1000;
-        let cgroup = match (&self.cgroups, self.service_cgroups.get(name)) {
-            (Some(cgroups), Some(CgroupOf::Made | CgroupOf::Killed)) => Some(cgroups.path_of(name)),
-            _ => None,
-        };
-        let start_time = match status.state {
-            State::Up { pid, .. } | State::Stopping { pid, .. } => self.reaper.start_time(pid.as_raw_nonzero().get()),
-            _ => None,
-        };
-        self.run_dir.publish(name, status, (now(), wall), (cgroup.as_deref(), start_time), &mut self.logger);
     }
 
     /// Logs why a child of service `name` did not run its program (`check`: its check's).
     fn log_failure(&mut self, name: &str, spec: &ServiceSpec, failure: ChildFailure, check: bool) {
         let (program, what) = match (check, &spec.check) {
-            (true, Some(check)) => (&check.argv[0], "check: "),
-            _ => (&spec.argv[0], ""),
+            (true, Some(check)) => (check.argv.program(), "check: "),
+            _ => (spec.argv.program(), ""),
         };
         let report = FailureReport { failure, spec, program };
         self.logger.log(Severity::Error, format_args!("{name}: {what}{report}"));
@@ -535,6 +544,8 @@ impl<'a> Daemon<'a> {
         let mut logger = Logger::new();
         let shown_dir = dir.to_string_lossy();
         let mut told = ToldErrors::default();
+        // Watched before it is read: a change made once a service runs is never missed.
+        let watch = DirWatch::new(dir);
         let scan = service_dir::scan(dir, None, &[], &[], MAX_SERVICES, &mut told, &mut logger).map_err(|error| {
             let code = match error {
                 DirError::Unreadable(_) => EXIT_NO_DIR,
@@ -552,8 +563,8 @@ impl<'a> Daemon<'a> {
         let reaper = Reaper::default();
         let readiness = Readiness::default();
         let cgroups = Cgroups::set_up(&mut logger);
-        let service_cgroups = BTreeMap::new();
-        let unpublished = BTreeSet::new();
+        let cgroup_exceptions = BTreeMap::new();
+        let unpublished = BTreeMap::new();
         let mut host = Host {
             logger,
             poller,
@@ -565,15 +576,11 @@ impl<'a> Daemon<'a> {
             readiness,
             unpublished,
             cgroups,
-            service_cgroups,
+            cgroup_exceptions,
         };
         let version = env!("CARGO_PKG_VERSION");
         host.log(Severity::Info, format_args!("going {version} supervising {shown_dir}"));
-        let mut supervisor = Supervisor::new();
-        supervisor.reload(now(), scan.services, &mut host);
-        host.deliver_notices(&mut supervisor);
-        host.publish_changed(&supervisor);
-        let watch = match DirWatch::new(dir) {
+        let watch = match watch {
             Ok(mut watch) => {
                 watch.watch_also(&scan.procfile_dirs, &mut host.logger);
                 let _ = host.poller.add(watch.fd(), Source::Inotify);
@@ -587,6 +594,10 @@ impl<'a> Daemon<'a> {
                 None
             }
         };
+        let mut supervisor = Supervisor::new();
+        supervisor.reload(now(), scan.services, &mut host);
+        host.deliver_notices(&mut supervisor);
+        host.publish_pending();
         let ready = Vec::new();
         Ok(Daemon { dir, supervisor, host, signal_fd, watch, rescan_at: None, last_rescan: None, ready })
     }
@@ -626,7 +637,7 @@ impl<'a> Daemon<'a> {
             }
             self.supervisor.publish_all(&mut self.host);
         }
-        self.host.publish_changed(&self.supervisor);
+        self.host.publish_pending();
     }
 
     fn directory_changed(&mut self) {
@@ -679,7 +690,7 @@ impl<'a> Daemon<'a> {
         while !self.supervisor.is_finished() {
             self.turn();
         }
-        self.host.publish_changed(&self.supervisor);
+        self.host.publish_pending();
         self.host.run_dir.close();
         if let Some(cgroups) = self.host.cgroups.take() {
             cgroups.close();

@@ -198,7 +198,7 @@ mod tests {
     use super::*;
 
     fn check(interval: Millis, timeout: Millis, retries: u32) -> HealthCheck {
-        HealthCheck { argv: alloc::vec!["/bin/check".into()], interval, timeout, retries }
+        HealthCheck { argv: crate::config::Words::new(&["/bin/check"]), interval, timeout, retries }
     }
 
     fn pid(raw: i32) -> Pid {

@@ -13,7 +13,6 @@ use crate::config::{ConfigError, LogTarget, ProcfileApp, ServiceOptions, Service
 use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::{String, ToString};
-use alloc::vec;
 use alloc::vec::Vec;
 
 /// foreman's first PORT and its step between process types.
@@ -154,8 +153,8 @@ pub fn expand(
             if let Some(LogTarget::File { path, .. }) = &mut options.log {
                 *path = log_path_for(path, &process.name);
             }
-            let cwd = app.cwd.clone().unwrap_or_else(|| procfile_dir.to_string());
-            let argv = vec!["/bin/sh".to_string(), "-c".to_string(), process.command.clone()];
+            let cwd = crate::config::compact_cwd(app.cwd.as_deref().unwrap_or(procfile_dir));
+            let argv = crate::config::Words::new(&["/bin/sh", "-c", &process.command]);
             let process_spec = ServiceSpec {
                 argv,
                 cwd,
@@ -237,7 +236,7 @@ mod tests {
                 (&["db".to_string()][..], crate::config::Readiness::Fd(3))
             );
         }
-        assert_eq!(web.cwd, "/srv/app");
+        assert_eq!(web.cwd(), "/srv/app");
         let env = |s: &ServiceSpec| s.options().env.clone();
         let pairs =
             |list: &[(&str, &str)]| list.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect::<Vec<_>>();
@@ -253,6 +252,6 @@ mod tests {
         let types = parse_procfile("web: serve\n").unwrap();
         let specs = expand(&app, "/a", &types, &parse_dotenv("PORT=8080\n").unwrap());
         assert_eq!(specs[0].1.options().env, [("PORT".to_string(), "8080".to_string())]);
-        assert_eq!(specs[0].1.cwd, "/elsewhere");
+        assert_eq!(specs[0].1.cwd(), "/elsewhere");
     }
 }

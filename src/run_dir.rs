@@ -321,24 +321,25 @@ impl RunDir {
         core::mem::take(&mut self.recreated)
     }
 
-    /// Rewrites the status file of one service.
-    /// Writes service `name`'s status file; `cgroup` is the path of its cgroup, if it has
-    /// one, and `start_time` its process's start time, while it has one.
-    pub fn publish(
-        &mut self,
+    /// The text of service `name`'s status file; `cgroup` is the path of its cgroup, if it
+    /// has one, and `start_time` its process's start time, while it has one.
+    pub fn render(
+        &self,
         name: &str,
         status: &Status,
-        now: (Millis, u64),
+        (now_mono, now_unix): (Millis, u64),
         (cgroup, start_time): (Option<&str>, Option<u64>),
-        logger: &mut Logger,
-    ) {
-        let (now_mono, now_unix) = now;
+    ) -> String {
+        let boot_id = self.boot_id.as_str();
+        let identity = start_time.map(|start_time| ProcessIdentity { boot_id, start_time });
+        let place = Place { name, services: &self.services, identity, cgroup };
+        status_text(status, now_mono, now_unix, &place)
+    }
+
+    /// Writes service `name`'s status file, holding `text` ([`RunDir::render`]).
+    pub fn write(&mut self, name: &str, text: &str, logger: &mut Logger) {
         if let Some(dir) = &self.dir {
-            let boot_id = self.boot_id.as_str();
-            let identity = start_time.map(|start_time| ProcessIdentity { boot_id, start_time });
-            let place = Place { name, services: &self.services, identity, cgroup };
-            let text = status_text(status, now_mono, now_unix, &place);
-            match write_status(dir, name, &text) {
+            match write_status(dir, name, text) {
                 Err(Errno::NOENT) => {}
                 _ => return,
             }

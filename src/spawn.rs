@@ -27,10 +27,9 @@
 //! hangs (a hard NFS mount whose server is gone) holds going up until it
 //! answers.
 
-use crate::config::{ServiceSpec, set_latest};
+use crate::config::{ServiceSpec, Words, set_latest};
 use crate::log::describe;
 use alloc::ffi::CString;
-use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -104,7 +103,7 @@ fn c_string(text: &str) -> CString {
 /// in PATH as execvp(3) does: each directory in turn, in the child (inside
 /// the chroot when there is one). `argv` is the spec's own or its check's;
 /// `notify_socket` is the `NOTIFY_SOCKET` of a `ready=notify` service.
-pub fn prepare(spec: &ServiceSpec, argv: &[String], notify_socket: Option<&str>) -> PreparedCommand {
+pub fn prepare(spec: &ServiceSpec, argv: &Words, notify_socket: Option<&str>) -> PreparedCommand {
     let mut env: Vec<(&str, &str)> = Vec::from([("PATH", DEFAULT_PATH)]);
     let identity_env = spec.options().identity.iter().flat_map(|identity| identity.env.iter());
     for (name, value) in identity_env.chain(spec.options().env.iter()) {
@@ -114,7 +113,7 @@ pub fn prepare(spec: &ServiceSpec, argv: &[String], notify_socket: Option<&str>)
         set_latest(&mut env, "NOTIFY_SOCKET", address);
     }
     let path = env.iter().find(|(name, _)| *name == "PATH").map_or("", |(_, value)| value);
-    let program = &argv[0];
+    let program = argv.program();
     let programs = match program.contains('/') {
         true => alloc::vec![c_string(program)],
         false => path.split(':').map(|dir| c_string(&alloc::format!("{dir}/{program}"))).collect(),
@@ -125,9 +124,9 @@ pub fn prepare(spec: &ServiceSpec, argv: &[String], notify_socket: Option<&str>)
     });
     PreparedCommand {
         programs,
-        argv: argv.iter().map(|word| c_string(word)).collect(),
+        argv: argv.iter().map(c_string).collect(),
         envp: env.iter().map(|(name, value)| c_string(&alloc::format!("{name}={value}"))).collect(),
-        cwd: c_string(&spec.cwd),
+        cwd: c_string(spec.cwd()),
         rlimits: spec.options().rlimits.clone(),
         umask: Mode::from_raw_mode(spec.options().umask.unwrap_or(DEFAULT_UMASK)),
         chroot: spec.options().chroot.as_deref().map(c_string),
@@ -342,7 +341,7 @@ impl fmt::Display for FailureReport<'_> {
             Step::ReadyFd => write!(f, "cannot give the readiness pipe as descriptor {}: {reason}", ready_fd(spec)),
             Step::Rlimit => write!(f, "cannot set a resource limit: {reason}"),
             Step::Chroot => write!(f, "cannot chroot to {}: {reason}", spec.options().chroot.as_deref().unwrap_or("")),
-            Step::Chdir => write!(f, "cannot change directory to {}: {reason}", spec.cwd),
+            Step::Chdir => write!(f, "cannot change directory to {}: {reason}", spec.cwd()),
             Step::Groups => write!(f, "cannot set supplementary groups: {reason}"),
             Step::Gid => write!(f, "cannot set gid {}: {reason}", identity.map_or(0, |i| i.gid)),
             Step::Uid => write!(f, "cannot set uid {}: {reason}", identity.and_then(|i| i.uid).unwrap_or(0)),

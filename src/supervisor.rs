@@ -888,11 +888,6 @@ impl Supervisor {
         }
     }
 
-    /// The status of service `name`, as its file shows it.
-    pub fn status_of(&self, name: &str) -> Option<Status<'_>> {
-        self.services.find(name).map(|slot| self.services.get(slot).status())
-    }
-
     /// The name of the service whose process is `pid`.
     pub fn name_of(&self, pid: Pid) -> Option<&str> {
         Some(self.services.get(self.by_main_pid(pid)?).name.as_str())

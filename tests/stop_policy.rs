@@ -60,6 +60,9 @@ fn stop_timeout_is_honoured_for_a_service_that_ignores_its_signal() {
     let going = Going::start(&[("quick", &ignoring(&quick, "0.5")), ("patient", &ignoring(&patient, "10"))]);
     wait_ready(&quick);
     wait_ready(&patient);
+    // The services' own files can come before going's status files, which goingctl reads.
+    going.wait_state("quick", "up");
+    going.wait_state("patient", "up");
     let asked = Instant::now();
     assert_eq!(going.goingctl(&["down", "quick", "patient"]).0, 0);
     let quick = time_to_sigkill(&going, "quick", asked);

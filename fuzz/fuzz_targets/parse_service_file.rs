@@ -7,7 +7,7 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|bytes: &[u8]| {
     match going::config::parse(bytes) {
         Ok(ServiceFile::Procfile(app)) => assert!(app.path.starts_with('/')),
-        Ok(ServiceFile::Command(spec)) => assert!(!spec.argv.is_empty() && !spec.argv[0].is_empty()),
+        Ok(ServiceFile::Command(spec)) => assert!(!spec.argv.program().is_empty()),
         Err(error) => assert!(error.line <= bytes.split(|&b| b == b'\n').count()),
     }
     if let Ok(text) = std::str::from_utf8(bytes) {
