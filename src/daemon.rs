@@ -26,7 +26,6 @@ use crate::supervisor::{Effects, Leftovers, Millis, State, Status, Stop, Supervi
 use crate::trust::DirError;
 use alloc::collections::BTreeMap;
 use alloc::ffi::CString;
-use alloc::rc::Rc;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::ffi::CStr;
@@ -139,7 +138,7 @@ enum CgroupOf {
 }
 
 impl Effects for Host {
-    fn spawn(&mut self, name: &str, spec: &Rc<ServiceSpec>) -> Result<Pid, Errno> {
+    fn spawn(&mut self, name: &str, spec: &ServiceSpec) -> Result<Pid, Errno> {
         let command = match spec.options().ready {
             ReadyWhen::Notify => spawn::prepare(spec, &spec.argv, Some(self.readiness.notify_address(&self.poller)?)),
             _ => spawn::prepare(spec, &spec.argv, None),
@@ -174,7 +173,7 @@ impl Effects for Host {
         Ok(pid)
     }
 
-    fn spawn_check(&mut self, name: &str, spec: &Rc<ServiceSpec>) -> Result<Pid, Errno> {
+    fn spawn_check(&mut self, name: &str, spec: &ServiceSpec) -> Result<Pid, Errno> {
         let check = spec.check.as_ref().expect("BUG: a check is spawned for a spec with check=");
         let command = spawn::prepare(spec, &check.argv, None);
         // Its output is discarded: a check says what it found by its exit status.

@@ -29,8 +29,10 @@ const RECENT: usize = 64;
 
 #[derive(Default)]
 pub struct Reaper {
-    /// Each service process's pidfd, by pid, with its start time once read.
-    pidfds: BTreeMap<i32, (OwnedFd, Option<u64>)>,
+    /// Each service process's pidfd, by pid, with its start time once read (0 until
+    /// then: no process going starts does so in the boot's first clock tick). Kept
+    /// small: there is one for each of up to 10,000 services.
+    pidfds: BTreeMap<i32, (OwnedFd, u64)>,
     /// Services reaped through their pidfd whose SIGCHLD has not been read yet.
     recent: Vec<i32>,
     /// Some child has no pidfd: every SIGCHLD sweeps.
@@ -52,7 +54,7 @@ impl Reaper {
         let watched = rustix::process::pidfd_open(pid, PidfdFlags::empty())
             .and_then(|pidfd| poller.add(&pidfd, Source::Exited(raw)).map(|()| pidfd));
         match watched {
-            Ok(pidfd) => _ = self.pidfds.insert(raw, (pidfd, None)),
+            Ok(pidfd) => _ = self.pidfds.insert(raw, (pidfd, 0)),
             Err(_) => self.untracked = true,
         }
     }
@@ -68,7 +70,7 @@ impl Reaper {
             // Already reaped by a sweep, or not gone yet (a spurious wake-up): watch on.
             Ok(None) => {
                 if poller.add(&pidfd, Source::Exited(pid)).is_ok() {
-                    self.pidfds.insert(pid, (pidfd, None));
+                    self.pidfds.insert(pid, (pidfd, 0));
                 }
                 return None;
             }
@@ -86,10 +88,11 @@ impl Reaper {
     pub fn start_time(&mut self, pid: i32) -> Option<u64> {
         let read = || crate::proc_stat::read(pid).map(|stat| stat.start_time);
         match self.pidfds.get_mut(&pid) {
-            Some((_, known @ Some(_))) => *known,
+            Some((_, known @ 1..)) => Some(*known),
             Some((_, unknown)) => {
-                *unknown = read();
-                *unknown
+                let read = read();
+                *unknown = read.unwrap_or(0);
+                read
             }
             None => read(),
         }

@@ -101,7 +101,7 @@ pub fn scan(
                 procfile_dirs.push(procfile.expand(&mut services, logger));
             }
             Ok(Some(ServiceFile::Command(spec))) => {
-                services.push((text.to_string(), Scanned::Valid(alloc::rc::Rc::new(spec))))
+                services.push((text.to_string(), Scanned::Valid(alloc::boxed::Box::new(spec))))
             }
             Err(message) => {
                 logger.log(Severity::Error, format_args!("{message} (not started; a running instance keeps running)"));
@@ -231,7 +231,7 @@ impl Procfile<'_> {
                 logger.log(Severity::Error, message);
                 continue;
             }
-            services.push((name, Scanned::Valid(alloc::rc::Rc::new(spec))));
+            services.push((name, Scanned::Valid(alloc::boxed::Box::new(spec))));
         }
         dir.into()
     }

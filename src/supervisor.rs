@@ -19,7 +19,7 @@ use crate::health::{self, Health};
 use crate::log::{Severity, describe};
 use crate::protocol::{Control, Exit, show_signal};
 use crate::table::{Entry, List, Slot, Table};
-use alloc::rc::Rc;
+use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
@@ -43,9 +43,9 @@ pub const HOLD_TOLD_AFTER: Millis = 5_000;
 /// What the supervisor asks of the world.
 pub trait Effects {
     /// Starts a process for the service, leading its own process group.
-    fn spawn(&mut self, name: &str, spec: &Rc<ServiceSpec>) -> Result<Pid, Errno>;
+    fn spawn(&mut self, name: &str, spec: &ServiceSpec) -> Result<Pid, Errno>;
     /// Starts the service's `check=` command in its context, leading its own process group.
-    fn spawn_check(&mut self, name: &str, spec: &Rc<ServiceSpec>) -> Result<Pid, Errno>;
+    fn spawn_check(&mut self, name: &str, spec: &ServiceSpec) -> Result<Pid, Errno>;
     /// Kills a check's process group.
     fn kill_check(&mut self, pid: Pid);
     /// Sends the stop signal and SIGCONT (`Stop::Ask`) or SIGKILL to service `name`'s
@@ -160,7 +160,7 @@ pub enum AfterStop {
 /// One service file's result in a directory scan.
 #[derive(Debug)]
 pub enum Scanned {
-    Valid(Rc<ServiceSpec>),
+    Valid(Box<ServiceSpec>),
     /// The file is there but has an error (already logged): a running service keeps running.
     Invalid,
 }
@@ -168,8 +168,8 @@ pub enum Scanned {
 /// Kept sorted by name, so that a reload of thousands of files is a merge, not a quadratic search.
 struct Service {
     name: String,
-    /// Shared with the event loop while a process of it is starting.
-    spec: Rc<ServiceSpec>,
+    /// What it runs, as its file said at the last reload.
+    spec: Box<ServiceSpec>,
     state: State,
     /// When `state` began.
     since: Millis,
@@ -177,13 +177,19 @@ struct Service {
     short_runs: u32,
     starts: u32,
     last_exit: Option<Exit>,
+    /// What few services need, in one box: a plain service pays one pointer for it all.
+    extras: Option<Box<Extras>>,
+}
+
+#[derive(Default)]
+struct Extras {
     /// While [`State::Waiting`]: the `after=` services not ready yet.
     waiting_for: Vec<String>,
-    status_text: Option<alloc::boxed::Box<str>>,
+    status_text: Option<Box<str>>,
     /// Stopping together with services after it: it stops once they have.
-    hold: Option<alloc::boxed::Box<Hold>>,
+    hold: Option<Hold>,
     /// With `check=`: the check's schedule (kept while a check of a removed `check=` runs).
-    health: Option<alloc::boxed::Box<Health>>,
+    health: Option<Health>,
 }
 
 /// The service table.
@@ -195,6 +201,12 @@ pub struct Supervisor {
     exit_status: Option<i32>,
 }
 
+/// The health schedule in `extras`, if any: a function of the field alone, so that
+/// `spec` can be borrowed beside it.
+fn health_mut(extras: &mut Option<Box<Extras>>) -> Option<&mut Health> {
+    extras.as_deref_mut()?.health.as_mut()
+}
+
 /// The wait before the next start after `short_runs` consecutive short runs.
 pub fn backoff_delay(short_runs: u32) -> Millis {
     let doublings = short_runs.saturating_sub(1).min(16);
@@ -202,23 +214,45 @@ pub fn backoff_delay(short_runs: u32) -> Millis {
 }
 
 impl Service {
-    fn new(name: String, spec: Rc<ServiceSpec>, now: Millis) -> Service {
-        let (waiting_for, status_text, hold) = (Vec::new(), None, None);
+    fn new(name: String, spec: Box<ServiceSpec>, now: Millis) -> Service {
         let state = State::Down;
-        let health = spec.check.as_ref().map(|_| alloc::boxed::Box::<Health>::default());
-        Service {
-            name,
-            spec,
-            state,
-            since: now,
-            short_runs: 0,
-            starts: 0,
-            last_exit: None,
-            waiting_for,
-            status_text,
-            hold,
-            health,
+        let extras =
+            spec.check.as_ref().map(|_| Box::new(Extras { health: Some(Health::default()), ..Extras::default() }));
+        Service { name, spec, state, since: now, short_runs: 0, starts: 0, last_exit: None, extras }
+    }
+
+    /// Its extras, made on first use.
+    fn extras(&mut self) -> &mut Extras {
+        self.extras.get_or_insert_with(Box::default)
+    }
+
+    fn waiting_for(&self) -> &[String] {
+        self.extras.as_ref().map_or(&[], |extras| &extras.waiting_for)
+    }
+
+    fn clear_waiting_for(&mut self) {
+        if let Some(extras) = &mut self.extras {
+            extras.waiting_for = Vec::new();
         }
+    }
+
+    fn status_text(&self) -> Option<&str> {
+        self.extras.as_ref()?.status_text.as_deref()
+    }
+
+    fn hold(&self) -> Option<&Hold> {
+        self.extras.as_ref()?.hold.as_ref()
+    }
+
+    fn set_hold(&mut self, hold: Option<Hold>) {
+        match (&mut self.extras, hold) {
+            (None, None) => {}
+            (_, hold) => self.extras().hold = hold,
+        }
+    }
+
+    fn health(&self) -> Option<&Health> {
+        self.extras.as_ref()?.health.as_ref()
     }
 
     /// Has a process: running, stopping or draining.
@@ -237,10 +271,10 @@ impl Service {
         let (stop_signal, stop_timeout, restart) = (policy.signal, policy.timeout, policy.restart);
         Status {
             state: self.state,
-            waiting_for: &self.waiting_for,
-            status_text: self.status_text.as_deref(),
+            waiting_for: self.waiting_for(),
+            status_text: self.status_text(),
             // While it runs: what the last run's checks said is no news of a service that is down.
-            health: self.health.as_ref().filter(|_| self.spec.check.is_some() && self.is_running()).map(|h| h.shown()),
+            health: self.health().filter(|_| self.spec.check.is_some() && self.is_running()).map(|h| h.shown()),
             spec: &self.spec,
             since: self.since,
             restarts,
@@ -254,7 +288,7 @@ impl Service {
     /// Every change of state goes through here, so that it is published.
     fn set_state(&mut self, state: State, now: Millis, effects: &mut impl Effects) {
         if !matches!(state, State::Up { .. })
-            && let Some(check) = self.health.as_mut().and_then(|health| health.end_run())
+            && let Some(check) = health_mut(&mut self.extras).and_then(|health| health.end_run())
         {
             effects.kill_check(check);
         }
@@ -267,7 +301,7 @@ impl Service {
     fn start(&mut self, now: Millis, effects: &mut impl Effects) {
         if !self.spec.after().is_empty() {
             // Published once the supervisor knows what it waits for.
-            self.waiting_for.clear();
+            self.clear_waiting_for();
             self.state = State::Waiting;
             return;
         }
@@ -276,10 +310,11 @@ impl Service {
 
     fn spawn(&mut self, now: Millis, effects: &mut impl Effects) {
         let name = &self.name;
-        self.waiting_for = Vec::new();
-        self.status_text = None;
-        if let Some(health) = &mut self.health {
-            health.begin_run();
+        if let Some(extras) = &mut self.extras {
+            (extras.waiting_for, extras.status_text) = (Vec::new(), None);
+            if let Some(health) = &mut extras.health {
+                health.begin_run();
+            }
         }
         let state = match effects.spawn(name, &self.spec) {
             Ok(pid) => {
@@ -343,7 +378,7 @@ impl Service {
         let name = &self.name;
         let (group, after, kill_at) = match self.state {
             // Its stop was held for the services after it: it is going away anyway.
-            State::Up { .. } if self.hold.is_some() => {
+            State::Up { .. } if self.hold().is_some() => {
                 effects.log(Severity::Info, format_args!("{name}: {exit} while its stop waited"));
                 (self.pid(), AfterStop::Remove, None)
             }
@@ -437,10 +472,8 @@ impl Service {
         let (name, timeout, signal) = (&self.name, seconds(policy.timeout), show_signal(policy.signal));
         match self.state {
             State::Backoff { until } if until <= now => self.start(now, effects),
-            State::Up { .. }
-                if self.hold.as_ref().is_some_and(|hold| !hold.told && hold.since + HOLD_TOLD_AFTER <= now) =>
-            {
-                let hold = self.hold.as_mut().expect("BUG: a hold");
+            State::Up { .. } if self.hold().is_some_and(|hold| !hold.told && hold.since + HOLD_TOLD_AFTER <= now) => {
+                let hold = self.extras.as_deref_mut().and_then(|extras| extras.hold.as_mut()).expect("BUG: a hold");
                 let others = hold.waits_for.join(", ");
                 effects.log(Severity::Notice, format_args!("{name}: its stop still waits for {others} to stop first"));
                 hold.told = true;
@@ -469,7 +502,7 @@ impl Service {
         let name = &self.name;
         let stopping_after = match self.state {
             State::Stopping { after, .. } | State::Draining { after, .. } => Some(after),
-            _ if self.hold.is_some() => Some(AfterStop::Remove),
+            _ if self.hold().is_some() => Some(AfterStop::Remove),
             _ => None,
         };
         match (control, self.state) {
@@ -506,8 +539,8 @@ impl Service {
             State::Backoff { until } => Some(until),
             State::Stopping { kill_at, .. } | State::Draining { kill_at, .. } => kill_at,
             State::Up { .. } => {
-                let hold = self.hold.as_ref().filter(|hold| !hold.told).map(|hold| hold.since + HOLD_TOLD_AFTER);
-                let check = self.health.as_ref().and_then(|health| health.deadline());
+                let hold = self.hold().filter(|hold| !hold.told).map(|hold| hold.since + HOLD_TOLD_AFTER);
+                let check = self.health().and_then(|health| health.deadline());
                 hold.into_iter().chain(check).min()
             }
             State::Waiting | State::Down | State::Done | State::Failed => None,
@@ -622,7 +655,7 @@ impl Supervisor {
         }
         let service = self.services.get(slot);
         // Entering the wait (from `Service::start`) leaves `waiting_for` empty.
-        if service.state == State::Waiting && service.waiting_for.is_empty() {
+        if service.state == State::Waiting && service.waiting_for().is_empty() {
             self.start_if_ready(now, slot, effects);
         }
     }
@@ -684,7 +717,7 @@ impl Supervisor {
                 let service = self.services.get(slot);
                 scan.binary_search_by(|(name, _)| name.as_str().cmp(&service.name)).is_err()
                     && !matches!(service.state, State::Stopping { after: AfterStop::Remove, .. })
-                    && service.hold.is_none()
+                    && service.hold().is_none()
             })
             .collect();
         let removed_count = removed.len();
@@ -705,9 +738,9 @@ impl Supervisor {
                 continue;
             };
             let service = self.services.get(slot);
-            if service.hold.is_some() {
+            if service.hold().is_some() {
                 // Back before its stop came: it stays.
-                self.services.update(slot, |service| service.hold = None);
+                self.services.update(slot, |service| service.set_hold(None));
                 added += 1;
             }
             let service = self.services.get(slot);
@@ -723,7 +756,7 @@ impl Supervisor {
                             service.spec = spec;
                             service.check_changed(now, effects);
                             if service.state == State::Waiting {
-                                service.waiting_for.clear();
+                                service.clear_waiting_for();
                             } else {
                                 effects.publish(&service.name, &service.status());
                             }
@@ -811,9 +844,9 @@ impl Supervisor {
     /// The service whose process is `pid` sent `STATUS=text`.
     pub fn status_text(&mut self, now: Millis, pid: Pid, text: &str, effects: &mut impl Effects) {
         let Some(slot) = self.by_main_pid(pid) else { return };
-        if self.services.get(slot).status_text.as_deref() != Some(text) {
+        if self.services.get(slot).status_text() != Some(text) {
             self.update(now, slot, effects, |service, effects| {
-                service.status_text = Some(text.into());
+                service.extras().status_text = Some(text.into());
                 effects.publish(&service.name, &service.status());
                 true
             });
@@ -838,7 +871,8 @@ impl Supervisor {
     /// Stops every service for good: going is exiting.
     pub fn stop_all(&mut self, now: Millis, effects: &mut impl Effects) {
         self.shutting_down = true;
-        let slots = self.services.slots().into_iter().filter(|&slot| self.services.get(slot).hold.is_none()).collect();
+        let slots =
+            self.services.slots().into_iter().filter(|&slot| self.services.get(slot).hold().is_none()).collect();
         self.stop_together(now, slots, effects);
     }
 
@@ -903,7 +937,6 @@ impl Supervisor {
 mod tests {
     use super::*;
     use crate::config::DEFAULT_STOP_TIMEOUT as STOP_TIMEOUT;
-    use alloc::rc::Rc;
     use alloc::string::ToString;
 
     /// Records what the supervisor asked for; pids count up from 100.
@@ -925,7 +958,7 @@ mod tests {
     }
 
     impl Effects for FakeWorld {
-        fn spawn(&mut self, name: &str, _spec: &Rc<ServiceSpec>) -> Result<Pid, Errno> {
+        fn spawn(&mut self, name: &str, _spec: &ServiceSpec) -> Result<Pid, Errno> {
             if self.fork_fails {
                 return Err(Errno::AGAIN);
             }
@@ -935,7 +968,7 @@ mod tests {
 
             Ok(pid)
         }
-        fn spawn_check(&mut self, name: &str, _spec: &Rc<ServiceSpec>) -> Result<Pid, Errno> {
+        fn spawn_check(&mut self, name: &str, _spec: &ServiceSpec) -> Result<Pid, Errno> {
             self.next_pid += 1;
             let pid = Pid::from_raw(100 + self.next_pid).unwrap();
             self.checks.push((name.to_string(), pid));
@@ -1018,7 +1051,7 @@ mod tests {
     }
 
     fn scan(entries: &[(&str, Option<&str>)]) -> Vec<(String, Scanned)> {
-        let scanned = |cmd: &Option<&str>| cmd.map_or(Scanned::Invalid, |cmd| Scanned::Valid(Rc::new(spec(cmd))));
+        let scanned = |cmd: &Option<&str>| cmd.map_or(Scanned::Invalid, |cmd| Scanned::Valid(Box::new(spec(cmd))));
         entries.iter().map(|(name, cmd)| (name.to_string(), scanned(cmd))).collect()
     }
 
@@ -1034,7 +1067,7 @@ mod tests {
 
     /// A scan of whole service files: (name, text).
     fn scan_files(entries: &[(&str, &str)]) -> Vec<(String, Scanned)> {
-        entries.iter().map(|(name, text)| (name.to_string(), Scanned::Valid(Rc::new(spec_of(text))))).collect()
+        entries.iter().map(|(name, text)| (name.to_string(), Scanned::Valid(Box::new(spec_of(text))))).collect()
     }
 
     #[test]
@@ -1503,7 +1536,7 @@ mod tests {
         let mut supervisor = Supervisor::new();
         let main = spec_of("cmd=/bin/main\nshutdown=yes\n");
         let mut scan = scan(&[("side", Some("/bin/side"))]);
-        scan.push(("main".into(), Scanned::Valid(Rc::new(main))));
+        scan.push(("main".into(), Scanned::Valid(Box::new(main))));
         supervisor.reload(0, scan, &mut world);
         let main_pid = world.spawned.iter().find(|(n, _)| n == "main").unwrap().1;
         let side_pid = world.spawned.iter().find(|(n, _)| n == "side").unwrap().1;
@@ -1830,9 +1863,9 @@ mod tests {
                                     // is ready; the second is a one-shot with its own stop timeout.
                                     Some(true) => {
                                         let text = alloc::format!("cmd=/bin/one\nready=fd:3\nafter={}\n", NAMES[(index + 1) % NAMES.len()]);
-                                        Scanned::Valid(Rc::new(spec_of(&text)))
+                                        Scanned::Valid(Box::new(spec_of(&text)))
                                     }
-                                    Some(false) => Scanned::Valid(Rc::new(spec_of("cmd=/bin/two\nrestart=never\nstop_timeout=0.5\ncheck=/bin/probe\ncheck_interval=0.5\ncheck_retries=1\n"))),
+                                    Some(false) => Scanned::Valid(Box::new(spec_of("cmd=/bin/two\nrestart=never\nstop_timeout=0.5\ncheck=/bin/probe\ncheck_interval=0.5\ncheck_retries=1\n"))),
                                     None => Scanned::Invalid,
                                 };
                                 scan.push((NAMES[index].to_string(), scanned));

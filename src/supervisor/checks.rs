@@ -2,7 +2,7 @@
 //! are scheduled, started and killed, and what their results do to the
 //! service. The schedule itself, pure, is [`crate::health`].
 
-use super::{AfterStop, Effects, Service, State};
+use super::{AfterStop, Effects, Service, State, health_mut};
 use crate::health::{Health, Verdict};
 use crate::log::{Severity, describe};
 use crate::protocol::Exit;
@@ -12,20 +12,20 @@ use rustix::process::Pid;
 impl Service {
     /// Its `check=` came, went or changed (a reload): the schedule follows.
     pub(super) fn check_changed(&mut self, now: Millis, effects: &mut impl Effects) {
-        match (&self.spec.check, &mut self.health) {
+        match (&self.spec.check, health_mut(&mut self.extras)) {
             (None, Some(health)) => {
                 if let Some(pid) = health.end_run() {
                     effects.kill_check(pid);
                 }
                 // Kept while its check runs: the check's pid stays known until it is reaped.
                 if health.pid().is_none() {
-                    self.health = None;
+                    self.extras().health = None;
                 }
             }
             (Some(_), None) => {
-                let mut health = alloc::boxed::Box::<Health>::default();
+                let mut health = Health::default();
                 health.begin_run();
-                self.health = Some(health);
+                self.extras().health = Some(health);
                 if let State::Up { ready, .. } = self.state {
                     self.schedule_checks(now, ready);
                 }
@@ -37,7 +37,7 @@ impl Service {
     /// Schedules the checks of a running service: an interval on if it is ready,
     /// else the ramp after an exec.
     pub(super) fn schedule_checks(&mut self, now: Millis, ready: bool) {
-        let (Some(health), Some(check)) = (&mut self.health, &self.spec.check) else { return };
+        let (Some(health), Some(check)) = (health_mut(&mut self.extras), &self.spec.check) else { return };
         match ready {
             true => health.ready(now, check),
             false => health.executed(now),
@@ -46,7 +46,7 @@ impl Service {
 
     /// A check is due or past its time: start or kill it.
     pub(super) fn check_deadline(&mut self, now: Millis, effects: &mut impl Effects) {
-        let (Some(health), Some(check)) = (&mut self.health, &self.spec.check) else { return };
+        let (Some(health), Some(check)) = (health_mut(&mut self.extras), &self.spec.check) else { return };
         if let Some(pid) = health.time_up(now) {
             effects.kill_check(pid);
         }
@@ -65,10 +65,10 @@ impl Service {
 
     /// Its check ended with `exit`: what the result means.
     pub(super) fn check_finished(&mut self, now: Millis, exit: Exit, effects: &mut impl Effects) {
-        let Some(health) = &mut self.health else { return };
+        let Some(health) = health_mut(&mut self.extras) else { return };
         let Some(check) = &self.spec.check else {
             // A check of a `check=` removed since: nothing more to run.
-            self.health = None;
+            self.extras().health = None;
             return;
         };
         let verdict = health.finished(now, exit, check);
@@ -92,6 +92,6 @@ impl Service {
 
     /// The check process, while one runs.
     pub(super) fn check_pid(&self) -> Option<Pid> {
-        self.health.as_ref().and_then(|health| health.pid())
+        self.health().and_then(|health| health.pid())
     }
 }

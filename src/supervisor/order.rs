@@ -38,9 +38,9 @@ impl Supervisor {
                 service.spawn(now, effects);
                 true
             });
-        } else if missing != service.waiting_for {
+        } else if missing != service.waiting_for() {
             self.update(now, slot, effects, |service, effects| {
-                service.waiting_for = missing;
+                service.extras().waiting_for = missing;
                 effects.publish(&service.name, &service.status());
                 true
             });
@@ -74,7 +74,7 @@ impl Supervisor {
                 }
             };
             self.update(now, slot, effects, |service, _| {
-                service.hold = Some(alloc::boxed::Box::new(Hold { waits_for, since: now, told: false }));
+                service.set_hold(Some(Hold { waits_for, since: now, told: false }));
                 true
             });
         }
@@ -88,11 +88,13 @@ impl Supervisor {
         for name in gone.spec.after() {
             let Some(slot) = self.services.find(name) else { continue };
             let released = self.services.update(slot, |service| {
-                let Some(hold) = service.hold.as_mut() else { return false };
+                let Some(hold) = service.extras.as_deref_mut().and_then(|extras| extras.hold.as_mut()) else {
+                    return false;
+                };
                 hold.waits_for.retain(|other| *other != gone.name);
                 let released = hold.waits_for.is_empty();
                 if released {
-                    service.hold = None;
+                    service.set_hold(None);
                 }
                 released
             });
