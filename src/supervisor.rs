@@ -167,7 +167,7 @@ pub enum Scanned {
 
 /// Kept sorted by name, so that a reload of thousands of files is a merge, not a quadratic search.
 struct Service {
-    name: String,
+    name: Box<str>,
     /// What it runs, as its file said at the last reload.
     spec: Box<ServiceSpec>,
     state: State,
@@ -218,7 +218,16 @@ impl Service {
         let state = State::Down;
         let extras =
             spec.check.as_ref().map(|_| Box::new(Extras { health: Some(Health::default()), ..Extras::default() }));
-        Service { name, spec, state, since: now, short_runs: 0, starts: 0, last_exit: None, extras }
+        Service {
+            name: name.into_boxed_str(),
+            spec,
+            state,
+            since: now,
+            short_runs: 0,
+            starts: 0,
+            last_exit: None,
+            extras,
+        }
     }
 
     /// Its extras, made on first use.
@@ -648,7 +657,7 @@ impl Supervisor {
         if !was_ready && service.is_ready() && self.services.any_in(List::Waiting) {
             let name = service.name.clone();
             for waiting in self.services.list(List::Waiting) {
-                if self.services.get(waiting).spec.after().contains(&name) {
+                if self.services.get(waiting).spec.after().iter().any(|after| **after == *name) {
                     self.start_if_ready(now, waiting, effects);
                 }
             }
@@ -674,10 +683,10 @@ impl Supervisor {
     pub fn names_from(&self, files: &[&str], is_file: impl Fn(&str) -> bool) -> Vec<String> {
         let mut names = Vec::new();
         for file in files {
-            names.extend(self.services.find(file).map(|slot| self.services.get(slot).name.clone()));
+            names.extend(self.services.find(file).map(|slot| String::from(&*self.services.get(slot).name)));
             let processes = self.services.starting_with(&alloc::format!("{file}."));
-            let processes = processes.into_iter().map(|slot| &self.services.get(slot).name);
-            names.extend(processes.filter(|name| !is_file(name)).cloned());
+            let processes = processes.into_iter().map(|slot| &*self.services.get(slot).name);
+            names.extend(processes.filter(|name| !is_file(name)).map(String::from));
         }
         names
     }
@@ -924,12 +933,12 @@ impl Supervisor {
 
     /// The name of the service whose process is `pid`.
     pub fn name_of(&self, pid: Pid) -> Option<&str> {
-        Some(self.services.get(self.by_main_pid(pid)?).name.as_str())
+        Some(&self.services.get(self.by_main_pid(pid)?).name)
     }
 
     /// Each service's name and state, for tests and status.
     pub fn states(&self) -> impl Iterator<Item = (&str, State)> {
-        self.services.iter().map(|s| (s.name.as_str(), s.state))
+        self.services.iter().map(|s| (&*s.name, s.state))
     }
 }
 
@@ -1917,7 +1926,7 @@ mod tests {
                     prop_assert_eq!(supervisor.next_deadline(), earliest);
                     for service in supervisor.services.iter() {
                         if let Some(pid) = service.pid() {
-                            prop_assert_eq!(supervisor.name_of(pid), Some(service.name.as_str()));
+                            prop_assert_eq!(supervisor.name_of(pid), Some(&*service.name));
                         }
                     }
                     for list in [List::Draining, List::Waiting] {

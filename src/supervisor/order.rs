@@ -57,7 +57,7 @@ impl Supervisor {
                 let members: Vec<(&str, &[String], bool)> = slots
                     .iter()
                     .map(|&slot| self.services.get(slot))
-                    .map(|service| (service.name.as_str(), service.spec.after(), service.is_running()))
+                    .map(|service| (&*service.name, service.spec.after(), service.is_running()))
                     .collect();
                 stop_blockers(&members)
             }
@@ -66,7 +66,7 @@ impl Supervisor {
         for (at, &slot) in slots.iter().enumerate() {
             let waits_for: Vec<String> = match blockers.get(at) {
                 Some(others) if !others.is_empty() => {
-                    others.iter().map(|&other| self.services.get(slots[other]).name.clone()).collect()
+                    others.iter().map(|&other| String::from(&*self.services.get(slots[other]).name)).collect()
                 }
                 _ => {
                     free.push(slot);
@@ -91,7 +91,7 @@ impl Supervisor {
                 let Some(hold) = service.extras.as_deref_mut().and_then(|extras| extras.hold.as_mut()) else {
                     return false;
                 };
-                hold.waits_for.retain(|other| *other != gone.name);
+                hold.waits_for.retain(|other| **other != *gone.name);
                 let released = hold.waits_for.is_empty();
                 if released {
                     service.set_hold(None);
