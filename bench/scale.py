@@ -140,7 +140,7 @@ def measure(work, count, helper):
     for attempt in range(30):
         os.remove(os.path.join(going.services, f"new{attempt}"))
     wait_until("the moved-in services to stop", lambda: not any(
-        read(f"/proc/{c}/cmdline", "rb").startswith(helper.encode()) for c in children_of(pid)), 60)
+        (read(f"/proc/{c}/cmdline", "rb") or b"").startswith(helper.encode()) for c in children_of(pid)), 60)
     shutil.rmtree(aside)
     time.sleep(5.2)  # every service ran long enough that the mass kill causes no backoff
     everything = mass_kill(pid, count)

@@ -315,13 +315,33 @@ pub fn execve(path: &CStr, argv: &[*const u8], envp: &[*const u8]) -> Errno {
     }
 }
 
-/// In a child: every signal back to its default disposition, then nothing
-/// blocked. Dispositions first, so that nothing pending is acted on as ignored.
-pub fn reset_signals_for_exec() {
+/// The signals whose disposition is not the default (going handles none, so
+/// these are ignored: SIGPIPE, and any its parent left ignored). going never
+/// changes a disposition after it set them up, so this is asked once.
+pub fn ignored_signals() -> SignalSet {
+    let mut ignored = SignalSet::default();
+    for signal in 1..=SIGNAL_COUNT {
+        if signal == SIGKILL || signal == SIGSTOP {
+            continue;
+        }
+        let mut old = [0u64; 4];
+        // SAFETY: with no new action the kernel only writes the old kernel_sigaction into `old`.
+        let asked = unsafe { syscall!(Sysno::rt_sigaction, signal, 0, old.as_mut_ptr(), SIGSET_SIZE) };
+        if asked.is_ok() && old[0] != 0 {
+            ignored.0 |= 1 << (signal - 1);
+        }
+    }
+    ignored
+}
+
+/// In a child: the `ignored` signals ([`ignored_signals`]) back to their default
+/// disposition (SIG_IGN survives exec; every other one is default already),
+/// then nothing blocked. Dispositions first, so that nothing pending is acted on as ignored.
+pub fn reset_signals_for_exec(ignored: SignalSet) {
     // struct kernel_sigaction { handler, flags, restorer, mask }: all zero is SIG_DFL.
     let default_action = [0u64; 4];
     for signal in 1..=SIGNAL_COUNT {
-        if signal == SIGKILL || signal == SIGSTOP {
+        if ignored.0 & (1 << (signal - 1)) == 0 {
             continue;
         }
         // SAFETY: the kernel reads a zeroed kernel_sigaction (SIG_DFL) and writes no old one.

@@ -160,6 +160,8 @@ pub struct Spawner {
     share_fds: bool,
     /// going's descriptor limit before it raised its own, given back to every child.
     nofile: Rlimit,
+    /// The signals going ignores, which a child puts back to default.
+    ignored: crate::rt::SignalSet,
 }
 
 /// What became of a start.
@@ -170,8 +172,9 @@ pub struct Spawned {
 }
 
 impl Spawner {
-    /// Call it early, while going's descriptors are few: its slots are the
-    /// lowest free ones, and every child copies what lies below them.
+    /// Call it early, while going's descriptors are few (its slots are the
+    /// lowest free ones, and every child copies what lies below them), and
+    /// after going set its signal dispositions.
     pub fn new(nofile: Rlimit) -> Result<Spawner, Errno> {
         use rustix::fs::OFlags;
         let dev_null = rustix::fs::open(c"/dev/null", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())?;
@@ -186,6 +189,7 @@ impl Spawner {
             ready_slot,
             share_fds: crate::rt::can_unshare_fds(),
             nofile,
+            ignored: crate::rt::ignored_signals(),
         })
     }
 
@@ -210,10 +214,10 @@ impl Spawner {
             ready: stdio.ready.map(|(_, number)| (self.ready_slot.as_fd(), number)),
         };
         let unshare_below = self.share_fds.then_some(self.keep_below);
-        let (nofile, parent) = (&self.nofile, rustix::process::getpid());
+        let (nofile, ignored, parent) = (&self.nofile, self.ignored, rustix::process::getpid());
         let mut failure = None;
         let mut child = || -> core::convert::Infallible {
-            let Err(failed) = set_up_and_exec(command, &argv, &envp, fds, unshare_below, nofile, parent);
+            let Err(failed) = set_up_and_exec(command, &argv, &envp, fds, (unshare_below, ignored), nofile, parent);
             failure = Some(failed);
             crate::rt::exit(if failed.error == Errno::NOENT { 127 } else { 126 })
         };
@@ -249,7 +253,7 @@ fn set_up_and_exec(
     argv: &[*const u8],
     envp: &[*const u8],
     fds: ChildFds,
-    unshare_below: Option<u32>,
+    (unshare_below, ignored): (Option<u32>, crate::rt::SignalSet),
     nofile: &Rlimit,
     parent: Pid,
 ) -> Result<core::convert::Infallible, ChildFailure> {
@@ -261,7 +265,7 @@ fn set_up_and_exec(
     let _ = rustix::process::setsid();
     // Lowering a limit going raised for itself cannot fail.
     let _ = rustix::process::setrlimit(Resource::Nofile, *nofile);
-    crate::rt::reset_signals_for_exec();
+    crate::rt::reset_signals_for_exec(ignored);
     step(Step::Stdio, rustix::stdio::dup2_stdin(fds.input))?;
     step(Step::Stdio, rustix::stdio::dup2_stdout(fds.output))?;
     step(Step::Stdio, rustix::stdio::dup2_stderr(fds.output))?;
