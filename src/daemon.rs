@@ -118,6 +118,9 @@ struct Host {
     /// The configuration errors already logged.
     told: ToldErrors,
     readiness: Readiness,
+    /// Services whose program was executed, to tell the state machine once it is free
+    /// to hear it (a pid is 4 bytes: a reload of 10,000 starts holds 40 kB here).
+    executed: Vec<Pid>,
     /// Status files not written yet, by service: written after the next fork, or at the
     /// end of the turn, so that a respawn forks first and writes its file once.
     unpublished: BTreeMap<String, String>,
@@ -167,7 +170,7 @@ impl Effects for Host {
                 if let Some(((read, _), number)) = ready_pipe {
                     self.readiness.watch_pipe(pid, read, number, &self.poller);
                 }
-                self.readiness.executed(pid);
+                self.executed.push(pid);
             }
         }
         Ok(pid)
@@ -362,9 +365,12 @@ impl Host {
     /// ready may start others, which give notices of their own.
     fn deliver_notices(&mut self, supervisor: &mut Supervisor) {
         loop {
-            let notices = self.readiness.take_notices();
-            if notices.is_empty() {
+            let (executed, notices) = (core::mem::take(&mut self.executed), self.readiness.take_notices());
+            if executed.is_empty() && notices.is_empty() {
                 return;
+            }
+            for pid in executed {
+                supervisor.executed(now(), pid, self);
             }
             for notice in notices {
                 self.deliver(supervisor, notice);
@@ -374,7 +380,6 @@ impl Host {
 
     fn deliver(&mut self, supervisor: &mut Supervisor, notice: Notice) {
         match notice {
-            Notice::Executed { pid } => supervisor.executed(now(), pid, self),
             Notice::Ready { pid, how } => supervisor.notified_ready(now(), pid, how, self),
             Notice::Status { pid, text } => supervisor.status_text(now(), pid, &text, self),
             Notice::PipeClosed { pid, fd } => {
@@ -573,6 +578,7 @@ impl<'a> Daemon<'a> {
             reaper,
             told,
             readiness,
+            executed: Vec::new(),
             unpublished,
             cgroups,
             cgroup_exceptions,

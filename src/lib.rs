@@ -37,7 +37,7 @@
 //! | [`start_order`] | the graph of `after=`: cycles, and who stops before whom when services stop together |
 //! | [`health`] | one service's health check: when the next is due, when one has had its time, what a result means |
 //! | [`readiness`] | what services say of their readiness: `ready=fd:N` pipes and the `ready=notify` socket |
-//! | [`spawn`] | fork, the child's setup, exec, reporting a failed exec back |
+//! | [`spawn`] | starting a child in going's memory on its own stack (going waits for its exec), its setup, exec, what a failed one says |
 //! | [`service_log`] | service output: one pipe per service, timestamped and rotated files, `log=-` |
 //! | [`daemon`] | arguments, set-up, and each turn of the event loop |
 //! | [`cgroups`] | cgroup v2: going's leaf and one cgroup per service, forked into, signalled, killed, removed |
@@ -89,7 +89,6 @@
 //! | rescans | 10 a second ([`daemon::MIN_RESCAN_GAP`]) | the next one waits |
 //! | service output line | 4 KiB ([`service_log::MAX_LINE`]) | written in pieces |
 //! | service output per wakeup | 64 KiB a pipe ([`service_log::READ_PER_WAKEUP`]) | read at the next wakeup |
-//! | starts pending at once | 32 ([`daemon`]) | finished ones collected before the next fork |
 //!
 //! # Exit codes
 //!

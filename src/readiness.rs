@@ -33,10 +33,6 @@ const DATAGRAMS_PER_WAKEUP: usize = 64;
 /// What a service said, for the service whose main process is `pid`.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Notice {
-    /// Its program was executed.
-    Executed {
-        pid: Pid,
-    },
     Ready {
         pid: Pid,
         how: &'static str,
@@ -124,11 +120,6 @@ impl Readiness {
                 Err(_) => return,
             }
         }
-    }
-
-    /// Child `pid` executed its program.
-    pub fn executed(&mut self, pid: Pid) {
-        self.notices.push(Notice::Executed { pid });
     }
 
     /// What services said since the last call.

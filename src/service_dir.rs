@@ -63,7 +63,8 @@ pub fn scan(
     };
     names.sort();
     let mut accounts = AccountFiles::default();
-    let mut services = Vec::new();
+    // At its size at once: growing by doubling would hold two copies at the peak.
+    let mut services = Vec::with_capacity(names.len().min(room));
     let mut procfile_dirs = Vec::new();
     for name in names {
         let Ok(text) = name.to_str() else {

@@ -718,7 +718,7 @@ impl Supervisor {
         }
         let (mut added, mut changed) = (0, 0);
         scan.sort_by(|a, b| a.0.cmp(&b.0));
-        // Room for every new name at once: growing by doubling would hold two tables at the peak.
+        // Room in the name order for every new name at once: doubling would hold two copies at the peak.
         self.services.reserve(scan.len().saturating_sub(self.services.len()));
         let removed: Vec<Slot> = replaced
             .into_iter()

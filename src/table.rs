@@ -14,6 +14,7 @@
 //! than removing it from the middle of a heap.
 
 use crate::clock::Millis;
+use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BinaryHeap};
 use alloc::vec::Vec;
 use core::cmp::Reverse;
@@ -44,8 +45,16 @@ pub enum List {
 /// A slot's number: stable while its entry is in the table.
 pub type Slot = u32;
 
+/// Slots per chunk of storage: the table grows a chunk at a time, never by
+/// copying itself into one twice its size (at 10,000 services that copy would
+/// hold two tables at the peak, and leave the larger one half empty).
+const CHUNK: usize = 256;
+
 pub struct Table<E> {
-    slots: Vec<Option<E>>,
+    /// Slot `n` is entry `n % CHUNK` of chunk `n / CHUNK`.
+    chunks: Vec<Box<[Option<E>]>>,
+    /// Slots handed out so far (in use or on `free`).
+    used: usize,
     free: Vec<Slot>,
     /// Every slot in use, sorted by its entry's name.
     order: Vec<Slot>,
@@ -57,7 +66,8 @@ pub struct Table<E> {
 impl<E> Default for Table<E> {
     fn default() -> Self {
         Table {
-            slots: Vec::new(),
+            chunks: Vec::new(),
+            used: 0,
             free: Vec::new(),
             order: Vec::new(),
             by_pid: BTreeMap::new(),
@@ -91,14 +101,23 @@ impl<E: Entry> Table<E> {
         self.order.is_empty()
     }
 
-    /// Room for `additional` more entries at once.
+    /// Room for `additional` more names in the order at once.
     pub fn reserve(&mut self, additional: usize) {
-        self.order.reserve(additional);
-        self.slots.reserve(additional.saturating_sub(self.free.len()));
+        self.order.reserve_exact(additional);
+    }
+
+    fn slot(&self, slot: Slot) -> Option<&Option<E>> {
+        let slot = slot as usize;
+        self.chunks.get(slot / CHUNK).map(|chunk| &chunk[slot % CHUNK])
+    }
+
+    fn slot_mut(&mut self, slot: Slot) -> &mut Option<E> {
+        let slot = slot as usize;
+        &mut self.chunks[slot / CHUNK][slot % CHUNK]
     }
 
     pub fn get(&self, slot: Slot) -> &E {
-        self.slots[slot as usize].as_ref().expect("BUG: a slot in use has an entry")
+        self.slot(slot).and_then(Option::as_ref).expect("BUG: a slot in use has an entry")
     }
 
     fn position(&self, name: &str) -> Result<usize, usize> {
@@ -146,10 +165,14 @@ impl<E: Entry> Table<E> {
     pub fn insert(&mut self, entry: E) -> Slot {
         let at = self.position(entry.name()).expect_err("BUG: inserted a name the table holds");
         let (slot, before) = match self.free.pop() {
-            Some(slot) => (slot, self.slots[slot as usize].replace(entry)),
+            Some(slot) => (slot, self.slot_mut(slot).replace(entry)),
             None => {
-                self.slots.push(Some(entry));
-                (self.slots.len() as Slot - 1, None)
+                if self.used == self.chunks.len() * CHUNK {
+                    self.chunks.push((0..CHUNK).map(|_| None).collect());
+                }
+                self.used += 1;
+                let slot = self.used as Slot - 1;
+                (slot, self.slot_mut(slot).replace(entry))
             }
         };
         debug_assert!(before.is_none());
@@ -160,7 +183,7 @@ impl<E: Entry> Table<E> {
 
     /// Changes the entry in `slot` through `change` and brings the indexes up to date.
     pub fn update<R>(&mut self, slot: Slot, change: impl FnOnce(&mut E) -> R) -> R {
-        let entry = self.slots[slot as usize].as_mut().expect("BUG: a slot in use has an entry");
+        let entry = self.slot_mut(slot).as_mut().expect("BUG: a slot in use has an entry");
         let before = keys(entry);
         let result = change(entry);
         self.index(slot, before);
@@ -171,7 +194,7 @@ impl<E: Entry> Table<E> {
     pub fn remove(&mut self, slot: Slot) -> E {
         let at = self.position(self.get(slot).name()).expect("BUG: an entry in the table is in its order");
         self.order.remove(at);
-        let entry = self.slots[slot as usize].take().expect("BUG: removed an empty slot");
+        let entry = self.slot_mut(slot).take().expect("BUG: removed an empty slot");
         let Keys { pid, check_pid, list, .. } = keys(&entry);
         for pid in pid.into_iter().chain(check_pid) {
             if self.by_pid.get(&pid) == Some(&slot) {
@@ -221,7 +244,7 @@ impl<E: Entry> Table<E> {
 
     /// Whether a heap entry is still some entry's deadline.
     fn is_current(&self, deadline: Millis, slot: Slot) -> bool {
-        self.slots.get(slot as usize).and_then(Option::as_ref).is_some_and(|entry| entry.deadline() == Some(deadline))
+        self.slot(slot).and_then(Option::as_ref).is_some_and(|entry| entry.deadline() == Some(deadline))
     }
 
     /// The earliest deadline of any entry.
@@ -248,5 +271,53 @@ impl<E: Entry> Table<E> {
             }
         }
         due
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::format;
+    use alloc::string::String;
+
+    struct Named(String, Option<Pid>);
+
+    impl Entry for Named {
+        fn name(&self) -> &str {
+            &self.0
+        }
+        fn pid(&self) -> Option<Pid> {
+            self.1
+        }
+        fn check_pid(&self) -> Option<Pid> {
+            None
+        }
+        fn deadline(&self) -> Option<Millis> {
+            None
+        }
+        fn list(&self) -> Option<List> {
+            None
+        }
+    }
+
+    #[test]
+    fn slots_past_a_chunk_stay_where_they_are_and_are_reused() {
+        let mut table = Table::default();
+        let count = CHUNK * 2 + 7;
+        let slots: Vec<Slot> =
+            (0..count).map(|i| table.insert(Named(format!("s{i:04}"), Pid::from_raw(i as i32 + 1)))).collect();
+        assert_eq!(table.chunks.len(), 3);
+        for (i, &slot) in slots.iter().enumerate() {
+            assert_eq!(table.get(slot).name(), format!("s{i:04}"));
+            assert_eq!(table.find(&format!("s{i:04}")), Some(slot));
+            assert_eq!(table.by_pid(Pid::from_raw(i as i32 + 1).unwrap()), Some(slot));
+        }
+        let gone = slots[CHUNK + 3];
+        assert_eq!(table.remove(gone).name(), format!("s{:04}", CHUNK + 3));
+        assert_eq!(table.find(&format!("s{:04}", CHUNK + 3)), None);
+        // A freed slot is handed out again before the table grows.
+        assert_eq!(table.insert(Named("again".into(), None)), gone);
+        assert_eq!(table.chunks.len(), 3);
+        assert_eq!(table.len(), count);
     }
 }
