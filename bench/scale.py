@@ -171,6 +171,31 @@ def measure(work, count, helper):
     return result
 
 
+class GoingWithoutCgroups(Going):
+    """going where the cgroup2 mount is read-only (its own mount namespace), as the
+    tests' fallback runs it: services tracked by process group, no cgroup per service."""
+
+    def prepare(self, directory, count):
+        argv = super().prepare(directory, count)
+        mounts = read("/proc/self/mountinfo") or ""
+        cgroup2 = [line.split()[4] for line in mounts.splitlines() if " - cgroup2 " in line]
+        script = "mount --make-rprivate / && for m in $0; do mount -o remount,ro,bind \"$m\"; done; exec \"$@\""
+        return ["unshare", "-m", "sh", "-c", script, " ".join(cgroup2)] + argv if cgroup2 else argv
+
+
+def respawn_cpu_without_cgroups(work, count):
+    """going's CPU per respawn at `count` services with no cgroups: what the kernel's
+    cgroup work at each fork adds, apart from going's own."""
+    going = GoingWithoutCgroups(work)
+    going.start(count)
+    wait_until(f"{count} services", lambda: len(children_of(going.process.pid)) >= count, 600)
+    wait_until(f"{count} services", lambda: len(services_running(count)) == count, 600)
+    started = time.monotonic()
+    _, cpu = respawns(going.process.pid, count, 100 if count < 100 else 1000, started)
+    going.stop()
+    return cpu
+
+
 SECTION = "## Scale (bench/scale.py)"
 
 
@@ -203,6 +228,12 @@ def main():
         print(f"  all {count} killed at once until all run again: {r['mass_kill']:.3f} s", flush=True)
         print(f"  VmPeak {r['vmpeak']} kB, VmRSS {r['rss']} kB, Pss {r['pss']} kB, "
               f"idle context switches in 10 s: {r['idle']}", flush=True)
+    without = {}
+    if 10 in results and 10_000 in results:
+        for count in (10, 10_000):
+            without[count] = respawn_cpu_without_cgroups(work, count)
+        print(f"going's CPU per respawn without cgroups (cgroup2 read-only): {without[10] * 1e6:.0f} µs at 10, "
+              f"{without[10_000] * 1e6:.0f} µs at 10,000 ({without[10_000] / without[10]:.2f} x)", flush=True)
     os.remove(helper)
     os.rmdir(work)
     small, large = min(results), max(results)
