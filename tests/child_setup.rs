@@ -34,6 +34,52 @@ fn service_gets_only_dev_null_on_0_1_2_and_no_other_descriptor() {
     assert_eq!(seen, [null("0"), null("1"), null("2")]);
 }
 
+/// Each descriptor of process `pid` and what it points to, sorted by number.
+fn descriptors_of(pid: i32) -> Vec<(u32, String)> {
+    let mut seen: Vec<(u32, String)> = fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let target = fs::read_link(entry.path()).ok()?;
+            Some((entry.file_name().into_string().ok()?.parse().ok()?, target.display().to_string()))
+        })
+        .collect();
+    seen.sort();
+    seen
+}
+
+/// A child starts on going's descriptor table and keeps only what lies below two low
+/// slots (where its log and readiness pipes are put while it starts): with going
+/// holding many descriptors, it still gets exactly its own, and going's stay as they were.
+#[test]
+fn with_many_descriptors_in_going_a_service_gets_only_its_log_and_readiness_pipes() {
+    let logs = TempDir::new("logs");
+    let texts: Vec<(String, String)> = (0..40)
+        .map(|i| (format!("l{i:02}"), format!("cmd=/bin/sleep 1000\nlog={}/l{i}.log\n", logs.path().display())))
+        .chain([(
+            "ready".to_string(),
+            format!("cmd=/bin/sleep 1001\nlog={}/ready.log\nready=fd:5\n", logs.path().display()),
+        )])
+        .collect();
+    let services: Vec<(&str, &str)> = texts.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+    let going = Going::start(&services);
+    let own_before: Vec<(u32, String)> = descriptors_of(going.pid()).into_iter().filter(|(fd, _)| *fd < 3).collect();
+    for (name, _) in &services[..40] {
+        going.service_pid(name, 1);
+    }
+    let pid = going.service_pid("ready", 1);
+    wait_exec(pid, "sleep");
+    let seen = descriptors_of(pid);
+    let numbers: Vec<u32> = seen.iter().map(|(fd, _)| *fd).collect();
+    assert_eq!(numbers, [0, 1, 2, 5], "{seen:?}");
+    assert_eq!(seen[0].1, "/dev/null");
+    assert!(seen[1].1.starts_with("pipe:") && seen[1].1 == seen[2].1, "stdout and stderr are the log pipe: {seen:?}");
+    assert!(seen[3].1.starts_with("pipe:") && seen[3].1 != seen[1].1, "5 is the readiness pipe: {seen:?}");
+    assert!(descriptors_of(going.pid()).len() > 80, "going holds a pipe end and a pidfd per service");
+    let own_after: Vec<(u32, String)> = descriptors_of(going.pid()).into_iter().filter(|(fd, _)| *fd < 3).collect();
+    assert_eq!(own_before, own_after, "going's own stdin, stdout and stderr are untouched");
+}
+
 #[test]
 fn service_starts_with_no_blocked_or_ignored_signals() {
     let going = start_leaky(&[("sleeper", "cmd=/bin/sleep 1000\n")]);
