@@ -27,12 +27,17 @@ use rustix::process::{Pid, PidfdFlags, WaitId, WaitIdOptions, WaitOptions};
 /// recognise their SIGCHLD when it comes later.
 const RECENT: usize = 64;
 
+/// How many start times are remembered ([`Reaper::start_time`]).
+const START_TIMES: usize = 4;
+
 #[derive(Default)]
 pub struct Reaper {
-    /// Each service process's pidfd, by pid, with its start time once read (0 until
-    /// then: no process going starts does so in the boot's first clock tick). Kept
-    /// small: there is one for each of up to 10,000 services.
-    pidfds: BTreeMap<i32, (OwnedFd, u64)>,
+    /// Each service process's pidfd, by pid: one for each of up to 10,000 services,
+    /// so nothing else is kept beside it.
+    pidfds: BTreeMap<i32, OwnedFd>,
+    /// The start times read last, by pid: a start publishes its status twice
+    /// (`starting`, `up`), one right after the other, and reads /proc once.
+    start_times: [(i32, u64); START_TIMES],
     /// Services reaped through their pidfd whose SIGCHLD has not been read yet.
     recent: Vec<i32>,
     /// Some child has no pidfd: every SIGCHLD sweeps.
@@ -54,14 +59,15 @@ impl Reaper {
         let watched = rustix::process::pidfd_open(pid, PidfdFlags::empty())
             .and_then(|pidfd| poller.add(&pidfd, Source::Exited(raw)).map(|()| pidfd));
         match watched {
-            Ok(pidfd) => _ = self.pidfds.insert(raw, (pidfd, 0)),
+            Ok(pidfd) => _ = self.pidfds.insert(raw, pidfd),
             Err(_) => self.untracked = true,
         }
     }
 
     /// Child `pid`'s pidfd is readable: reaps it, if it has exited.
     pub fn exited(&mut self, pid: i32, poller: &Poller) -> Option<(Pid, Exit)> {
-        let (pidfd, _) = self.pidfds.remove(&pid)?;
+        let pidfd = self.pidfds.remove(&pid)?;
+        self.forget_start_time(pid);
         poller.remove(&pidfd);
         let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG;
         // By pid, not by pidfd: the kernel looks a pid up directly, but walks every child for a pidfd.
@@ -70,7 +76,7 @@ impl Reaper {
             // Already reaped by a sweep, or not gone yet (a spurious wake-up): watch on.
             Ok(None) => {
                 if poller.add(&pidfd, Source::Exited(pid)).is_ok() {
-                    self.pidfds.insert(pid, (pidfd, 0));
+                    self.pidfds.insert(pid, pidfd);
                 }
                 return None;
             }
@@ -83,18 +89,21 @@ impl Reaper {
         Some((Pid::from_raw(pid)?, exit_of(status.exit_status(), status.terminating_signal())?))
     }
 
-    /// The start time of child `pid` (clock ticks after boot, from /proc), read once
-    /// for a child with a pidfd: a start publishes its status twice (`starting`, `up`).
+    /// The start time of child `pid` (clock ticks after boot, from /proc); read once
+    /// for the few children last asked about (a reaped pid is forgotten: it may be reused).
     pub fn start_time(&mut self, pid: i32) -> Option<u64> {
-        let read = || crate::proc_stat::read(pid).map(|stat| stat.start_time);
-        match self.pidfds.get_mut(&pid) {
-            Some((_, known @ 1..)) => Some(*known),
-            Some((_, unknown)) => {
-                let read = read();
-                *unknown = read.unwrap_or(0);
-                read
-            }
-            None => read(),
+        if let Some(&(_, known)) = self.start_times.iter().find(|(known, _)| *known == pid) {
+            return Some(known);
+        }
+        let read = crate::proc_stat::read(pid)?.start_time;
+        self.start_times.rotate_right(1);
+        self.start_times[0] = (pid, read);
+        Some(read)
+    }
+
+    fn forget_start_time(&mut self, pid: i32) {
+        for known in self.start_times.iter_mut().filter(|(known, _)| *known == pid) {
+            *known = (0, 0);
         }
     }
 
@@ -125,7 +134,8 @@ impl Reaper {
                 Err(Errno::INTR) => continue,
                 Ok(None) | Err(_) => return,
             };
-            if let Some((pidfd, _)) = self.pidfds.remove(&pid.as_raw_nonzero().get()) {
+            self.forget_start_time(pid.as_raw_nonzero().get());
+            if let Some(pidfd) = self.pidfds.remove(&pid.as_raw_nonzero().get()) {
                 poller.remove(&pidfd);
             }
             if let Some(exit) = exit_of(status.exit_status(), status.terminating_signal()) {
