@@ -18,7 +18,7 @@ use crate::config::{Readiness, Restart, ServiceSpec};
 use crate::health::{self, Health};
 use crate::log::{Severity, describe};
 use crate::protocol::{Control, Exit, show_signal};
-use crate::table::{Entry, List, Slot, Table};
+use crate::table::{Entry, List, Name, Slot, Table};
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -167,7 +167,7 @@ pub enum Scanned {
 
 /// Kept sorted by name, so that a reload of thousands of files is a merge, not a quadratic search.
 struct Service {
-    name: Box<str>,
+    name: Name,
     /// What it runs, as its file said at the last reload.
     spec: Box<ServiceSpec>,
     state: State,
@@ -218,16 +218,7 @@ impl Service {
         let state = State::Down;
         let extras =
             spec.check.as_ref().map(|_| Box::new(Extras { health: Some(Health::default()), ..Extras::default() }));
-        Service {
-            name: name.into_boxed_str(),
-            spec,
-            state,
-            since: now,
-            short_runs: 0,
-            starts: 0,
-            last_exit: None,
-            extras,
-        }
+        Service { name: Name::new(&name), spec, state, since: now, short_runs: 0, starts: 0, last_exit: None, extras }
     }
 
     /// Its extras, made on first use.

@@ -20,6 +20,59 @@ use alloc::vec::Vec;
 use core::cmp::Reverse;
 use rustix::process::Pid;
 
+/// The longest name kept in the entry itself ([`Name`]).
+const INLINE_NAME: usize = 22;
+
+/// An entry's name: in the entry itself when it is short, as most are (a heap copy
+/// of `web` would cost an allocation of 32 bytes beside a 16-byte pointer).
+#[derive(Clone)]
+pub enum Name {
+    Inline { len: u8, bytes: [u8; INLINE_NAME] },
+    Heap(Box<str>),
+}
+
+impl Name {
+    pub fn new(name: &str) -> Name {
+        match name.len() {
+            len @ 0..=INLINE_NAME => {
+                let mut bytes = [0; INLINE_NAME];
+                bytes[..len].copy_from_slice(name.as_bytes());
+                Name::Inline { len: len as u8, bytes }
+            }
+            _ => Name::Heap(name.into()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Name::Inline { len, bytes } => {
+                core::str::from_utf8(&bytes[..usize::from(*len)]).expect("BUG: a name is made from a str")
+            }
+            Name::Heap(name) => name,
+        }
+    }
+}
+
+impl core::ops::Deref for Name {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl core::fmt::Display for Name {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl core::fmt::Debug for Name {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        core::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
 /// What the table needs to know of an entry to index it.
 pub trait Entry {
     fn name(&self) -> &str;
@@ -298,6 +351,15 @@ mod tests {
         fn list(&self) -> Option<List> {
             None
         }
+    }
+
+    #[test]
+    fn a_name_reads_back_as_made_whether_kept_inline_or_not() {
+        for name in ["", "web", "exactly-22-bytes-long!", "twenty-three bytes long", "ünïcödé-nämé-of-sörts"] {
+            assert_eq!(Name::new(name).as_str(), name);
+            assert_eq!(matches!(Name::new(name), Name::Inline { .. }), name.len() <= INLINE_NAME);
+        }
+        assert_eq!(core::mem::size_of::<Name>(), 24);
     }
 
     #[test]
