@@ -283,14 +283,14 @@ impl ServiceSpec {
         self.after.as_deref().map_or(&[], |after| &after.names)
     }
 
-    /// Whether a service running `self` runs as `other` asks: everything but the stop
-    /// policy, `after=` and the health check (which apply to the next stop, the next
-    /// start and the next check) is the same.
     /// The working directory.
     pub fn cwd(&self) -> &str {
         if self.cwd.is_empty() { DEFAULT_CWD } else { &self.cwd }
     }
 
+    /// Whether a service running `self` runs as `other` asks: everything but the stop
+    /// policy, `after=` and the health check (which apply to the next stop, the next
+    /// start and the next check) is the same.
     pub fn runs_like(&self, other: &ServiceSpec) -> bool {
         (&self.argv, &self.cwd, self.shutdown, &self.options)
             == (&other.argv, &other.cwd, other.shutdown, &other.options)
