@@ -55,11 +55,12 @@ pub struct ProcfileApp {
 }
 
 impl ServiceFile {
-    /// The keys beyond the command, which the system checks and account lookups complete.
-    pub fn options_mut(&mut self) -> &mut Option<alloc::boxed::Box<ServiceOptions>> {
+    /// The keys beyond the command, which the system checks and account lookups
+    /// complete; `None` for a file that has none (no box is made for them).
+    pub fn options_mut(&mut self) -> Option<&mut ServiceOptions> {
         match self {
-            ServiceFile::Command(spec) => &mut spec.options,
-            ServiceFile::Procfile(app) => &mut app.options,
+            ServiceFile::Command(spec) => spec.more.as_deref_mut()?.options.as_deref_mut(),
+            ServiceFile::Procfile(app) => app.options.as_deref_mut(),
         }
     }
 }
@@ -103,15 +104,22 @@ impl<const N: usize> PartialEq<[&str; N]> for Words {
 pub struct ServiceSpec {
     /// `cmd` split into words; never empty, first word never empty.
     pub argv: Words,
-    /// An absolute path (inside `chroot` when there is one); empty for `/`, which most
-    /// services run in, so that it takes no allocation ([`ServiceSpec::cwd`]).
-    pub cwd: alloc::boxed::Box<str>,
+    /// Every other key, in one box that a file of `cmd=` alone does not have: a spec
+    /// stays small (bytes per service count when there are 10,000).
+    more: Option<alloc::boxed::Box<SpecMore>>,
+}
+
+/// What a service file says beyond `cmd` ([`ServiceSpec`]); the default is what a
+/// file of `cmd=` alone asks for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SpecMore {
+    /// An absolute path (inside `chroot` when there is one); `None` for `/` ([`compact_cwd`]).
+    pub cwd: Option<alloc::boxed::Box<str>>,
     /// `shutdown=yes`: when this service exits, going stops everything and exits with its status.
     pub shutdown: bool,
     /// `stop_signal`, `stop_timeout`, `restart` and `success_exit`; `None` for the defaults.
     pub policy: Option<alloc::boxed::Box<StopPolicy>>,
-    /// The other keys, boxed: most services use none of them, and a spec stays small
-    /// (a few hundred bytes per service count when there are thousands).
+    /// The other keys, boxed: most services that have some keys use none of these.
     pub options: Option<alloc::boxed::Box<ServiceOptions>>,
     /// `after=`: the services that must be ready before this one starts; `None` for none.
     pub after: Option<alloc::boxed::Box<After>>,
@@ -269,31 +277,59 @@ impl ServiceOptions {
 /// What [`ServiceSpec::options`] gives for a spec without options.
 static NO_OPTIONS: ServiceOptions = ServiceOptions::NONE;
 
+/// What [`ServiceSpec::more`] gives for a spec of `cmd=` alone.
+static NO_MORE: SpecMore =
+    SpecMore { cwd: None, shutdown: false, policy: None, options: None, after: None, check: None };
+
 impl ServiceSpec {
+    pub fn new(argv: Words, more: SpecMore) -> ServiceSpec {
+        let more = (more != SpecMore::default()).then(|| alloc::boxed::Box::new(more));
+        ServiceSpec { argv, more }
+    }
+
+    /// Every key but `cmd`.
+    pub fn more(&self) -> &SpecMore {
+        self.more.as_deref().unwrap_or(&NO_MORE)
+    }
+
+    /// The keys beyond `cmd`, to complete (made at first use).
+    pub fn more_mut(&mut self) -> &mut SpecMore {
+        self.more.get_or_insert_with(alloc::boxed::Box::default)
+    }
+
     pub fn options(&self) -> &ServiceOptions {
-        self.options.as_deref().unwrap_or(&NO_OPTIONS)
+        self.more().options.as_deref().unwrap_or(&NO_OPTIONS)
     }
 
     pub fn policy(&self) -> &StopPolicy {
-        self.policy.as_deref().unwrap_or(&DEFAULT_POLICY)
+        self.more().policy.as_deref().unwrap_or(&DEFAULT_POLICY)
     }
 
     /// The services that must be ready before this one starts.
     pub fn after(&self) -> &[String] {
-        self.after.as_deref().map_or(&[], |after| &after.names)
+        self.more().after.as_deref().map_or(&[], |after| &after.names)
+    }
+
+    pub fn check(&self) -> Option<&HealthCheck> {
+        self.more().check.as_deref()
+    }
+
+    pub fn shutdown(&self) -> bool {
+        self.more().shutdown
     }
 
     /// The working directory.
     pub fn cwd(&self) -> &str {
-        if self.cwd.is_empty() { DEFAULT_CWD } else { &self.cwd }
+        self.more().cwd.as_deref().unwrap_or(DEFAULT_CWD)
     }
 
     /// Whether a service running `self` runs as `other` asks: everything but the stop
     /// policy, `after=` and the health check (which apply to the next stop, the next
     /// start and the next check) is the same.
     pub fn runs_like(&self, other: &ServiceSpec) -> bool {
-        (&self.argv, &self.cwd, self.shutdown, &self.options)
-            == (&other.argv, &other.cwd, other.shutdown, &other.options)
+        let (mine, theirs) = (self.more(), other.more());
+        (&self.argv, &mine.cwd, mine.shutdown, &mine.options)
+            == (&other.argv, &theirs.cwd, theirs.shutdown, &theirs.options)
     }
 }
 
@@ -560,7 +596,7 @@ pub fn parse_with_lines(bytes: &[u8]) -> Result<(ServiceFile, KeyLines), ConfigE
     let file = match (argv, procfile) {
         (Some((_, argv)), None) => {
             let cwd = compact_cwd(cwd.as_deref().unwrap_or(DEFAULT_CWD));
-            ServiceFile::Command(ServiceSpec { argv, cwd, shutdown, policy, options, after, check })
+            ServiceFile::Command(ServiceSpec::new(argv, SpecMore { cwd, shutdown, policy, options, after, check }))
         }
         (None, Some(path)) => ServiceFile::Procfile(ProcfileApp { path, cwd, shutdown, policy, options, after, check }),
         (Some((line, _)), Some(_)) => {
@@ -676,9 +712,9 @@ fn parse_cmd(value: &str) -> Result<Words, &'static str> {
     }
 }
 
-/// A spec's `cwd` as [`ServiceSpec`] keeps it: `/` as the empty string.
-pub fn compact_cwd(cwd: &str) -> alloc::boxed::Box<str> {
-    if cwd == DEFAULT_CWD { "".into() } else { cwd.into() }
+/// A spec's `cwd` as [`SpecMore`] keeps it: `/` as `None`.
+pub fn compact_cwd(cwd: &str) -> Option<alloc::boxed::Box<str>> {
+    (cwd != DEFAULT_CWD).then(|| cwd.into())
 }
 
 fn parse_absolute(key: &str, value: &str) -> Result<String, String> {
@@ -817,7 +853,9 @@ mod tests {
         assert!(spec.policy().is_success(0) && spec.policy().is_success(143) && !spec.policy().is_success(1));
         let plain = parse(b"cmd=/bin/web\n").unwrap();
         assert_eq!(plain.policy(), &StopPolicy::DEFAULT);
-        assert!(plain.policy.is_none(), "the default policy takes no memory");
+        assert!(plain.more().policy.is_none(), "the default policy takes no memory");
+        assert!(plain.more.is_none(), "a file of cmd= alone takes no box beyond its words");
+        assert_eq!(core::mem::size_of::<ServiceSpec>(), 24);
         assert!(plain.runs_like(&spec) && plain != spec);
         assert!(!plain.runs_like(&parse(b"cmd=/bin/web2\n").unwrap()));
         for (value, millis) in [("0", 0), ("30", 30_000), ("1.5", 1_500), ("0.005", 5), ("3600", 3_600_000)] {
@@ -856,7 +894,7 @@ mod tests {
         let spec = parse(b"cmd=/bin/web\nready=fd:3\nafter=db cache\nafter=app.worker\n").unwrap();
         assert_eq!(spec.options().ready, Readiness::Fd(3));
         assert_eq!(spec.after(), ["db", "cache", "app.worker"]);
-        assert_eq!(spec.after.as_ref().unwrap().line, 3);
+        assert_eq!(spec.more().after.as_ref().unwrap().line, 3);
         assert_eq!(parse(b"cmd=/bin/web\nready=notify\n").unwrap().options().ready, Readiness::Notify);
         assert_eq!(parse(b"cmd=/bin/web\n").unwrap().options().ready, Readiness::Exec);
         let plain = parse(b"cmd=/bin/web\nready=fd:3\n").unwrap();
@@ -880,20 +918,20 @@ mod tests {
     #[test]
     fn check_keys_parse_with_their_defaults_and_do_not_count_as_a_change_of_the_run() {
         let spec = parse(b"cmd=/bin/web\ncheck=/bin/probe --quick\n").unwrap();
-        let check = spec.check.as_deref().unwrap();
+        let check = spec.check().unwrap();
         assert_eq!(
             (&check.argv, check.interval, check.timeout, check.retries),
             (&Words::new(&["/bin/probe", "--quick"]), 10_000, 5_000, 3)
         );
         let short = parse(b"cmd=/bin/web\ncheck=/bin/probe\ncheck_interval=2\ncheck_retries=5\n").unwrap();
-        let short = short.check.as_deref().unwrap();
+        let short = short.check().unwrap();
         assert_eq!(
             (short.interval, short.timeout, short.retries),
             (2_000, 2_000, 5),
             "the timeout is at most the interval"
         );
         let written = parse(b"cmd=/bin/web\ncheck=/bin/probe\ncheck_interval=0.5\ncheck_timeout=0.25\n").unwrap();
-        assert_eq!(written.check.as_deref().map(|c| (c.interval, c.timeout)), Some((500, 250)));
+        assert_eq!(written.check().map(|c| (c.interval, c.timeout)), Some((500, 250)));
         assert!(parse(b"cmd=/bin/web\n").unwrap().runs_like(&spec));
     }
 

@@ -179,7 +179,7 @@ impl Effects for Host {
     }
 
     fn spawn_check(&mut self, name: &str, spec: &ServiceSpec) -> Result<Pid, Errno> {
-        let check = spec.check.as_ref().expect("BUG: a check is spawned for a spec with check=");
+        let check = spec.check().expect("BUG: a check is spawned for a spec with check=");
         let command = spawn::prepare(spec, &check.argv, None);
         // Its output is discarded: a check says what it found by its exit status.
         let Spawned { pid, failure } =
@@ -334,7 +334,7 @@ impl Host {
 
     /// Logs why a child of service `name` did not run its program (`check`: its check's).
     fn log_failure(&mut self, name: &str, spec: &ServiceSpec, failure: ChildFailure, check: bool) {
-        let (program, what) = match (check, &spec.check) {
+        let (program, what) = match (check, spec.check()) {
             (true, Some(check)) => (check.argv.program(), "check: "),
             _ => (spec.argv.program(), ""),
         };

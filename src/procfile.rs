@@ -9,7 +9,7 @@
 //! otherwise, with the `.env` variables and `PORT` = 5000 + 100 × the process
 //! type's index unless `.env` or `env=` sets it.
 
-use crate::config::{ConfigError, LogTarget, ProcfileApp, ServiceOptions, ServiceSpec, set_latest};
+use crate::config::{ConfigError, LogTarget, ProcfileApp, ServiceOptions, ServiceSpec, SpecMore, set_latest};
 use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -155,8 +155,7 @@ pub fn expand(
             }
             let cwd = crate::config::compact_cwd(app.cwd.as_deref().unwrap_or(procfile_dir));
             let argv = crate::config::Words::new(&["/bin/sh", "-c", &process.command]);
-            let process_spec = ServiceSpec {
-                argv,
+            let more = SpecMore {
                 cwd,
                 shutdown: app.shutdown,
                 policy: app.policy.clone(),
@@ -164,6 +163,7 @@ pub fn expand(
                 after: app.after.clone(),
                 check: app.check.clone(),
             };
+            let process_spec = ServiceSpec::new(argv, more);
             (process.clone(), process_spec)
         })
         .collect()

@@ -216,8 +216,7 @@ pub fn backoff_delay(short_runs: u32) -> Millis {
 impl Service {
     fn new(name: String, spec: Box<ServiceSpec>, now: Millis) -> Service {
         let state = State::Down;
-        let extras =
-            spec.check.as_ref().map(|_| Box::new(Extras { health: Some(Health::default()), ..Extras::default() }));
+        let extras = spec.check().map(|_| Box::new(Extras { health: Some(Health::default()), ..Extras::default() }));
         Service { name: Name::new(&name), spec, state, since: now, short_runs: 0, starts: 0, last_exit: None, extras }
     }
 
@@ -274,7 +273,7 @@ impl Service {
             waiting_for: self.waiting_for(),
             status_text: self.status_text(),
             // While it runs: what the last run's checks said is no news of a service that is down.
-            health: self.health().filter(|_| self.spec.check.is_some() && self.is_running()).map(|h| h.shown()),
+            health: self.health().filter(|_| self.spec.check().is_some() && self.is_running()).map(|h| h.shown()),
             spec: &self.spec,
             since: self.since,
             restarts,
@@ -567,7 +566,7 @@ impl Service {
         if self.spec.options().ready != Readiness::Exec || !matches!(self.state, State::Up { ready: false, .. }) {
             return;
         }
-        if self.spec.check.is_some() {
+        if self.spec.check().is_some() {
             self.schedule_checks(now, false);
         } else if self.spec.policy().restart != Restart::Never {
             self.became_ready(now, "", effects);
@@ -797,7 +796,8 @@ impl Supervisor {
             });
         } else if let Some(slot) = self.services.by_pid(pid) {
             let service = self.services.get(slot);
-            let ends_going = !self.shutting_down && service.spec.shutdown && matches!(service.state, State::Up { .. });
+            let ends_going =
+                !self.shutting_down && service.spec.shutdown() && matches!(service.state, State::Up { .. });
             if ends_going {
                 self.exit_status = Some(match exit {
                     Exit::Code(code) => code,

@@ -12,7 +12,7 @@ use rustix::process::Pid;
 impl Service {
     /// Its `check=` came, went or changed (a reload): the schedule follows.
     pub(super) fn check_changed(&mut self, now: Millis, effects: &mut impl Effects) {
-        match (&self.spec.check, health_mut(&mut self.extras)) {
+        match (self.spec.check(), health_mut(&mut self.extras)) {
             (None, Some(health)) => {
                 if let Some(pid) = health.end_run() {
                     effects.kill_check(pid);
@@ -37,7 +37,7 @@ impl Service {
     /// Schedules the checks of a running service: an interval on if it is ready,
     /// else the ramp after an exec.
     pub(super) fn schedule_checks(&mut self, now: Millis, ready: bool) {
-        let (Some(health), Some(check)) = (health_mut(&mut self.extras), &self.spec.check) else { return };
+        let (Some(health), Some(check)) = (health_mut(&mut self.extras), self.spec.check()) else { return };
         match ready {
             true => health.ready(now, check),
             false => health.executed(now),
@@ -46,7 +46,7 @@ impl Service {
 
     /// A check is due or past its time: start or kill it.
     pub(super) fn check_deadline(&mut self, now: Millis, effects: &mut impl Effects) {
-        let (Some(health), Some(check)) = (health_mut(&mut self.extras), &self.spec.check) else { return };
+        let (Some(health), Some(check)) = (health_mut(&mut self.extras), self.spec.check()) else { return };
         if let Some(pid) = health.time_up(now) {
             effects.kill_check(pid);
         }
@@ -66,7 +66,7 @@ impl Service {
     /// Its check ended with `exit`: what the result means.
     pub(super) fn check_finished(&mut self, now: Millis, exit: Exit, effects: &mut impl Effects) {
         let Some(health) = health_mut(&mut self.extras) else { return };
-        let Some(check) = &self.spec.check else {
+        let Some(check) = self.spec.check() else {
             // A check of a `check=` removed since: nothing more to run.
             self.extras().health = None;
             return;

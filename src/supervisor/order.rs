@@ -114,7 +114,8 @@ impl Supervisor {
                 let members = &cycle[..cycle.len() - 1];
                 for (at, member) in members.iter().enumerate() {
                     let from_member: Vec<&str> = members[at..].iter().chain(&members[..=at]).copied().collect();
-                    let line = self.services.find(member).and_then(|slot| self.services.get(slot).spec.after.as_ref());
+                    let line =
+                        self.services.find(member).and_then(|slot| self.services.get(slot).spec.more().after.as_ref());
                     let (line, shown) = (line.map_or(0, |after| after.line), show_cycle(&from_member));
                     effects.log(Severity::Error, format_args!("{member}:{line}: after= makes a cycle: {shown}"));
                 }
