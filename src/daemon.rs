@@ -605,6 +605,7 @@ impl<'a> Daemon<'a> {
         supervisor.reload(now(), scan.services, &mut host);
         host.deliver_notices(&mut supervisor);
         host.publish_pending();
+        host.run_dir.mark_loaded();
         let ready = Vec::new();
         Ok(Daemon { dir, supervisor, host, signal_fd, watch, rescan_at: None, last_rescan: None, ready })
     }
@@ -638,13 +639,17 @@ impl<'a> Daemon<'a> {
         self.supervisor.deadline_passed(now(), &mut self.host);
         // Last: whatever started above gives its notices now, not at some later wake-up.
         self.host.deliver_notices(&mut self.supervisor);
-        if self.host.run_dir.take_recreated() {
+        let recreated = self.host.run_dir.take_recreated();
+        if recreated {
             if let Some(control) = self.host.run_dir.control_fd() {
                 let _ = self.host.poller.add(control, Source::Control);
             }
             self.supervisor.publish_all(&mut self.host);
         }
         self.host.publish_pending();
+        if recreated {
+            self.host.run_dir.mark_loaded();
+        }
     }
 
     fn directory_changed(&mut self) {

@@ -12,6 +12,9 @@ pub const DEFAULT_RUN_DIR: &str = "/run/going";
 pub const CONTROL: &str = "control";
 /// The file whose lock says that a going serves the directory.
 pub const LOCK: &str = ".lock";
+/// Made once going has written the status file of every service of its first
+/// scan: before it, a missing status file may be one still to come.
+pub const LOADED: &str = ".loaded";
 /// A control line longer than this is ignored whole (with one log line).
 pub const MAX_COMMAND_LINE: usize = 512;
 /// A status file is far smaller; a larger file in the run directory is none of going's.

@@ -22,7 +22,7 @@ use crate::log::{Logger, Severity, describe};
 use crate::proc_stat;
 use crate::protocol::Control;
 use crate::protocol::Exit;
-use crate::protocol::{CONTROL, LOCK, MAX_COMMAND_LINE, MAX_STATUS_FILE, parse_command, show_signal};
+use crate::protocol::{CONTROL, LOADED, LOCK, MAX_COMMAND_LINE, MAX_STATUS_FILE, parse_command, show_signal};
 use crate::supervisor::{Millis, State, Status};
 use alloc::format;
 use alloc::string::String;
@@ -300,6 +300,8 @@ impl RunDir {
             return Err(SetupError::Untrusted("writable by group or others; chmod go-w it".into()));
         }
         let lock = take_lock(&dir)?;
+        // A dead going's: this one has not written its statuses yet.
+        let _ = rustix::fs::unlinkat(&dir, LOADED, AtFlags::empty());
         let _ = rustix::fs::unlinkat(&dir, CONTROL, AtFlags::empty());
         rustix::fs::mknodat(&dir, CONTROL, FileType::Fifo, Mode::from_raw_mode(0o600), 0)?;
         let flags = OFlags::RDWR | OFlags::NONBLOCK | OFlags::NOFOLLOW | OFlags::CLOEXEC;
@@ -387,6 +389,15 @@ impl RunDir {
     /// This boot's id, as status files record it.
     pub fn boot_id(&self) -> &str {
         &self.boot_id
+    }
+
+    /// The status file of every service of the first scan is written: goingctl may now
+    /// take a missing one for a service that does not exist ([`LOADED`]).
+    pub fn mark_loaded(&mut self) {
+        if let Some(dir) = &self.dir {
+            let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            let _ = rustix::fs::openat(dir, LOADED, flags, Mode::from_raw_mode(0o644));
+        }
     }
 
     /// going is exiting: goingctl must see it is not running (no FIFO, and the lock goes with going).

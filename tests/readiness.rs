@@ -252,3 +252,20 @@ fn goingctl_wait_returns_once_ready_and_fails_on_timeout_failure_and_no_going() 
     let (code, _, error) = going.goingctl(&["wait", "db"]);
     assert_eq!(code, 69, "{error}");
 }
+
+/// `going & goingctl wait LAST`: while going writes the status files of its first scan
+/// (300 services here, the waited one last), a missing one is still to come, not unknown.
+#[test]
+fn goingctl_wait_right_after_going_starts_waits_for_statuses_still_to_come() {
+    let names: Vec<String> = (0..300).map(|i| format!("s{i:03}")).collect();
+    let services: Vec<(&str, &str)> = names.iter().map(|name| (name.as_str(), "cmd=/bin/sleep 1000\n")).collect();
+    let going = Launch::new(&[], service_dir(&services), TempDir::new("work")).spawn();
+    // 69 until going has taken its run directory's lock.
+    let (code, _, error) = wait_for("goingctl to find going", || {
+        let result = going.goingctl(&["wait", "-t", "20", "s299"]);
+        (result.0 != 69).then_some(result)
+    });
+    assert_eq!((code, error.as_str()), (0, ""), "{}", going.log());
+    let (code, _, error) = going.goingctl(&["wait", "-t", "20", "nothere"]);
+    assert_eq!((code, error.as_str()), (1, "goingctl: no service nothere\n"));
+}

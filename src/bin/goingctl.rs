@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use going::config::StopPolicy;
 use going::proc_stat::{self, ProcessStat};
 use going::protocol::{
-    CONTROL, Control, DEFAULT_RUN_DIR, LOCK, MAX_STATUS_FILE, command_line, show_signal, signal_number,
+    CONTROL, Control, DEFAULT_RUN_DIR, LOADED, LOCK, MAX_STATUS_FILE, command_line, show_signal, signal_number,
 };
 
 /// How a service stops when its file says nothing: what a status file leaves out.
@@ -493,7 +493,11 @@ enum Readiness {
 
 fn readiness(run_dir: &Path, name: &str) -> Readiness {
     let Some(status) = read_status(run_dir, name) else {
-        return Readiness::Failed(format!("no service {name}"));
+        // Until going has written every status of its first scan, a missing one may be still to come.
+        return match run_dir.join(LOADED).exists() {
+            true => Readiness::Failed(format!("no service {name}")),
+            false => Readiness::NotYet(format!("{name} (going is still starting)")),
+        };
     };
     let state = status.get("state").map_or("?", String::as_str);
     match state {
