@@ -53,11 +53,13 @@ def run(work, program, chained):
     going = subprocess.Popen([GOING, "-d", services, "-r", run_dir], stderr=log)
     # goingctl wait needs going's lock: try again until going has taken it.
     waited = names[-1:] if chained else names
-    while subprocess.run([GOINGCTL, "-r", run_dir, "wait", "-t", "60", *waited],
-                         stderr=subprocess.DEVNULL).returncode == 69:
+    while (code := subprocess.run([GOINGCTL, "-r", run_dir, "wait", "-t", "60", *waited],
+                                  stderr=subprocess.DEVNULL).returncode) == 69:
         if time.monotonic() - begin > 60:
             raise SystemExit("going did not start")
         time.sleep(0.001)
+    if code != 0:
+        raise SystemExit(f"goingctl wait exited {code}: the services were not all up")
     took = time.monotonic() - begin
     idle = None
     if chained:
