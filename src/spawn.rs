@@ -193,11 +193,6 @@ impl Spawner {
         })
     }
 
-    /// /dev/null, open for reading and writing.
-    pub fn dev_null(&self) -> BorrowedFd<'_> {
-        self.dev_null.as_fd()
-    }
-
     /// Runs `command` in a new child and returns once it has exec'd or failed.
     pub fn spawn(&mut self, command: &PreparedCommand, stdio: Stdio) -> Result<Spawned, Errno> {
         let argv = pointers(&command.argv);
