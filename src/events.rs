@@ -104,7 +104,7 @@ mod tests {
             Source::Signals,
             Source::Inotify,
             Source::Control,
-            Source::Ready(4_194_304),
+            Source::Exited(4_194_304),
             Source::Log(7),
             Source::Exited(12),
             Source::Ready(13),
