@@ -23,7 +23,7 @@ use crate::rt::{self, Disposition, SIGNALFD_RECORD_SIZE, SignalSet};
 use crate::run_dir::RunDir;
 use crate::service_dir::{self, MAX_SERVICES, ToldErrors};
 use crate::service_log::ServiceLogs;
-use crate::spawn::{self, ChildFailure, FailureReport, Spawned, Spawner, Stdio};
+use crate::spawn::{self, ChildFailure, FailureReport, Report, Spawner, Starts, Stdio};
 use crate::supervisor::{Effects, Leftovers, Millis, State, Status, Stop, Supervisor};
 use crate::trust::DirError;
 use alloc::collections::BTreeMap;
@@ -114,6 +114,8 @@ struct Host {
     logger: Logger,
     poller: Poller,
     spawner: Spawner,
+    /// Children between their fork and their exec.
+    starts: Starts,
     run_dir: RunDir,
     logs: ServiceLogs,
     reaper: Reaper,
@@ -162,32 +164,29 @@ impl Effects for Host {
             }
         };
         let cgroup = cgroup.as_ref().map(ServiceCgroup::dir);
-        let Spawned { pid, failure } = self.spawner.spawn(&command, Stdio { output, ready, cgroup })?;
+        let spawned = self.spawner.spawn(&command, Stdio { output, ready, cgroup })?;
+        let pid = spawned.pid;
         self.reaper.track(pid, &self.poller);
+        self.reaper.reaped_aside(spawned.helper);
+        let ready = ready_pipe.map(|((read, _), number)| (read, number));
+        self.starts.watch(spawned, ready, &self.poller);
         // The fork came first; now what changed before it.
         self.publish_pending();
-        match failure {
-            Some(failure) => self.log_failure(name, spec, failure, false),
-            None => {
-                if let Some(((read, _), number)) = ready_pipe {
-                    self.readiness.watch_pipe(pid, read, number, &self.poller);
-                }
-                self.executed.push(pid);
-            }
-        }
         Ok(pid)
     }
 
     fn spawn_check(&mut self, name: &str, spec: &ServiceSpec) -> Result<Pid, Errno> {
         let check = spec.check().expect("BUG: a check is spawned for a spec with check=");
         let command = spawn::prepare(spec, &check.argv, None);
+        // In its service's cgroup: whatever it leaves behind is stopped with the service.
+        let cgroup = self.open_cgroup(name);
+        let cgroup = cgroup.as_ref().map(ServiceCgroup::dir);
         // Its output is discarded: a check says what it found by its exit status.
-        let Spawned { pid, failure } =
-            self.spawner.spawn(&command, Stdio { output: None, ready: None, cgroup: None })?;
+        let spawned = self.spawner.spawn(&command, Stdio { output: None, ready: None, cgroup })?;
+        let pid = spawned.pid;
         self.reaper.track(pid, &self.poller);
-        if let Some(failure) = failure {
-            self.log_failure(name, spec, failure, true);
-        }
+        self.reaper.reaped_aside(spawned.helper);
+        self.starts.watch(spawned, None, &self.poller);
         Ok(pid)
     }
 
@@ -332,8 +331,25 @@ impl Host {
         }
     }
 
-    /// Logs why a child of service `name` did not run its program (`check`: its check's).
-    fn log_failure(&mut self, name: &str, spec: &ServiceSpec, failure: ChildFailure, check: bool) {
+    /// Child `pid`'s report pipe is readable: its program runs, or its setup failed.
+    fn start_reported(&mut self, supervisor: &mut Supervisor, pid: i32) {
+        let Some((report, ready)) = self.starts.read(pid, &self.poller) else { return };
+        let Some(pid) = Pid::from_raw(pid) else { return };
+        match report {
+            Report::Failed(failure) => self.log_failure(supervisor, pid, failure),
+            Report::Pending => {}
+            Report::Executed => {
+                if let Some((read, number)) = ready {
+                    self.readiness.watch_pipe(pid, read, number, &self.poller);
+                }
+                self.executed.push(pid);
+            }
+        }
+    }
+
+    /// Logs why child `pid` of a service did not run its program (or its check's).
+    fn log_failure(&mut self, supervisor: &Supervisor, pid: Pid, failure: ChildFailure) {
+        let Some((name, spec, check)) = supervisor.service_of(pid) else { return };
         let (program, what) = match (check, spec.check()) {
             (true, Some(check)) => (check.argv.program(), "check: "),
             _ => (spec.argv.program(), ""),
@@ -353,6 +369,10 @@ impl Host {
 
     /// A child was reaped: what it said and left behind first, then the state machine.
     fn reaped(&mut self, supervisor: &mut Supervisor, pid: Pid, exit: Exit) {
+        // A start that failed says why before its exit is told.
+        if let Some(failure) = self.starts.ended(pid.as_raw_nonzero().get(), &self.poller) {
+            self.log_failure(supervisor, pid, failure);
+        }
         self.readiness.forget(pid.as_raw_nonzero().get(), &self.poller);
         self.deliver_notices(supervisor);
         // Whatever the process wrote last is in its log pipe: write it before the exit line.
@@ -575,6 +595,7 @@ impl<'a> Daemon<'a> {
             logger,
             poller,
             spawner,
+            starts: Starts::default(),
             run_dir,
             logs,
             reaper,
@@ -630,6 +651,7 @@ impl<'a> Daemon<'a> {
                         self.host.reaped(&mut self.supervisor, pid, exit);
                     }
                 }
+                Source::Start(pid) => self.host.start_reported(&mut self.supervisor, pid),
                 Source::Ready(pid) => self.host.readiness.read_pipe(pid, &self.host.poller),
                 Source::Notify => self.host.readiness.read_socket(),
             }

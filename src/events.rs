@@ -17,6 +17,8 @@ pub enum Source {
     Signals,
     Inotify,
     Control,
+    /// The report pipe of the child with this pid, while it starts ([`crate::spawn`]).
+    Start(i32),
     /// The service log pipe with this id ([`crate::service_log`]).
     Log(u32),
     /// The pidfd of the child with this pid ([`crate::reaper`]).
@@ -35,6 +37,7 @@ impl Source {
             Source::Signals => (0, 0),
             Source::Inotify => (1, 0),
             Source::Control => (2, 0),
+            Source::Start(pid) => (3, pid as u32),
             Source::Log(id) => (4, id),
             Source::Exited(pid) => (5, pid as u32),
             Source::Ready(pid) => (6, pid as u32),
@@ -49,6 +52,7 @@ impl Source {
             0 => Source::Signals,
             1 => Source::Inotify,
             2 => Source::Control,
+            3 => Source::Start(value as i32),
             4 => Source::Log(value),
             5 => Source::Exited(value as i32),
             6 => Source::Ready(value as i32),
@@ -104,6 +108,7 @@ mod tests {
             Source::Signals,
             Source::Inotify,
             Source::Control,
+            Source::Start(4_194_304),
             Source::Exited(4_194_304),
             Source::Log(7),
             Source::Exited(12),

@@ -64,6 +64,18 @@ impl Reaper {
         }
     }
 
+    /// Child `pid` was reaped by whoever made it (a spawn's helper): its SIGCHLD calls for no sweep.
+    pub fn reaped_aside(&mut self, pid: Pid) {
+        self.remember(pid.as_raw_nonzero().get());
+    }
+
+    fn remember(&mut self, pid: i32) {
+        if self.recent.len() == RECENT {
+            self.recent.remove(0);
+        }
+        self.recent.push(pid);
+    }
+
     /// Child `pid`'s pidfd is readable: reaps it, if it has exited.
     pub fn exited(&mut self, pid: i32, poller: &Poller) -> Option<(Pid, Exit)> {
         let pidfd = self.pidfds.remove(&pid)?;
@@ -82,10 +94,7 @@ impl Reaper {
             }
             Err(_) => return None,
         };
-        if self.recent.len() == RECENT {
-            self.recent.remove(0);
-        }
-        self.recent.push(pid);
+        self.remember(pid);
         Some((Pid::from_raw(pid)?, exit_of(status.exit_status(), status.terminating_signal())?))
     }
 

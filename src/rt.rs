@@ -10,7 +10,7 @@
 //! | `rt_sigprocmask` | block exactly SIGCHLD/TERM/INT/HUP before the signalfd exists; empty the child's mask |
 //! | `rt_sigaction` | undo dispositions inherited through exec (SIG_IGN survives it): going's handled signals to default and SIGPIPE ignored at start, every signal to default in the child |
 //! | `signalfd4` | signals become readable data in the event loop; no handlers |
-//! | `clone`, `clone3` | start a child on a stack of its own in going's memory (CLONE_VM, CLONE_VFORK), which needs a few lines of assembly; clone3 for CLONE_INTO_CGROUP |
+//! | `clone`, `clone3` | start a short-lived helper on a stack of its own in going's memory (CLONE_VM, CLONE_VFORK), which needs a few lines of assembly; from it, fork the service's process as going's child (CLONE_PARENT), with clone3 for CLONE_INTO_CGROUP |
 //! | `execve` | run the service |
 //! | `close_range` | mark fds inherited from going's parent close-on-exec at start; give a child its own small descriptor table |
 //! | `exit_group` | leave, from the daemon or from a child whose exec failed |
@@ -127,15 +127,15 @@ pub fn open_standard_fds() {
     }
 }
 
-/// The stack a child of [`spawn`] runs on until its exec: one for all
-/// children, since going waits for each, with an unmapped guard page below
+/// The stack a child of [`spawn`] runs on until it exits: one for all
+/// of them, since going waits for each, with an unmapped guard page below
 /// it so that an overflow faults instead of writing over going's memory.
 pub struct ChildStack {
     /// The lowest usable byte, just above the guard page.
     low: *mut core::ffi::c_void,
 }
 
-/// The child's setup makes system calls only: a few kilobytes would do.
+/// The helper makes a few system calls only: a few kilobytes would do.
 const CHILD_STACK_SIZE: usize = 64 * 1024;
 const GUARD_SIZE: usize = 4096;
 
@@ -173,6 +173,7 @@ struct CloneArgs {
 const CLONE_VM: u64 = 0x100;
 const CLONE_FILES: u64 = 0x400;
 const CLONE_VFORK: u64 = 0x4000;
+const CLONE_PARENT: u64 = 0x8000;
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 const CLOSE_RANGE_UNSHARE: usize = 1 << 1;
 
@@ -184,62 +185,73 @@ extern "C" fn enter_child<F: FnMut() -> Infallible>(closure: *mut core::ffi::c_v
 }
 
 /// Starts a process that runs `child` on `stack`, in going's own memory,
-/// while going waits until it has exec'd or exited (CLONE_VM | CLONE_VFORK,
-/// as posix_spawn does): no page table is copied and no page of going's is
-/// made copy-on-write, so the cost does not grow with going. With
-/// `share_fds` the child shares going's descriptor table too (CLONE_FILES),
-/// and must call [`unshare_fds_below`] before it changes any descriptor.
-/// With `cgroup` it is born in that cgroup (clone3, CLONE_INTO_CGROUP).
+/// while going waits until it has exited (CLONE_VM | CLONE_VFORK, as
+/// posix_spawn does): no page table is copied and no page of going's is
+/// made copy-on-write. With `share_fds` the child shares going's descriptor
+/// table too (CLONE_FILES), and must call [`unshare_fds_below`] before it
+/// changes any descriptor.
 ///
-/// `child` must make system calls only (no allocation, no logging), may
-/// write only what it captured, and must end in [`execve`] or [`exit`].
-pub fn spawn<F: FnMut() -> Infallible>(
+/// # Safety
+///
+/// `child` runs in going's memory while going is suspended: it must make
+/// system calls only (no allocation, no logging), may write only what it
+/// captured, must end in [`exit`], and must not wait on anything another
+/// user or a file system controls (going waits for it).
+pub unsafe fn spawn<F: FnMut() -> Infallible>(
     stack: &mut ChildStack,
-    cgroup: Option<BorrowedFd>,
     share_fds: bool,
     child: &mut F,
 ) -> Result<rustix::process::Pid, Errno> {
-    use rustix::fd::AsRawFd;
     let flags = CLONE_VM | CLONE_VFORK | if share_fds { CLONE_FILES } else { 0 };
     let exit_signal = rustix::process::Signal::CHILD.as_raw() as u64;
     let stack_top = stack.low as usize + CHILD_STACK_SIZE;
     let entry: extern "C" fn(*mut core::ffi::c_void) -> ! = enter_child::<F>;
     let closure = (child as *mut F).cast::<core::ffi::c_void>();
-    let pid = match cgroup {
-        Some(cgroup) => {
-            let args = CloneArgs {
-                flags: flags | CLONE_INTO_CGROUP,
-                pidfd: 0,
-                child_tid: 0,
-                parent_tid: 0,
-                exit_signal,
-                stack: stack.low as u64,
-                stack_size: CHILD_STACK_SIZE as u64,
-                tls: 0,
-                set_tid: 0,
-                set_tid_size: 0,
-                cgroup: cgroup.as_raw_fd() as u64,
-            };
-            let size = core::mem::size_of::<CloneArgs>();
-            // SAFETY: see `clone_on_stack`; `args` is a valid clone_args of the size passed.
-            unsafe {
-                clone_on_stack(Sysno::clone3 as usize, [&args as *const CloneArgs as usize, size, 0], entry, closure)
-            }
-        }
-        // The older clone(2), on every kernel: flags with the exit signal, the stack's top.
-        // SAFETY: see `clone_on_stack`.
-        None => unsafe {
-            clone_on_stack(Sysno::clone as usize, [(flags | exit_signal) as usize, stack_top, 0], entry, closure)
-        },
-    };
+    // The older clone(2), on every kernel: flags with the exit signal, the stack's top.
+    // SAFETY: see `clone_on_stack`; the caller keeps its part of this function's contract.
+    let pid = unsafe { clone_on_stack([(flags | exit_signal) as usize, stack_top, 0], entry, closure) };
     match pid {
         raw @ 1.. => Ok(rustix::process::Pid::from_raw(raw as i32).expect("BUG: a positive pid")),
         error => Err(Errno::from_raw_os_error(-(error as i32))),
     }
 }
 
-/// Makes the clone system call `number` (clone or clone3) with `args`, for a
-/// child that starts on a stack of its own and calls `entry(arg)` there.
+/// Forks a child of the caller's parent (CLONE_PARENT): called in a child of
+/// [`spawn`], it makes going's own child, which going does not wait for.
+/// The new process has a copy of the caller's memory, as after fork(2), and
+/// the caller's exit signal (SIGCHLD). With `cgroup` it is born in that
+/// cgroup (clone3, CLONE_INTO_CGROUP). `Ok(None)` in the new process.
+pub fn fork_beside(cgroup: Option<BorrowedFd>) -> Result<Option<rustix::process::Pid>, Errno> {
+    use rustix::fd::AsRawFd;
+    // With CLONE_PARENT the exit signal is the caller's; the kernel refuses one given here.
+    let pid = match cgroup {
+        Some(cgroup) => {
+            let args = CloneArgs {
+                flags: CLONE_PARENT | CLONE_INTO_CGROUP,
+                pidfd: 0,
+                child_tid: 0,
+                parent_tid: 0,
+                exit_signal: 0,
+                stack: 0,
+                stack_size: 0,
+                tls: 0,
+                set_tid: 0,
+                set_tid_size: 0,
+                cgroup: cgroup.as_raw_fd() as u64,
+            };
+            let size = core::mem::size_of::<CloneArgs>();
+            // SAFETY: no CLONE_VM and no stack: fork's semantics, the new process returns here on a
+            // copy of the caller's memory; `args` is a valid clone_args of the size passed.
+            unsafe { syscall!(Sysno::clone3, &args as *const CloneArgs, size) }
+        }
+        // SAFETY: as above; x86_64 takes flags, stack (none), then three pointers left zero.
+        None => unsafe { syscall!(Sysno::clone, CLONE_PARENT as usize, 0, 0, 0, 0) },
+    };
+    Ok(rustix::process::Pid::from_raw(pid.map_err(errno)? as i32))
+}
+
+/// Makes the clone system call with `args`, for a child that starts on a
+/// stack of its own and calls `entry(arg)` there.
 /// Returns the child's pid, or minus the errno.
 ///
 /// # Safety
@@ -249,7 +261,6 @@ pub fn spawn<F: FnMut() -> Infallible>(
 /// `arg` must stay valid for `entry` until the call returns.
 #[cfg(target_arch = "x86_64")]
 unsafe fn clone_on_stack(
-    number: usize,
     args: [usize; 3],
     entry: extern "C" fn(*mut core::ffi::c_void) -> !,
     arg: *mut core::ffi::c_void,
@@ -269,7 +280,7 @@ unsafe fn clone_on_stack(
             "call r13",
             "ud2",
             "2:",
-            inlateout("rax") number as isize => result,
+            inlateout("rax") Sysno::clone as isize => result,
             in("rdi") args[0],
             in("rsi") args[1],
             in("rdx") args[2],

@@ -2,32 +2,35 @@
 //!
 //! Everything the child needs (paths, argv, envp) is built in the parent as
 //! NUL-terminated buffers; the child only makes system calls, never
-//! allocates, logs or touches the service table. It runs in going's own
-//! memory on a stack of its own while going waits until it has exec'd or
-//! failed (as posix_spawn does, [`crate::rt::spawn`]): so no start copies
-//! going's page tables, and its outcome is known when [`Spawner::spawn`]
-//! returns. Where the kernel can (Linux 5.9), it also shares going's
-//! descriptor table until its first step gives it a copy of the few
-//! descriptors below [`Spawner`]'s slots: a start then costs the same with
-//! 10 services as with 10,000 pidfds and pipes open.
+//! allocates, logs or touches the service table.
 //!
-//! It is born in its service's cgroup, if it has one. Its setup, in order:
-//! its own descriptor table, a new session, every signal back to default
-//! with nothing blocked, stdin on /dev/null and stdout and stderr on
-//! /dev/null or the service's log pipe, the readiness pipe at descriptor N
-//! for `ready=fd:N`, resource limits, umask, chroot, the working directory,
-//! groups, gid, uid, exec. Every descriptor going holds is close-on-exec, so
-//! only 0, 1 and 2 (and N) reach the service.
+//! going never waits for a child to reach its exec: a child that has
+//! dropped to a service's uid can be stopped by that user, and a `cmd` or
+//! `cwd` on a hung file system can hold it forever. So a start takes two
+//! steps. A short-lived helper runs in going's memory on a stack of its own
+//! while going waits for it (CLONE_VM | CLONE_VFORK, as posix_spawn does):
+//! it only gives itself a small descriptor table (Linux 5.9: it shared
+//! going's until then), forks the service's process as going's own child
+//! (CLONE_PARENT, into its service's cgroup) and exits. Nothing in it
+//! touches a file system or runs as anyone but going's user, so nobody else
+//! can hold it up. The process it forked has a copy of going's memory (so
+//! no start copies going's 10,000 pidfds, only its page tables), sets
+//! itself up and execs while going turns its loop: a start in progress is
+//! a state, and its outcome comes through its report pipe (a record of the
+//! step and errno that failed, or end-of-file at exec), which the event
+//! loop watches.
 //!
-//! When a step fails the child writes the step and errno where going reads
-//! them (their memory is shared) and exits 127 (not found) or 126.
-//!
-//! What this costs: going does not run while a child sets up, so a
-//! service whose working directory or program sits on a file system that
-//! hangs (a hard NFS mount whose server is gone) holds going up until it
-//! answers.
+//! The child's setup, in order: a new session, every signal back to
+//! default with nothing blocked, stdin on /dev/null and stdout and stderr
+//! on /dev/null or the service's log pipe, the readiness pipe at descriptor
+//! N for `ready=fd:N`, resource limits, umask, chroot, the working
+//! directory, groups, gid, uid, exec. Every descriptor going holds is
+//! close-on-exec, so only 0, 1 and 2 (and N) reach the service. When a step
+//! fails the child writes the step and errno to its report pipe and exits
+//! 127 (not found) or 126.
 
 use crate::config::{ServiceSpec, Words, set_latest};
+use crate::events::{Poller, Source};
 use crate::log::describe;
 use alloc::ffi::CString;
 use alloc::vec::Vec;
@@ -69,12 +72,11 @@ pub struct Stdio<'a> {
     pub cgroup: Option<BorrowedFd<'a>>,
 }
 
-/// A step of the child's setup, in the order the child takes them.
+/// A step of the child's setup, in the order the child takes them; its
+/// number is what the child writes to its report pipe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Step {
-    /// The child could not have a descriptor table of its own.
-    Unshare,
-    Stdio,
+    Stdio = 1,
     /// The readiness pipe could not be put at its descriptor.
     ReadyFd,
     Rlimit,
@@ -88,11 +90,48 @@ pub enum Step {
     Exec,
 }
 
+impl Step {
+    const ALL: [Step; 10] = [
+        Step::Stdio,
+        Step::ReadyFd,
+        Step::Rlimit,
+        Step::Chroot,
+        Step::Chdir,
+        Step::Groups,
+        Step::Gid,
+        Step::Uid,
+        Step::RootRegained,
+        Step::Exec,
+    ];
+
+    /// The step a child reported; a number no step has is read as exec, the last one.
+    fn from_code(code: u32) -> Step {
+        Step::ALL.into_iter().find(|step| *step as u32 == code).unwrap_or(Step::Exec)
+    }
+}
+
 /// A step of the child's setup that failed, with its errno.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ChildFailure {
     pub step: Step,
     pub error: Errno,
+}
+
+impl ChildFailure {
+    const SIZE: usize = 8;
+
+    fn to_bytes(self) -> [u8; ChildFailure::SIZE] {
+        let mut record = [0u8; ChildFailure::SIZE];
+        record[..4].copy_from_slice(&(self.step as u32).to_ne_bytes());
+        record[4..].copy_from_slice(&self.error.raw_os_error().to_ne_bytes());
+        record
+    }
+
+    fn from_bytes(record: [u8; ChildFailure::SIZE]) -> ChildFailure {
+        let [s0, s1, s2, s3, e0, e1, e2, e3] = record;
+        let step = Step::from_code(u32::from_ne_bytes([s0, s1, s2, s3]));
+        ChildFailure { step, error: Errno::from_raw_os_error(i32::from_ne_bytes([e0, e1, e2, e3])) }
+    }
 }
 
 fn c_string(text: &str) -> CString {
@@ -146,17 +185,20 @@ fn pointers(strings: &[CString]) -> Vec<*const u8> {
 }
 
 /// Starts children. Holds what every child needs from going: /dev/null,
-/// its stack, and two low descriptor slots that hold, while a child starts,
-/// its log pipe and readiness pipe, so that a child sharing going's table
-/// keeps them when it drops every descriptor above the slots.
+/// the helper's stack, and four low descriptor slots that hold, while a
+/// child starts, its log pipe, readiness pipe, report pipe and cgroup, so
+/// that a helper sharing going's table keeps them when it drops every
+/// descriptor above the slots.
 pub struct Spawner {
     stack: crate::rt::ChildStack,
     dev_null: OwnedFd,
     output_slot: OwnedFd,
     ready_slot: OwnedFd,
-    /// The child keeps only descriptors below this: the slots are the highest of them.
+    report_slot: OwnedFd,
+    cgroup_slot: OwnedFd,
+    /// The helper keeps only descriptors below this: the slots are the highest of them.
     keep_below: u32,
-    /// The kernel lets a child share going's table and then drop most of it.
+    /// The kernel lets a helper share going's table and then drop most of it.
     share_fds: bool,
     /// going's descriptor limit before it raised its own, given back to every child.
     nofile: Rlimit,
@@ -164,77 +206,187 @@ pub struct Spawner {
     ignored: crate::rt::SignalSet,
 }
 
-/// What became of a start.
+/// A child whose start is under way.
 pub struct Spawned {
     pub pid: Pid,
-    /// `None`: the service's program is running.
-    pub failure: Option<ChildFailure>,
+    /// The helper that forked it, reaped already: its SIGCHLD may still come.
+    pub helper: Pid,
+    /// The read end of its report pipe: a [`ChildFailure`], or end-of-file once it has exec'd.
+    pub report: OwnedFd,
+}
+
+/// The starts under way: each child's report pipe, watched in the event loop
+/// until it says how the start ended, and the readiness pipe to watch after
+/// its exec.
+#[derive(Default)]
+pub struct Starts {
+    under_way: alloc::collections::BTreeMap<i32, (OwnedFd, Option<(OwnedFd, u16)>)>,
+}
+
+impl Starts {
+    /// Watches child `pid`'s report pipe; `ready` is its readiness pipe's read end and N.
+    pub fn watch(&mut self, spawned: Spawned, ready: Option<(OwnedFd, u16)>, poller: &Poller) {
+        let pid = spawned.pid.as_raw_nonzero().get();
+        // Without a watch the start is still reaped; only its failure's reason is lost.
+        let _ = poller.add(&spawned.report, Source::Start(pid));
+        self.under_way.insert(pid, (spawned.report, ready));
+    }
+
+    /// What child `pid`'s report pipe says now: `None` when it is not starting or has
+    /// not said; its readiness pipe comes back with `Executed`.
+    pub fn read(&mut self, pid: i32, poller: &Poller) -> Option<(Report, Option<(OwnedFd, u16)>)> {
+        let (report, _) = self.under_way.get(&pid)?;
+        let said = read_report(report);
+        if matches!(said, Report::Pending) {
+            return None;
+        }
+        let (report, ready) = self.under_way.remove(&pid)?;
+        poller.remove(&report);
+        Some((said, ready))
+    }
+
+    /// Child `pid` was reaped: what its report pipe holds is all it will ever say.
+    pub fn ended(&mut self, pid: i32, poller: &Poller) -> Option<ChildFailure> {
+        match self.read(pid, poller) {
+            Some((Report::Failed(failure), _)) => Some(failure),
+            _ => {
+                if let Some((report, _)) = self.under_way.remove(&pid) {
+                    poller.remove(&report);
+                }
+                None
+            }
+        }
+    }
+}
+
+/// What a child's report pipe said ([`Spawned::report`]).
+pub enum Report {
+    /// Nothing yet: the child is still setting up.
+    Pending,
+    /// It closed empty: the program runs (or the child died before it could say).
+    Executed,
+    Failed(ChildFailure),
+}
+
+/// Reads a child's report pipe (non-blocking).
+pub fn read_report(report: &OwnedFd) -> Report {
+    let mut record = [0u8; ChildFailure::SIZE];
+    match rustix::io::read(report, &mut record) {
+        Ok(ChildFailure::SIZE) => Report::Failed(ChildFailure::from_bytes(record)),
+        Err(Errno::AGAIN | Errno::INTR) => Report::Pending,
+        // End-of-file, or a record cut short (a pipe takes 8 bytes whole): the exit status tells.
+        _ => Report::Executed,
+    }
 }
 
 impl Spawner {
     /// Call it early, while going's descriptors are few (its slots are the
-    /// lowest free ones, and every child copies what lies below them), and
+    /// lowest free ones, and every helper copies what lies below them), and
     /// after going set its signal dispositions.
     pub fn new(nofile: Rlimit) -> Result<Spawner, Errno> {
         use rustix::fs::OFlags;
         let dev_null = rustix::fs::open(c"/dev/null", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())?;
-        let output_slot = rustix::io::fcntl_dupfd_cloexec(&dev_null, 0)?;
-        let ready_slot = rustix::io::fcntl_dupfd_cloexec(&dev_null, 0)?;
-        let highest = [&dev_null, &output_slot, &ready_slot].map(|fd| fd.as_raw_fd()).into_iter().max();
+        let slot = || rustix::io::fcntl_dupfd_cloexec(&dev_null, 0);
+        let [output_slot, ready_slot, report_slot, cgroup_slot] = [slot()?, slot()?, slot()?, slot()?];
+        let slots = [&dev_null, &output_slot, &ready_slot, &report_slot, &cgroup_slot];
+        let highest = slots.map(|fd| fd.as_raw_fd()).into_iter().max();
         Ok(Spawner {
             stack: crate::rt::ChildStack::new()?,
             keep_below: highest.unwrap_or(0) as u32 + 1,
             dev_null,
             output_slot,
             ready_slot,
+            report_slot,
+            cgroup_slot,
             share_fds: crate::rt::can_unshare_fds(),
             nofile,
             ignored: crate::rt::ignored_signals(),
         })
     }
 
-    /// Runs `command` in a new child and returns once it has exec'd or failed.
+    /// Starts `command` in a new child of going's and returns at once, before
+    /// the child's setup: going waits only for the helper that forks it.
+    #[allow(unsafe_code)]
     pub fn spawn(&mut self, command: &PreparedCommand, stdio: Stdio) -> Result<Spawned, Errno> {
+        use rustix::pipe::PipeFlags;
         let argv = pointers(&command.argv);
         let envp = pointers(&command.envp);
+        let (report, report_write) = rustix::pipe::pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK)?;
+        rustix::io::dup3(&report_write, &mut self.report_slot, DupFlags::CLOEXEC)?;
+        drop(report_write);
         if let Some(output) = stdio.output {
             rustix::io::dup3(output, &mut self.output_slot, DupFlags::CLOEXEC)?;
         }
         if let Some((ready, _)) = stdio.ready {
             rustix::io::dup3(ready, &mut self.ready_slot, DupFlags::CLOEXEC)?;
         }
+        if let Some(cgroup) = stdio.cgroup {
+            rustix::io::dup3(cgroup, &mut self.cgroup_slot, DupFlags::CLOEXEC)?;
+        }
+        let cgroup = stdio.cgroup.map(|_| self.cgroup_slot.as_fd());
         let fds = ChildFds {
             input: self.dev_null.as_fd(),
             output: if stdio.output.is_some() { self.output_slot.as_fd() } else { self.dev_null.as_fd() },
             ready: stdio.ready.map(|(_, number)| (self.ready_slot.as_fd(), number)),
+            report: self.report_slot.as_fd(),
         };
         let unshare_below = self.share_fds.then_some(self.keep_below);
-        let (nofile, ignored, parent) = (&self.nofile, self.ignored, rustix::process::getpid());
-        let mut failure = None;
-        let mut child = || -> core::convert::Infallible {
-            let Err(failed) = set_up_and_exec(command, &argv, &envp, fds, (unshare_below, ignored), nofile, parent);
-            failure = Some(failed);
-            crate::rt::exit(if failed.error == Errno::NOENT { 127 } else { 126 })
-        };
-        let started = crate::rt::spawn(&mut self.stack, stdio.cgroup, self.share_fds, &mut child);
-        // The child has its own copies now: the slots go back to holding /dev/null.
-        for (used, slot) in
-            [(stdio.output.is_some(), &mut self.output_slot), (stdio.ready.is_some(), &mut self.ready_slot)]
-        {
-            if used {
-                let _ = rustix::io::dup3(&self.dev_null, slot, DupFlags::CLOEXEC);
+        let (nofile, ignored, going) = (&self.nofile, self.ignored, rustix::process::getpid());
+        let mut forked: Result<Option<Pid>, Errno> = Ok(None);
+        let mut helper = || -> core::convert::Infallible {
+            // First, before any descriptor changes: going's table is not the helper's to change.
+            if let Some(first) = unshare_below
+                && let Err(error) = crate::rt::unshare_fds_below(first)
+            {
+                forked = Err(error);
+                crate::rt::exit(1)
             }
+            match crate::rt::fork_beside(cgroup) {
+                Ok(None) => {
+                    // The report pipe must not sit where the readiness pipe goes: it moves first.
+                    let moved = match fds.ready {
+                        Some((_, number)) if fds.report.as_raw_fd() == i32::from(number) => {
+                            rustix::io::fcntl_dupfd_cloexec(fds.report, 3).ok()
+                        }
+                        _ => None,
+                    };
+                    let report = moved.as_ref().map_or(fds.report, |moved| moved.as_fd());
+                    let Err(failed) = set_up_and_exec(command, &argv, &envp, fds, ignored, nofile, going);
+                    // A pipe takes 8 bytes whole; if the write fails the exit status still tells.
+                    let _ = rustix::io::write(report, &failed.to_bytes());
+                    crate::rt::exit(if failed.error == Errno::NOENT { 127 } else { 126 })
+                }
+                started => {
+                    forked = started;
+                    crate::rt::exit(0)
+                }
+            }
+        };
+        // SAFETY: the helper makes system calls only and writes only `forked`; it ends in exit
+        // after unshare_fds_below and fork_beside, which no other user and no file system can
+        // hold up. The new process runs on its own copy of memory and is not waited for.
+        let helper = unsafe { crate::rt::spawn(&mut self.stack, self.share_fds, &mut helper) };
+        // The helper has exited and the child has its own copies: the slots go back to /dev/null.
+        for slot in [&mut self.output_slot, &mut self.ready_slot, &mut self.report_slot, &mut self.cgroup_slot] {
+            let _ = rustix::io::dup3(&self.dev_null, slot, DupFlags::CLOEXEC);
         }
-        Ok(Spawned { pid: started?, failure })
+        // The helper is gone (CLONE_VFORK returned at its exit): reap it now, by pid.
+        let helper = helper?;
+        let _ = rustix::process::waitpid(Some(helper), rustix::process::WaitOptions::empty());
+        match forked? {
+            Some(pid) => Ok(Spawned { pid, helper, report }),
+            None => Err(Errno::CHILD),
+        }
     }
 }
 
-/// The descriptors the child puts at 0, 1, 2 and N: all below the slots' end.
+/// The descriptors the child puts at 0, 1, 2 and N, and its report pipe: all below the slots' end.
 #[derive(Clone, Copy)]
 struct ChildFds<'a> {
     input: BorrowedFd<'a>,
     output: BorrowedFd<'a>,
     ready: Option<(BorrowedFd<'a>, u16)>,
+    report: BorrowedFd<'a>,
 }
 
 /// Turns a failed system call of the child's into the step that failed.
@@ -248,14 +400,10 @@ fn set_up_and_exec(
     argv: &[*const u8],
     envp: &[*const u8],
     fds: ChildFds,
-    (unshare_below, ignored): (Option<u32>, crate::rt::SignalSet),
+    ignored: crate::rt::SignalSet,
     nofile: &Rlimit,
-    parent: Pid,
+    going: Pid,
 ) -> Result<core::convert::Infallible, ChildFailure> {
-    // First, before any descriptor changes: going's table is not the child's to change.
-    if let Some(first) = unshare_below {
-        step(Step::Unshare, crate::rt::unshare_fds_below(first))?;
-    }
     // Cannot fail: a fresh child of going leads no process group.
     let _ = rustix::process::setsid();
     // Lowering a limit going raised for itself cannot fail.
@@ -281,7 +429,7 @@ fn set_up_and_exec(
     // After the credential change, which would clear it: when going dies, so does the service.
     // If going died before this line, the parent is already someone else: stop here.
     let death_signal = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
-    if death_signal.is_err() || rustix::process::getppid() != Some(parent) {
+    if death_signal.is_err() || rustix::process::getppid() != Some(going) {
         crate::rt::exit(1);
     }
     let mut denied = false;
@@ -335,7 +483,6 @@ impl fmt::Display for FailureReport<'_> {
         let ChildFailure { step, error } = self.failure;
         let reason = describe(error);
         match step {
-            Step::Unshare => write!(f, "cannot have a descriptor table of its own: {reason}"),
             Step::Stdio => write!(f, "cannot set up stdin, stdout and stderr: {reason}"),
             Step::ReadyFd => write!(f, "cannot give the readiness pipe as descriptor {}: {reason}", ready_fd(spec)),
             Step::Rlimit => write!(f, "cannot set a resource limit: {reason}"),

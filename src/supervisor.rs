@@ -922,6 +922,12 @@ impl Supervisor {
         }
     }
 
+    /// The name and spec of the service whose main process (`false`) or check (`true`) is `pid`.
+    pub fn service_of(&self, pid: Pid) -> Option<(&str, &ServiceSpec, bool)> {
+        let service = self.services.get(self.services.by_pid(pid)?);
+        Some((&service.name, &service.spec, service.pid() != Some(pid)))
+    }
+
     /// The name of the service whose process is `pid`.
     pub fn name_of(&self, pid: Pid) -> Option<&str> {
         Some(&self.services.get(self.by_main_pid(pid)?).name)

@@ -18,12 +18,13 @@ fn start_as(uid: u32, limits: &[&str], services: &[(&str, &str)]) -> Going {
 #[test]
 fn fork_failing_under_rlimit_nproc_is_retried_and_recovers_when_lifted() {
     const UID: u32 = 47101;
-    // A process of the same user takes one of the 4 places: going and two services fit, a third does not.
+    // A process of the same user takes one of the 5 places: going and two services fit, a third does
+    // not (a start briefly needs one place more, for the helper that forks the service).
     let mut blocker = Command::new("setpriv");
     blocker.args([&format!("--reuid={UID}"), &format!("--regid={UID}"), "--clear-groups", "sleep", "1000"]);
     let mut blocker = blocker.spawn().unwrap();
     let services = [("s1", "cmd=/bin/sleep 1000\n"), ("s2", "cmd=/bin/sleep 1000\n"), ("s3", "cmd=/bin/sleep 1000\n")];
-    let going = start_as(UID, &["--nproc=4:4"], &services);
+    let going = start_as(UID, &["--nproc=5:5"], &services);
     going.wait_log("cannot start: Resource temporarily unavailable (retrying in 1.0s)");
     assert!(is_alive(going.pid()), "going keeps running");
     // Lifting the pressure: the blocker goes, and going's retry a second later succeeds.

@@ -68,7 +68,7 @@ fn going_runs_as_pid_1_of_a_root_that_holds_nothing_else() {
         children.split_whitespace().next()?.parse::<i32>().ok()
     });
     let read_log = || fs::read_to_string(root.join("going.log")).unwrap_or_default();
-    wait_for("web to start", || read_log().contains("going: web: started with pid 2").then_some(()));
+    wait_for("web to start", || read_log().contains("going: web: started with pid ").then_some(()));
     let up = |table: &str| table.lines().any(|line| line.starts_with("web ") && line.contains(" up "));
     let first = wait_for("goingctl to show web up", || {
         let (code, table) = goingctl_inside(going, &[]);
