@@ -313,3 +313,44 @@ fn children_get_umask_022_whatever_going_inherited() {
     let mode = wait_for("the service's file", || fs::metadata(&made).ok()).mode();
     assert_eq!(mode & 0o777, 0o644);
 }
+
+/// A user with no services of its own, for attacks that need a uid nothing else uses.
+const ATTACKER: u32 = 47201;
+
+fn as_attacker(script: &str) -> Command {
+    let mut command = Command::new("setpriv");
+    command.args([&format!("--reuid={ATTACKER}"), &format!("--regid={ATTACKER}"), "--clear-groups", "sh", "-c"]);
+    command.arg(script).stdin(Stdio::null());
+    command
+}
+
+#[test]
+fn a_service_user_stopping_everything_it_owns_never_freezes_going() {
+    // The service's own user stops every process it may signal, in a loop, while going keeps
+    // starting checks that drop to that uid: a child stopped before its exec must not hold going.
+    let victim = format!(
+        "cmd=/bin/sleep 1000\nuser={ATTACKER}\ngroup={ATTACKER}\ncheck=/bin/true\ncheck_interval=0.1\nstop_timeout=1\n"
+    );
+    let mut going = Going::start(&[("victim", &victim), ("bystander", "cmd=/bin/sleep 1000\n")]);
+    let first_victim = going.service_pid("victim", 1);
+    let bystander = going.service_pid("bystander", 1);
+    let mut attack = as_attacker("end=$(($(date +%s) + 20)); while [ $(date +%s) -lt $end ]; do i=0; while [ $i -lt 500 ]; do kill -s STOP -- -1; i=$((i+1)); done; done").spawn().unwrap();
+    assert!(attack.wait().unwrap().success());
+    // The attack was real: a process of the service's was stopped, or a stopped check timed out.
+    let current: i32 = going.status_key("victim", "pid").map_or(0, |pid| pid.parse().unwrap_or(0));
+    let stopped = fs::read_to_string(format!("/proc/{current}/stat")).is_ok_and(|stat| stat.contains(") T "));
+    assert!(stopped || going.log().contains("(last: timeout)"), "{}", going.log());
+    // Killed after running a while, the bystander is back within a second.
+    let killed_at = std::time::Instant::now();
+    signal_pid(bystander, Signal::KILL);
+    let again = going.service_pid("bystander", 2);
+    assert!(killed_at.elapsed() < std::time::Duration::from_secs(1), "back after {:?}", killed_at.elapsed());
+    assert_ne!(again, bystander);
+    // goingctl's commands are heard.
+    let (code, _, stderr) = going.goingctl(&["restart", "bystander"]);
+    assert_eq!(code, 0, "{stderr}");
+    going.service_pid("bystander", 3);
+    // SIGTERM stops everything, the stopped service and any stopped start included.
+    assert!(going.stop().success(), "{}", going.log());
+    assert!(is_reaped(first_victim));
+}
