@@ -9,8 +9,17 @@
 //! same; it is created when the first such service starts. A datagram counts
 //! only with the credentials the kernel attaches: its sender's process group
 //! names the service (each service leads its own group).
+//!
+//! Anyone may send to the socket (its name is listed in /proc/net/unix), and
+//! a sender that blocks on a full queue sends exactly as fast as going reads:
+//! reading every datagram would give a flood all of going's time. So when
+//! one wake-up reads its full share, the socket leaves the epoll set for
+//! [`NOTIFY_PAUSE`]: a flood costs going a share per pause (a few per cent
+//! of a core), and a service's `READY=1`, which waits for room in the queue
+//! with the flood's datagrams, is read a pause or two later.
 
 use crate::events::{Poller, Source};
+use crate::supervisor::Millis;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::mem::MaybeUninit;
@@ -29,6 +38,8 @@ pub const MAX_DATAGRAM: usize = 4096;
 pub const MAX_STATUS_TEXT: usize = 200;
 /// Datagrams read at one wake-up; more are read at the next (a chatty service cannot hold going).
 const DATAGRAMS_PER_WAKEUP: usize = 64;
+/// How long the socket is left unread after a wake-up that read its full share.
+pub const NOTIFY_PAUSE: Millis = 10;
 
 /// What a service said, for the service whose main process is `pid`.
 #[derive(Debug, PartialEq, Eq)]
@@ -61,6 +72,8 @@ struct NotifySocket {
     fd: OwnedFd,
     /// `@` and the abstract name: what `NOTIFY_SOCKET` says.
     address: String,
+    /// Out of the epoll set until then, after a full share was read.
+    paused_until: Option<Millis>,
 }
 
 impl Readiness {
@@ -110,15 +123,31 @@ impl Readiness {
         Ok(&self.socket.as_ref().expect("BUG: just opened").address)
     }
 
-    /// Reads the datagrams waiting on the notify socket.
-    pub fn read_socket(&mut self) {
-        let Some(socket) = &self.socket else { return };
+    /// Reads the datagrams waiting on the notify socket, a share at most; after a full
+    /// share it pauses the socket ([`NOTIFY_PAUSE`]).
+    pub fn read_socket(&mut self, now: Millis, poller: &Poller) {
+        let Some(socket) = &mut self.socket else { return };
         for _ in 0..DATAGRAMS_PER_WAKEUP {
             match socket.receive() {
                 Ok(Some((pid, message))) => self.notices.extend(parse_notification(pid, &message)),
                 Ok(None) => {}
                 Err(_) => return,
             }
+        }
+        poller.remove(&socket.fd);
+        socket.paused_until = Some(now + NOTIFY_PAUSE);
+    }
+
+    /// When a paused socket is to be read again.
+    pub fn deadline(&self) -> Option<Millis> {
+        self.socket.as_ref()?.paused_until
+    }
+
+    /// Watches a paused socket again once its pause has passed.
+    pub fn resume(&mut self, now: Millis, poller: &Poller) {
+        let Some(socket) = &mut self.socket else { return };
+        if socket.paused_until.is_some_and(|until| until <= now) && poller.add(&socket.fd, Source::Notify).is_ok() {
+            socket.paused_until = None;
         }
     }
 
@@ -139,7 +168,7 @@ impl NotifySocket {
         let name = bound.abstract_name().ok_or(Errno::AFNOSUPPORT)?;
         let address = alloc::format!("@{}", String::from_utf8_lossy(name));
         poller.add(&fd, Source::Notify)?;
-        Ok(NotifySocket { fd, address })
+        Ok(NotifySocket { fd, address, paused_until: None })
     }
 
     /// One datagram: its sender's process group and its text; `None` for one

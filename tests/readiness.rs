@@ -269,3 +269,55 @@ fn goingctl_wait_right_after_going_starts_waits_for_statuses_still_to_come() {
     let (code, _, error) = going.goingctl(&["wait", "-t", "20", "nothere"]);
     assert_eq!((code, error.as_str()), (1, "goingctl: no service nothere\n"));
 }
+
+/// going's CPU time so far, in clock ticks (utime + stime of /proc/PID/stat).
+fn cpu_ticks(pid: i32) -> u64 {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap().split_whitespace().collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn a_flood_of_datagrams_from_no_service_costs_going_little_and_ready_still_gets_through() {
+    let work = TempDir::new("gates");
+    let (gate, address_gate) = (work.join("db"), work.join("slow"));
+    fifo(&gate);
+    fifo(&address_gate);
+    let going = Going::start(&[
+        ("db", &notifier(&gate, &["READY=1"])),
+        ("slow", &notifier(&address_gate, &["STATUS=waiting"])),
+    ]);
+    let address = notify_socket_of(going.service_pid("slow", 1));
+    // Four processes of nobody's, which belong to no service, send 4 KiB datagrams as fast as they can.
+    let flood = format!(
+        "import socket, time; s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); end = time.time() + 60\n\
+         while time.time() < end: s.sendto(b\"x\" * 4096, \"\\x00{}\")",
+        &address[1..]
+    );
+    let mut flooders: Vec<std::process::Child> = (0..4)
+        .map(|_| {
+            let mut command = Command::new("setpriv");
+            command.args(["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c", &flood]);
+            command.stdin(std::process::Stdio::null()).stderr(fs::File::create(work.join("flood.err")).unwrap());
+            command.spawn().unwrap()
+        })
+        .collect();
+    let window = std::time::Duration::from_secs(3);
+    let (started, before) = (std::time::Instant::now(), cpu_ticks(going.pid()));
+    release(&gate);
+    going.wait_state("db", "up");
+    let ready_after = started.elapsed();
+    // The rest of the window measures what the flood costs going (ticks are 10 ms).
+    std::thread::sleep(window.saturating_sub(started.elapsed()));
+    let share = (cpu_ticks(going.pid()) - before) as f64 / 100.0 / started.elapsed().as_secs_f64();
+    let flooding = flooders.iter_mut().all(|flooder| flooder.try_wait().unwrap().is_none());
+    for flooder in &mut flooders {
+        let _ = flooder.kill();
+        let _ = flooder.wait();
+    }
+    eprintln!("under the flood: READY=1 seen after {ready_after:?}; going used {:.1} % of a core", share * 100.0);
+    assert!(flooding, "the flood ran for the whole window: {}", fs::read_to_string(work.join("flood.err")).unwrap());
+    // Bars: 10 % of a core and 100 ms (bench figures); the test allows for a busy machine.
+    assert!(share < 0.3, "going used {:.0} % of a core under the flood", share * 100.0);
+    assert!(ready_after < std::time::Duration::from_secs(1), "READY=1 took {ready_after:?}");
+}
