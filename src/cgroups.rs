@@ -2,11 +2,20 @@
 //! service escapes it (a `setsid`, a double fork).
 //!
 //! At start going finds its own cgroup (`0::PATH` in /proc/self/cgroup)
-//! under the cgroup2 mount (/proc/self/mountinfo). If it can, it moves
-//! itself into the leaf `going/` of that cgroup (the "no internal
+//! under the cgroup2 mount (/proc/self/mountinfo). If it can, it makes a
+//! subtree of its own there, named after its run directory
+//! (`going@run-going` for /run/going: only one going at a time holds a run
+//! directory, so two goings in one cgroup never share a subtree, and the
+//! next going on the same run directory finds what the last one left). It
+//! moves itself into the leaf `going` of that subtree (the "no internal
 //! processes" rule: the manager lives in a child, as systemd's delegation
-//! asks) and keeps each service in `services/NAME`. Otherwise it says why
-//! once and services are tracked by process group as before.
+//! asks) and keeps each service in `services/NAME`. Anything else found in
+//! the subtree at start is a dead going's (its leaf holds only going and,
+//! for a moment, the helpers of its starts) and is killed. A going without
+//! a run directory of its own names its subtree after its pid. Where
+//! cgroups cannot be had, going says why once (and in the run directory's
+//! `.going`, which goingctl shows) and services are tracked by process
+//! group as before.
 //!
 //! A service's process is forked straight into its cgroup (clone3 with
 //! CLONE_INTO_CGROUP), so that not even its first fork escapes, and no
@@ -35,15 +44,45 @@ use rustix::fs::{AtFlags, Mode, OFlags};
 use rustix::io::Errno;
 use rustix::process::{Pid, Signal};
 
-/// The leaf going moves itself into, in its own cgroup.
+/// The leaf going moves itself into, in its subtree.
 pub const MANAGER: &str = "going";
-/// The cgroup that holds one child per service, in going's own cgroup.
+/// The cgroup that holds one child per service, in going's subtree.
 pub const SERVICES: &str = "services";
+
+/// The name of going's subtree: `going@` and its run directory's path escaped as
+/// systemd-escape(1) escapes a path (`/run/going` gives `going@run-going`), so that
+/// two paths never give one name; without a run directory of its own, `going@pid-N`.
+pub fn subtree_name(run_dir: Option<&str>) -> String {
+    let Some(path) = run_dir else {
+        return format!("going@pid-{}", rustix::process::getpid().as_raw_nonzero());
+    };
+    // A relative path names a different directory from another working directory.
+    let path = match path.starts_with('/') {
+        true => path.into(),
+        false => {
+            let cwd = rustix::process::getcwd(Vec::new()).map(|cwd| cwd.to_string_lossy().into_owned());
+            format!("{}/{path}", cwd.unwrap_or_default())
+        }
+    };
+    let mut name = String::from("going@");
+    for (index, byte) in path.trim_matches('/').bytes().enumerate() {
+        match byte {
+            b'/' => name.push('-'),
+            b'.' if index == 0 => name.push_str("\\x2e"),
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'.' | b':' => name.push(byte as char),
+            other => name.push_str(&format!("\\x{other:02x}")),
+        }
+    }
+    name
+}
 
 /// going's cgroups, when it could set them up.
 pub struct Cgroups {
     /// going's own cgroup, as found at start.
     own: OwnedFd,
+    /// Its subtree in that cgroup, and the subtree's name.
+    subtree: OwnedFd,
+    subtree_name: String,
     services: OwnedFd,
     /// The services cgroup's path, for status files and goingctl.
     services_path: String,
@@ -94,22 +133,24 @@ fn pids_in(text: &str) -> impl Iterator<Item = Pid> + '_ {
 }
 
 impl Cgroups {
-    /// Sets up going's cgroups, or says in one log line why services are tracked by process group.
-    pub fn set_up(logger: &mut Logger) -> Option<Cgroups> {
-        match Cgroups::try_set_up(logger) {
+    /// Sets up going's cgroups in the subtree `subtree` ([`subtree_name`]), or says in one
+    /// log line why services are tracked by process group; either way, returns that line.
+    pub fn set_up(subtree: &str, logger: &mut Logger) -> (Option<Cgroups>, String) {
+        match Cgroups::try_set_up(subtree, logger) {
             Ok(cgroups) => {
-                let path = &cgroups.services_path;
-                logger.log(Severity::Info, format_args!("cgroups: each service in its own cgroup under {path}"));
-                Some(cgroups)
+                let said = format!("each service in its own cgroup under {}", cgroups.services_path);
+                logger.log(Severity::Info, format_args!("cgroups: {said}"));
+                (Some(cgroups), said)
             }
             Err(why) => {
+                let said = format!("services are tracked by process group (cgroups: {why})");
                 logger.log(Severity::Notice, format_args!("cgroups: {why}; services are tracked by process group"));
-                None
+                (None, said)
             }
         }
     }
 
-    fn try_set_up(logger: &mut Logger) -> Result<Cgroups, String> {
+    fn try_set_up(subtree_name: &str, logger: &mut Logger) -> Result<Cgroups, String> {
         let read =
             |path: &str| read_small(rustix::fs::CWD, path).map_err(|error| format!("cannot read {path}: {error}"));
         let mountinfo = read("/proc/self/mountinfo")?;
@@ -119,28 +160,30 @@ impl Cgroups {
         let own_path = format!("{mount}{}", own_path.trim_end().trim_end_matches('/'));
         let own = rustix::fs::open(own_path.as_str(), DIRECTORY, Mode::empty())
             .map_err(|error| format!("cannot open {own_path}: {}", describe(error)))?;
-        let make = |name: &str| match rustix::fs::mkdirat(&own, name, Mode::from_raw_mode(0o755)) {
-            Ok(()) | Err(Errno::EXIST) => rustix::fs::openat(&own, name, DIRECTORY, Mode::empty()),
+        let make = |parent: &OwnedFd, name: &str| match rustix::fs::mkdirat(parent, name, Mode::from_raw_mode(0o755)) {
+            Ok(()) | Err(Errno::EXIST) => rustix::fs::openat(parent, name, DIRECTORY, Mode::empty()),
             Err(error) => Err(error),
         };
         let cannot = |what: &str, error: Errno| match error {
             Errno::ROFS => format!("{own_path} is read-only"),
             error => format!("cannot {what} in {own_path}: {}", describe(error)),
         };
-        let manager = make(MANAGER).map_err(|error| cannot("create a cgroup", error))?;
-        let me = rustix::process::getpid();
-        let others = read_small(&manager, "cgroup.procs").unwrap_or_default();
-        if let Some(other) = pids_in(&others).find(|&pid| pid != me) {
-            let other = other.as_raw_nonzero();
-            return Err(format!("{own_path}/{MANAGER} holds another going (pid {other})"));
-        }
-        if rustix::fs::accessat(&manager, "cgroup.kill", rustix::fs::Access::EXISTS, AtFlags::empty()).is_err() {
+        let subtree = make(&own, subtree_name).map_err(|error| cannot("create a cgroup", error))?;
+        if rustix::fs::accessat(&subtree, "cgroup.kill", rustix::fs::Access::EXISTS, AtFlags::empty()).is_err() {
             return Err("this kernel has no cgroup.kill (Linux 5.14)".into());
         }
+        let manager = make(&subtree, MANAGER).map_err(|error| cannot("create a cgroup", error))?;
+        // No other going uses this subtree: whatever is in its leaf was left by a dead one.
+        let strays = kill_each(&manager);
+        if strays > 0 {
+            let strays = crate::log::processes(strays);
+            logger.log(Severity::Warning, format_args!("cgroups: killed {strays} a previous going left in its own"));
+        }
         write_small(&manager, "cgroup.procs", "0").map_err(|error| cannot("move going into its cgroup", error))?;
-        let services = make(SERVICES).map_err(|error| cannot("create a cgroup", error))?;
-        let services_path = format!("{own_path}/{SERVICES}");
-        let cgroups = Cgroups { own, services, services_path };
+        let services = make(&subtree, SERVICES).map_err(|error| cannot("create a cgroup", error))?;
+        let services_path = format!("{own_path}/{subtree_name}/{SERVICES}");
+        let subtree_name = subtree_name.into();
+        let cgroups = Cgroups { own, subtree, subtree_name, services, services_path };
         cgroups.kill_leftovers(logger);
         Ok(cgroups)
     }
@@ -209,8 +252,9 @@ impl Cgroups {
             let _ = rustix::fs::unlinkat(&self.services, name.as_str(), AtFlags::REMOVEDIR);
         }
         let _ = write_small(&self.own, "cgroup.procs", "0");
-        let _ = rustix::fs::unlinkat(&self.own, SERVICES, AtFlags::REMOVEDIR);
-        let _ = rustix::fs::unlinkat(&self.own, MANAGER, AtFlags::REMOVEDIR);
+        let _ = rustix::fs::unlinkat(&self.subtree, SERVICES, AtFlags::REMOVEDIR);
+        let _ = rustix::fs::unlinkat(&self.subtree, MANAGER, AtFlags::REMOVEDIR);
+        let _ = rustix::fs::unlinkat(&self.own, self.subtree_name.as_str(), AtFlags::REMOVEDIR);
     }
 }
 
@@ -223,7 +267,8 @@ fn kill_all(dir: &OwnedFd) {
 /// left unsignalled (bounded); leaves the cgroup fit to fork into. Returns how many
 /// processes were killed.
 fn kill_each(dir: &OwnedFd) -> usize {
-    let mut killed: Vec<Pid> = Vec::new();
+    // going itself is never among them.
+    let mut killed: Vec<Pid> = Vec::from([rustix::process::getpid()]);
     for _ in 0..100 {
         let listed = read_small(dir, "cgroup.procs").unwrap_or_default();
         let fresh: Vec<Pid> = pids_in(&listed).filter(|pid| !killed.contains(pid)).collect();
@@ -235,7 +280,7 @@ fn kill_each(dir: &OwnedFd) -> usize {
             killed.push(pid);
         }
     }
-    killed.len()
+    killed.len() - 1
 }
 
 impl ServiceCgroup {
@@ -282,5 +327,14 @@ mod tests {
         assert_eq!(own_cgroup("4:memory:/x\n0::/system.slice/going.service\n"), Some("/system.slice/going.service"));
         assert_eq!(own_cgroup("4:memory:/x\n"), None);
         assert_eq!(pids_in("12\n40\n\n").collect::<Vec<_>>(), [Pid::from_raw(12).unwrap(), Pid::from_raw(40).unwrap()]);
+    }
+
+    #[test]
+    fn a_subtree_is_named_after_its_run_directory_and_two_paths_never_share_a_name() {
+        assert_eq!(subtree_name(Some("/run/going")), "going@run-going");
+        assert_eq!(subtree_name(Some("/tmp/a-b/run")), "going@tmp-a\\x2db-run");
+        assert_ne!(subtree_name(Some("/tmp/a-b")), subtree_name(Some("/tmp/a/b")));
+        assert_eq!(subtree_name(Some("/.x y")), "going@\\x2ex\\x20y");
+        assert!(subtree_name(None).starts_with("going@pid-"));
     }
 }

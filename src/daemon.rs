@@ -588,7 +588,10 @@ impl<'a> Daemon<'a> {
         let logs = ServiceLogs::new();
         let reaper = Reaper::default();
         let readiness = Readiness::default();
-        let cgroups = Cgroups::set_up(&mut logger);
+        // The run directory names going's cgroup subtree only while no other going can use it.
+        let subtree = crate::cgroups::subtree_name(run_dir.is_ours().then(|| run_dir.path()));
+        let (cgroups, tracking) = Cgroups::set_up(&subtree, &mut logger);
+        run_dir.describe_going(&tracking);
         let cgroup_exceptions = BTreeMap::new();
         let unpublished = BTreeMap::new();
         let mut host = Host {
@@ -633,10 +636,8 @@ impl<'a> Daemon<'a> {
 
     /// Waits for the next event or deadline and acts on everything that is ready.
     fn turn(&mut self) {
-        let deadline = match (self.supervisor.next_deadline(), self.rescan_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let deadlines = [self.supervisor.next_deadline(), self.rescan_at, self.host.readiness.deadline()];
+        let deadline = deadlines.into_iter().flatten().min();
         let mut ready = core::mem::take(&mut self.ready);
         self.host.poller.wait(wait_timeout(deadline).as_ref(), &mut ready);
         let mut signals = Signals::default();
@@ -653,10 +654,11 @@ impl<'a> Daemon<'a> {
                 }
                 Source::Start(pid) => self.host.start_reported(&mut self.supervisor, pid),
                 Source::Ready(pid) => self.host.readiness.read_pipe(pid, &self.host.poller),
-                Source::Notify => self.host.readiness.read_socket(),
+                Source::Notify => self.host.readiness.read_socket(now(), &self.host.poller),
             }
         }
         self.ready = ready;
+        self.host.readiness.resume(now(), &self.host.poller);
         self.act_on(signals);
         self.supervisor.deadline_passed(now(), &mut self.host);
         // Last: whatever started above gives its notices now, not at some later wake-up.

@@ -10,8 +10,13 @@ use alloc::vec::Vec;
 pub const DEFAULT_RUN_DIR: &str = "/run/going";
 /// The FIFO's name in the run directory; no service may have it.
 pub const CONTROL: &str = "control";
-/// The file whose lock says that a going serves the directory.
+/// The file whose lock keeps a second going off the directory: mode 0600, so that
+/// no other user can take a lock on it and hold a going out.
 pub const LOCK: &str = ".lock";
+/// The going that serves the directory: `pid=`, `start_time=` (clock ticks after
+/// boot, so that a reused pid is no going) and `tracking=` (its cgroups, or why it
+/// tracks process groups). goingctl reads it to know a going is there.
+pub const ABOUT_GOING: &str = ".going";
 /// Made once going has written the status file of every service of its first
 /// scan: before it, a missing status file may be one still to come.
 pub const LOADED: &str = ".loaded";

@@ -22,7 +22,9 @@ use crate::log::{Logger, Severity, describe};
 use crate::proc_stat;
 use crate::protocol::Control;
 use crate::protocol::Exit;
-use crate::protocol::{CONTROL, LOADED, LOCK, MAX_COMMAND_LINE, MAX_STATUS_FILE, parse_command, show_signal};
+use crate::protocol::{
+    ABOUT_GOING, CONTROL, LOADED, LOCK, MAX_COMMAND_LINE, MAX_STATUS_FILE, parse_command, show_signal,
+};
 use crate::supervisor::{Millis, State, Status};
 use alloc::format;
 use alloc::string::String;
@@ -57,14 +59,16 @@ pub struct RunDir {
     recreated: bool,
     /// Setting the directory up failed and was logged: later failures are not logged again.
     unusable: bool,
+    /// The text of [`ABOUT_GOING`], written again if the directory is made again.
+    about_going: String,
 }
 
 /// Why the run directory cannot be used.
 enum SetupError {
     Os(Errno),
     Untrusted(String),
-    /// Another going holds the lock: its pid.
-    Taken(i32),
+    /// Another going holds the lock: its pid, unless it is in another PID namespace.
+    Taken(Option<i32>),
 }
 
 impl fmt::Display for SetupError {
@@ -72,7 +76,12 @@ impl fmt::Display for SetupError {
         match self {
             SetupError::Os(error) => write!(f, "{}", describe(*error)),
             SetupError::Untrusted(reason) => write!(f, "refused: {reason}"),
-            SetupError::Taken(pid) => write!(f, "another going (pid {pid}) uses it; give each going its own with -r"),
+            SetupError::Taken(Some(pid)) => {
+                write!(f, "another going (pid {pid}) uses it; give each going its own with -r")
+            }
+            SetupError::Taken(None) => {
+                write!(f, "another going (in another PID namespace) uses it; give each going its own with -r")
+            }
         }
     }
 }
@@ -264,6 +273,7 @@ impl RunDir {
             discarding: false,
             recreated: false,
             unusable: false,
+            about_going: String::new(),
         };
         if let Err(error) = run_dir.create() {
             run_dir.unusable = true;
@@ -309,9 +319,31 @@ impl RunDir {
         if FileType::from_raw_mode(rustix::fs::fstat(&control)?.st_mode) != FileType::Fifo {
             return Err(SetupError::Untrusted(format!("{CONTROL} was replaced while going made it")));
         }
+        if !self.about_going.is_empty() {
+            write_status(&dir, ABOUT_GOING, &self.about_going)?;
+        }
         (self.dir, self.lock, self.control) = (Some(dir), Some(lock), Some(control));
         self.recreated = true;
         Ok(())
+    }
+
+    /// Whether this going holds the directory (its lock): no other going uses it.
+    pub fn is_ours(&self) -> bool {
+        self.lock.is_some()
+    }
+
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Writes [`ABOUT_GOING`]: which going serves the directory, and how it tracks services.
+    pub fn describe_going(&mut self, tracking: &str) {
+        let pid = rustix::process::getpid().as_raw_nonzero().get();
+        let start_time = proc_stat::read(pid).map_or(0, |stat| stat.start_time);
+        self.about_going = format!("pid={pid}\nstart_time={start_time}\ntracking={tracking}\n");
+        if let Some(dir) = &self.dir {
+            let _ = write_status(dir, ABOUT_GOING, &self.about_going);
+        }
     }
 
     pub fn control_fd(&self) -> Option<&OwnedFd> {
@@ -400,10 +432,11 @@ impl RunDir {
         }
     }
 
-    /// going is exiting: goingctl must see it is not running (no FIFO, and the lock goes with going).
+    /// going is exiting: goingctl must see it is not running (no FIFO, no [`ABOUT_GOING`]).
     pub fn close(&mut self) {
         if let (Some(dir), Some(_)) = (&self.dir, self.control.take()) {
             let _ = rustix::fs::unlinkat(dir, CONTROL, AtFlags::empty());
+            let _ = rustix::fs::unlinkat(dir, ABOUT_GOING, AtFlags::empty());
         }
     }
 
@@ -454,8 +487,20 @@ impl RunDir {
 
 /// Opens [`LOCK`] and takes its write lock without waiting.
 fn take_lock(dir: &OwnedFd) -> Result<OwnedFd, SetupError> {
-    let flags = OFlags::RDWR | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
-    let lock = rustix::fs::openat(dir, LOCK, flags, Mode::from_raw_mode(0o644))?;
+    let flags = OFlags::RDWR | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let lock = match rustix::fs::openat(dir, LOCK, flags, Mode::empty()) {
+        // One another user could open (1.3.0 made it 0644) may be locked by them: it is
+        // replaced. A going of 1.3.0 still running on this directory then goes unnoticed.
+        Ok(lock) if rustix::fs::fstat(&lock).is_ok_and(|stat| stat.st_mode & 0o077 != 0) => {
+            rustix::fs::unlinkat(dir, LOCK, AtFlags::empty())?;
+            rustix::fs::openat(dir, LOCK, flags | OFlags::CREATE | OFlags::EXCL, Mode::from_raw_mode(0o600))?
+        }
+        Ok(lock) => lock,
+        Err(Errno::NOENT) => {
+            rustix::fs::openat(dir, LOCK, flags | OFlags::CREATE | OFlags::EXCL, Mode::from_raw_mode(0o600))?
+        }
+        Err(error) => return Err(error.into()),
+    };
     if FileType::from_raw_mode(rustix::fs::fstat(&lock)?.st_mode) != FileType::RegularFile {
         return Err(SetupError::Untrusted(format!("{LOCK} is not a regular file; remove it")));
     }
@@ -464,7 +509,7 @@ fn take_lock(dir: &OwnedFd) -> Result<OwnedFd, SetupError> {
         Err(Errno::AGAIN | Errno::ACCESS) => {
             let probe = rustix::process::Flock::from(rustix::process::FlockType::WriteLock);
             let holder = rustix::process::fcntl_getlk(&lock, &probe).ok().flatten();
-            Err(SetupError::Taken(holder.and_then(|lock| lock.pid).map_or(0, |pid| pid.as_raw_nonzero().get())))
+            Err(SetupError::Taken(holder.and_then(|lock| lock.pid).map(|pid| pid.as_raw_nonzero().get())))
         }
         Err(error) => Err(error.into()),
     }

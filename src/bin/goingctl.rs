@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use going::config::StopPolicy;
 use going::proc_stat::{self, ProcessStat};
 use going::protocol::{
-    CONTROL, Control, DEFAULT_RUN_DIR, LOADED, LOCK, MAX_STATUS_FILE, command_line, show_signal, signal_number,
+    ABOUT_GOING, CONTROL, Control, DEFAULT_RUN_DIR, LOADED, MAX_STATUS_FILE, command_line, show_signal, signal_number,
 };
 
 /// How a service stops when its file says nothing: what a status file leaves out.
@@ -50,20 +50,31 @@ struct Failure(u8, String);
 
 type Status = BTreeMap<String, String>;
 
-/// One service's status file, read from the run directory: never through a
-/// symlink, never blocking on a FIFO, only a small regular file that starts
-/// with `state=`.
-fn read_status(run_dir: &Path, name: &str) -> Option<Status> {
-    use std::io::Read;
+/// A file goingctl reads: never through a symlink at its last step, never blocking
+/// on a FIFO, only a regular file, and at most `limit` bytes of it.
+fn open_plain(path: &Path) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
     let flags = libc_flags::NOFOLLOW | libc_flags::NONBLOCK;
-    let file = std::fs::OpenOptions::new().read(true).custom_flags(flags).open(run_dir.join(name)).ok()?;
-    if !file.metadata().ok()?.is_file() {
-        return None;
+    let file = std::fs::OpenOptions::new().read(true).custom_flags(flags).open(path)?;
+    match file.metadata()?.is_file() {
+        true => Ok(file),
+        false => Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file")),
     }
+}
+
+/// At most `limit` bytes of a file [`open_plain`] opens, as text; `None` if longer.
+fn read_plain(path: &Path, limit: usize) -> Option<String> {
+    use std::io::Read;
     let mut text = String::new();
-    file.take(MAX_STATUS_FILE as u64 + 1).read_to_string(&mut text).ok()?;
-    if text.len() > MAX_STATUS_FILE || !text.starts_with("state=") {
+    open_plain(path).ok()?.take(limit as u64 + 1).read_to_string(&mut text).ok()?;
+    (text.len() <= limit).then_some(text)
+}
+
+/// One service's status file, read from the run directory: a small regular
+/// file that starts with `state=`.
+fn read_status(run_dir: &Path, name: &str) -> Option<Status> {
+    let text = read_plain(&run_dir.join(name), MAX_STATUS_FILE)?;
+    if !text.starts_with("state=") {
         return None;
     }
     Some(text.lines().filter_map(|line| line.split_once('=')).map(|(k, v)| (k.into(), v.into())).collect())
@@ -75,20 +86,54 @@ mod libc_flags {
     pub const NONBLOCK: i32 = rustix::fs::OFlags::NONBLOCK.bits() as i32;
 }
 
-/// Whether a going serves the run directory: it holds a write lock on
-/// `.lock` for its whole life. Asking (F_GETLK) takes no lock, so goingctl
-/// never gets in the way of a going that is starting.
-fn ensure_going_runs(run_dir: &Path) -> Result<(), Failure> {
+/// The run directory, if goingctl may trust what it finds there: going's
+/// rule (owned by root or by goingctl's user, not writable by group or
+/// others, not a symlink). What another user could plant there (a status
+/// file naming a root-only `log=`) must never be read on their word.
+fn trust_run_dir(run_dir: &Path) -> Result<(), Failure> {
     use rustix::fs::{Mode, OFlags};
-    let not_running = || Failure(EXIT_UNAVAILABLE, format!("going is not running ({})", run_dir.display()));
-    let path = c_path(&run_dir.join(LOCK))?;
-    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
-    let lock = rustix::fs::open(path.as_c_str(), flags, Mode::empty()).map_err(|_| not_running())?;
-    let probe = rustix::process::Flock::from(rustix::process::FlockType::ReadLock);
-    match rustix::process::fcntl_getlk(&lock, &probe) {
-        Ok(Some(_)) => Ok(()),
-        _ => Err(not_running()),
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let shown = run_dir.display();
+    let dir = match rustix::fs::open(c_path(run_dir)?.as_c_str(), flags, Mode::empty()) {
+        Ok(dir) => dir,
+        Err(rustix::io::Errno::NOENT) => return Err(not_running(run_dir)),
+        Err(rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR) => {
+            let message = format!("{shown}: refused: not a directory (a symlink is not followed; name the real one)");
+            return Err(Failure(EXIT_UNAVAILABLE, message));
+        }
+        Err(error) => return Err(Failure(EXIT_UNAVAILABLE, format!("{shown}: cannot open: {error}"))),
+    };
+    let stat = rustix::fs::fstat(&dir).map_err(|error| Failure(EXIT_UNAVAILABLE, format!("{shown}: {error}")))?;
+    match going::trust::distrust_reason(&stat, rustix::process::geteuid().as_raw()) {
+        Some(reason) => Err(Failure(EXIT_UNAVAILABLE, format!("{shown}: refused: {reason}"))),
+        None => Ok(()),
     }
+}
+
+fn not_running(run_dir: &Path) -> Failure {
+    Failure(EXIT_UNAVAILABLE, format!("going is not running ({})", run_dir.display()))
+}
+
+/// Whether a going serves the run directory: `.going` names a process that is
+/// alive and started when it says (a pid may be reused). Nothing in it is a
+/// lock another user could hold.
+fn ensure_going_runs(run_dir: &Path) -> Result<(), Failure> {
+    trust_run_dir(run_dir)?;
+    let about = read_plain(&run_dir.join(ABOUT_GOING), MAX_STATUS_FILE).unwrap_or_default();
+    let field = |key: &str| about.lines().find_map(|line| line.strip_prefix(key)?.strip_prefix('='));
+    let (Some(pid), Some(start_time)) = (field("pid"), field("start_time")) else {
+        return Err(not_running(run_dir));
+    };
+    match stat_of(pid) {
+        Some(stat) if start_time.parse() == Ok(stat.start_time) => Ok(()),
+        _ => Err(not_running(run_dir)),
+    }
+}
+
+/// How going tracks its services, from `.going`: its cgroups, or why it has none.
+fn tracking(run_dir: &Path) -> Option<String> {
+    let about = read_plain(&run_dir.join(ABOUT_GOING), MAX_STATUS_FILE)?;
+    about.lines().find_map(|line| line.strip_prefix("tracking=")).map(String::from)
 }
 
 /// A path as the system calls take it.
@@ -136,19 +181,22 @@ fn stat_of(pid: &str) -> Option<ProcessStat> {
 /// What a service's cgroup says: its processes, CPU (`cpu.stat`) and memory
 /// (`memory.current`, else the sum of its processes' RSS).
 fn cgroup_usage(cgroup: &str) -> Option<Usage> {
+    // Only a cgroup: a path in the cgroup2 hierarchy, read as small plain files.
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let mount = Path::new(going::cgroups::cgroup2_mount(&mountinfo)?);
     let cgroup = Path::new(cgroup);
-    if !cgroup.is_absolute() || cgroup.components().any(|part| part == std::path::Component::ParentDir) {
+    if !cgroup.starts_with(mount) || cgroup.components().any(|part| part == std::path::Component::ParentDir) {
         return None;
     }
-    let procs = std::fs::read_to_string(cgroup.join("cgroup.procs")).ok()?;
+    const LIMIT: usize = 1 << 20;
+    let procs = read_plain(&cgroup.join("cgroup.procs"), LIMIT)?;
     let pids: Vec<&str> = procs.lines().filter(|line| !line.is_empty()).collect();
-    let cpu_usec: u64 = std::fs::read_to_string(cgroup.join("cpu.stat"))
-        .ok()
+    let cpu_usec: u64 = read_plain(&cgroup.join("cpu.stat"), LIMIT)
         .and_then(|stat| stat.lines().find_map(|line| line.strip_prefix("usage_usec ")?.trim().parse().ok()))
         .unwrap_or(0);
-    let rss_kb = match std::fs::read_to_string(cgroup.join("memory.current")) {
-        Ok(bytes) => bytes.trim().parse::<u64>().unwrap_or(0) / 1024,
-        Err(_) => pids.iter().filter_map(|pid| rss_kb_of(pid)).sum(),
+    let rss_kb = match read_plain(&cgroup.join("memory.current"), LIMIT) {
+        Some(bytes) => bytes.trim().parse::<u64>().unwrap_or(0) / 1024,
+        None => pids.iter().filter_map(|pid| rss_kb_of(pid)).sum(),
     };
     Some(Usage { cpu_seconds: cpu_usec as f64 / 1e6, rss_kb, processes: pids.len() })
 }
@@ -395,7 +443,12 @@ fn status(run_dir: &Path, args: &[String]) -> Result<u8, Failure> {
         (true, _) => print_json(&rows),
         // One service named: everything about it, as `systemctl status` shows.
         (false, [one]) if !every => print_detail(run_dir, one)?,
-        (false, _) => print_table(&rows, std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()),
+        (false, _) => {
+            print_table(&rows, std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none());
+            if let Some(tracking) = tracking(run_dir) {
+                println!("\ngoing: {}", printable(&tracking));
+            }
+        }
     }
     Ok(code)
 }
@@ -584,14 +637,24 @@ fn not_allowed(path: &Path) -> Failure {
     Failure(EXIT_NO_PERMISSION, message)
 }
 
+/// How much of a log file goingctl reads at once: going writes lines of at most 4 KiB.
+const LOG_READ: u64 = 1 << 20;
+
 /// The last `count` lines of `path`, reaching back into `path.1` when `path` holds fewer.
 fn last_lines(path: &Path, count: usize) -> Result<Vec<Vec<u8>>, Failure> {
     let lines_of = |path: &Path| -> Result<Vec<Vec<u8>>, Failure> {
-        let bytes = match std::fs::read(path) {
-            Ok(bytes) => bytes,
+        use std::io::{Read, Seek};
+        let mut file = match open_plain(path) {
+            Ok(file) => file,
             Err(error) if error.kind() == std::io::ErrorKind::PermissionDenied => return Err(not_allowed(path)),
-            Err(_) => Vec::new(),
+            Err(_) => return Ok(Vec::new()),
         };
+        // Only the end that can hold `count` lines, not a whole file of any size.
+        let tail = LOG_READ.max(count as u64 * 4200);
+        let length = file.metadata().map_or(0, |m| m.len());
+        let mut bytes = Vec::new();
+        let _ = file.seek(std::io::SeekFrom::Start(length.saturating_sub(tail)));
+        let _ = file.take(tail).read_to_end(&mut bytes);
         let mut lines: Vec<Vec<u8>> = bytes.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect();
         if lines.last().is_some_and(Vec::is_empty) {
             lines.pop();
@@ -610,16 +673,39 @@ fn last_lines(path: &Path, count: usize) -> Result<Vec<Vec<u8>>, Failure> {
     Ok(lines.split_off(skip))
 }
 
-/// Writes one line, prefixed; false once stdout is gone (a closed pipe ends goingctl quietly).
-fn emit(out: &mut impl std::io::Write, prefix: &str, line: &[u8]) -> bool {
+/// A line for a terminal: control characters but tab shown as `\x1b` (as `less` and
+/// `journalctl` do), so that a service cannot drive the terminal of whoever reads its log.
+fn escape_controls(line: &[u8]) -> Vec<u8> {
+    let mut shown = String::new();
+    for c in String::from_utf8_lossy(line).chars() {
+        match c {
+            '\t' => shown.push(c),
+            c if c.is_control() => shown.push_str(&format!("\\x{:02x}", c as u32)),
+            c => shown.push(c),
+        }
+    }
+    shown.into_bytes()
+}
+
+/// Writes one line, prefixed, escaped for a terminal when `terminal`; false once stdout is
+/// gone (a closed pipe ends goingctl quietly).
+fn emit(out: &mut impl std::io::Write, prefix: &str, line: &[u8], terminal: bool) -> bool {
     let prefix = if prefix.is_empty() { String::new() } else { format!("{prefix} | ") };
+    let escaped;
+    let line = match terminal {
+        true => {
+            escaped = escape_controls(line);
+            &escaped[..]
+        }
+        false => line,
+    };
     out.write_all(prefix.as_bytes()).and_then(|()| out.write_all(line)).and_then(|()| out.write_all(b"\n")).is_ok()
 }
 
 impl Followed {
     fn open(prefix: String, path: PathBuf) -> Followed {
         use std::os::unix::fs::MetadataExt;
-        let file = std::fs::File::open(&path).ok();
+        let file = open_plain(&path).ok();
         // An unreadable file was told of by `last_lines` already.
         let (inode, position) =
             file.as_ref().and_then(|file| file.metadata().ok()).map_or((0, 0), |m| (m.ino(), m.len()));
@@ -628,7 +714,7 @@ impl Followed {
 
     /// Writes what was appended since the last look, following a rotation
     /// (the rest of the old file first) and a truncation (from the start).
-    fn catch_up(&mut self, out: &mut impl std::io::Write) -> bool {
+    fn catch_up(&mut self, out: &mut impl std::io::Write, terminal: bool) -> bool {
         use std::io::{Read, Seek};
         use std::os::unix::fs::MetadataExt;
         loop {
@@ -639,14 +725,19 @@ impl Followed {
                     self.partial.clear();
                 }
                 let mut bytes = Vec::new();
-                if file.seek(std::io::SeekFrom::Start(self.position)).is_ok() && file.read_to_end(&mut bytes).is_ok() {
+                let read = file.seek(std::io::SeekFrom::Start(self.position)).is_ok()
+                    && file.take(LOG_READ).read_to_end(&mut bytes).is_ok();
+                if read {
                     self.position += bytes.len() as u64;
                     self.partial.extend_from_slice(&bytes);
                     while let Some(end) = self.partial.iter().position(|&b| b == b'\n') {
                         let line: Vec<u8> = self.partial.drain(..=end).collect();
-                        if !emit(out, &self.prefix, &line[..line.len() - 1]) {
+                        if !emit(out, &self.prefix, &line[..line.len() - 1], terminal) {
                             return false;
                         }
+                    }
+                    if bytes.len() as u64 == LOG_READ {
+                        continue;
                     }
                 }
             }
@@ -703,10 +794,11 @@ fn log(run_dir: &Path, args: &[String]) -> Result<u8, Failure> {
         }
     }
     let stdout = std::io::stdout();
+    let terminal = stdout.is_terminal();
     let mut out = stdout.lock();
     for each in &followed {
         for line in last_lines(&each.path, count)? {
-            if !emit(&mut out, &each.prefix, &line) {
+            if !emit(&mut out, &each.prefix, &line, terminal) {
                 return Ok(0);
             }
         }
@@ -714,12 +806,12 @@ fn log(run_dir: &Path, args: &[String]) -> Result<u8, Failure> {
     if std::io::Write::flush(&mut out).is_err() || !follow {
         return Ok(0);
     }
-    follow_logs(followed, &mut out)
+    follow_logs(followed, &mut out, terminal)
 }
 
 /// `log -f`: sleeps on inotify in each log's directory (a rotation renames and
 /// creates names there) and writes what each file gains, until stdout is gone.
-fn follow_logs(mut followed: Vec<Followed>, out: &mut impl std::io::Write) -> Result<u8, Failure> {
+fn follow_logs(mut followed: Vec<Followed>, out: &mut impl std::io::Write, terminal: bool) -> Result<u8, Failure> {
     use rustix::fs::inotify::{self, CreateFlags, WatchFlags};
     let watcher = inotify::init(CreateFlags::CLOEXEC)
         .map_err(|error| Failure(EXIT_UNAVAILABLE, format!("cannot use inotify: {error}")))?;
@@ -732,7 +824,7 @@ fn follow_logs(mut followed: Vec<Followed>, out: &mut impl std::io::Write) -> Re
     let mut buffer = [0u8; 4096];
     loop {
         for each in &mut followed {
-            if !each.catch_up(out) {
+            if !each.catch_up(out, terminal) {
                 return Ok(0);
             }
         }
