@@ -67,9 +67,9 @@ fn a_services_cgroup_goes_with_it_and_going_removes_its_own_on_exit() {
     wait_for("the cgroup to go", || (!Path::new(&cgroup).exists()).then_some(()));
     assert_eq!(going.stop().code(), Some(0));
     let mine = going.cgroup().unwrap().to_owned();
-    for made in ["going", "services"] {
-        assert!(!mine.join(made).exists(), "{made} is left in {}", mine.display());
-    }
+    let left: Vec<_> =
+        fs::read_dir(&mine).unwrap().filter_map(|entry| entry.ok()).filter(|e| e.path().is_dir()).collect();
+    assert!(left.is_empty(), "{left:?} is left in {}", mine.display());
 }
 
 #[test]
@@ -118,4 +118,76 @@ fn a_service_killed_at_its_stop_timeout_starts_again_in_a_fresh_cgroup() {
     wait_for("the second run's trap", || ready.exists().then_some(()));
     assert!(is_alive(second), "{}", going.log());
     assert_eq!(going.count_log("stubborn: killed by signal KILL"), 0, "{}", going.log());
+}
+
+/// The cgroup directory of process `pid`.
+fn cgroup_of(pid: i32) -> std::path::PathBuf {
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let mount = going::cgroups::cgroup2_mount(&mountinfo).unwrap().to_owned();
+    let own = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    Path::new(&mount).join(going::cgroups::own_cgroup(&own).unwrap().trim().trim_start_matches('/'))
+}
+
+#[test]
+fn a_check_runs_in_its_services_cgroup_and_what_it_leaves_goes_with_the_service() {
+    let work = TempDir::new("check");
+    std::os::unix::fs::chown(work.path(), Some(65534), Some(65534)).unwrap();
+    let pidfile = work.join("left");
+    let check = format!("/bin/sh -c 'setsid sleep 77103 & echo $! > {}; exit 0'", pidfile.display());
+    let cmd = format!("cmd=/bin/sleep 1000\nuser=nobody\ncheck={check}\ncheck_interval=60\n");
+    let Some(going) = going_in_cgroup(&[("web", &cmd)]) else { return };
+    let left = pid_in(&pidfile);
+    let cgroup = going.status_key("web", "cgroup").unwrap();
+    assert_eq!(cgroup_of(left), Path::new(&cgroup), "the check's process is not in its service's cgroup");
+    assert_eq!(going.goingctl(&["restart", "web"]).0, 0);
+    wait_for("what the check left to be stopped with its service", || (!is_alive(left)).then_some(()));
+}
+
+#[test]
+fn a_stray_process_in_a_dead_goings_leaf_is_killed_and_containment_stays_on() {
+    let Some(mut first) = going_in_cgroup(&[("web", "cmd=/bin/sleep 1000\n")]) else { return };
+    let leaf = cgroup_of(first.pid());
+    first.signal(Signal::KILL);
+    first.wait_exit();
+    // A process left in going's own leaf, as a check of 1.3.0 could leave one.
+    let mut stray = std::process::Command::new("sleep").arg("77104").spawn().unwrap();
+    fs::write(leaf.join("cgroup.procs"), stray.id().to_string()).unwrap();
+    // init's respawn: the same directories and the same cgroup, a new going.
+    let log = first.work.join("second.log");
+    let dir = first.services.path().to_str().unwrap().to_owned();
+    let second = going_command(&["-d", &dir], &log, first.cgroup()).spawn().unwrap();
+    let second = Going::from_parts(second, TempDir::new("unused"), TempDir::new("unused"));
+    let read_log = || fs::read_to_string(&log).unwrap_or_default();
+    wait_for("containment", || read_log().contains("cgroups: each service in its own cgroup under").then_some(()));
+    assert!(read_log().contains("cgroups: killed 1 process a previous going left in its own"), "{}", read_log());
+    assert!(stray.wait().unwrap().code().is_none(), "the stray was killed");
+    drop(second);
+}
+
+#[test]
+fn two_goings_in_one_cgroup_each_keep_containment_and_their_own_services() {
+    let work = TempDir::new("two");
+    let escaper = |pidfile: &Path| {
+        format!("cmd=/bin/sh -c 'setsid sleep 77106 & echo $! > {}; exec sleep 1000'\n", pidfile.display())
+    };
+    let (first_pidfile, second_pidfile) = (work.join("first"), work.join("second"));
+    let Some(first) = going_in_cgroup(&[("web", &escaper(&first_pidfile))]) else { return };
+    // A second going in the same cgroup, with directories of its own and a service of the same name.
+    let services = service_dir(&[("web", &escaper(&second_pidfile))]);
+    let second_work = TempDir::new("second");
+    let log = second_work.join("going.log");
+    let dir = services.path().to_str().unwrap().to_owned();
+    let second = going_command(&["-d", &dir], &log, first.cgroup()).spawn().unwrap();
+    let mut second = Going::from_parts(second, services, second_work);
+    let read_log = || fs::read_to_string(&log).unwrap_or_default();
+    wait_for("containment", || read_log().contains("cgroups: each service in its own cgroup under").then_some(()));
+    let (mine, theirs) = (pid_in(&first_pidfile), pid_in(&second_pidfile));
+    assert_ne!(cgroup_of(mine), cgroup_of(theirs));
+    let (_, table, _) = second.goingctl(&["status"]);
+    assert!(table.contains("going: each service in its own cgroup under "), "{table}");
+    // The second one's stop takes its escapee and leaves the first one's alone.
+    assert_eq!(second.stop().code(), Some(0), "{}", read_log());
+    wait_for("the second one's escapee to be stopped", || (!is_alive(theirs)).then_some(()));
+    assert!(is_alive(mine), "the first going's service was touched");
+    assert!(first.goingctl(&["status", "web"]).1.contains("up"));
 }

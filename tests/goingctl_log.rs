@@ -172,3 +172,24 @@ fn a_log_file_the_user_may_not_read_is_refused_with_77() {
     );
     assert!(output.stdout.is_empty());
 }
+
+#[test]
+fn control_characters_of_a_log_are_escaped_on_a_terminal_and_kept_in_a_pipe() {
+    let work = TempDir::new("logs");
+    let log = work.join("noisy.log");
+    let service = format!(
+        "cmd=/bin/sh -c 'printf \"\\033]0;TITLE\\007\\033[2Jhi\\tthere\\n\"; exec sleep 1000'\nlog={}\n",
+        log.display()
+    );
+    let going = Going::start(&[("noisy", &service)]);
+    wait_for("the line", || fs::read_to_string(&log).ok()?.contains("there").then_some(()));
+    // To a pipe, the bytes as written.
+    let piped = Command::new(GOINGCTL).arg("-r").arg(going.run_dir()).args(["log", "noisy"]).output().unwrap();
+    assert!(piped.stdout.windows(9).any(|bytes| bytes == b"\x1b]0;TITLE"), "{:?}", piped.stdout);
+    // To a terminal (script(1) gives goingctl one), escaped: nothing reaches the reader's terminal raw.
+    let command = format!("{GOINGCTL} -r {} log noisy", going.run_dir().display());
+    let shown = Command::new("script").args(["-qec", &command, "/dev/null"]).output().unwrap();
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(text.contains("\\x1b]0;TITLE\\x07\\x1b[2Jhi\tthere"), "{text:?}");
+    assert!(!shown.stdout.contains(&0x1b) && !shown.stdout.contains(&0x07), "{text:?}");
+}

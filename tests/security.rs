@@ -354,3 +354,103 @@ fn a_service_user_stopping_everything_it_owns_never_freezes_going() {
     assert!(going.stop().success(), "{}", going.log());
     assert!(is_reaped(first_victim));
 }
+
+/// `.going` naming a live process (this test), as going writes it: goingctl takes going for running.
+fn claim_going_runs(run: &Path) {
+    let me = std::process::id() as i32;
+    let start_time = going::proc_stat::read(me).unwrap().start_time;
+    fs::write(run.join(".going"), format!("pid={me}\nstart_time={start_time}\ntracking=test\n")).unwrap();
+}
+
+fn goingctl_on(run: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(GOINGCTL).arg("-r").arg(run).args(args).stdin(Stdio::null()).output().unwrap()
+}
+
+#[test]
+fn goingctl_refuses_a_run_directory_another_user_owns_and_reads_nothing_planted_there() {
+    let work = TempDir::new("work");
+    let victim = secret(&work, "victim", "root only\n");
+    let run = work.join("planted");
+    fs::create_dir(&run).unwrap();
+    fs::write(run.join("web"), format!("state=up\npid=1\nlog={}\n", victim.display())).unwrap();
+    claim_going_runs(&run);
+    for entry in [run.clone(), run.join("web"), run.join(".going")] {
+        chown_to_nobody(&entry);
+    }
+    for args in [&["log", "web"][..], &["status", "web"], &["status"], &["wait", "web"]] {
+        let output = goingctl_on(&run, args);
+        let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        assert_eq!(output.status.code(), Some(69), "{args:?}: {stdout}{stderr}");
+        assert!(stderr.contains("refused: owned by uid 65534"), "{args:?}: {stderr}");
+        assert!(!stdout.contains("root only"), "{args:?}: {stdout}");
+    }
+}
+
+#[test]
+fn goingctl_never_follows_a_symlink_or_waits_on_a_fifo_a_status_file_names() {
+    let work = TempDir::new("work");
+    let victim = secret(&work, "victim", "root only\n");
+    let run = work.join("run");
+    fs::create_dir(&run).unwrap();
+    claim_going_runs(&run);
+    let (fifo, link) = (work.join("fifo.log"), work.join("link.log"));
+    mkfifo(&fifo);
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    fs::write(run.join("piped"), format!("state=up\npid=1\nlog={}\n", fifo.display())).unwrap();
+    fs::write(run.join("linked"), format!("state=up\npid=1\nlog={}\ncgroup={}\n", link.display(), work.0.display()))
+        .unwrap();
+    for args in [["log", "piped"], ["log", "linked"], ["status", "linked"], ["status", "piped"]] {
+        let mut child = Command::new(GOINGCTL).arg("-r").arg(&run).args(args).stdout(Stdio::piped()).spawn().unwrap();
+        let status = wait_for(&format!("goingctl {args:?} to end"), || child.try_wait().unwrap());
+        let mut out = String::new();
+        std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut out).unwrap();
+        assert!(!out.contains("root only"), "{args:?}: {out}");
+        assert_eq!(status.code(), Some(0), "{args:?}: the run directory is trusted");
+    }
+}
+
+#[test]
+fn no_other_user_can_hold_the_lock_that_says_going_runs() {
+    let work = TempDir::new("work");
+    let run = work.join("run");
+    fs::create_dir(&run).unwrap();
+    // A lock file anyone can open, as 1.3.0 left it, read-locked (F_SETLKW) by nobody before going starts.
+    let lock = run.join(".lock");
+    fs::write(&lock, "").unwrap();
+    fs::set_permissions(&lock, fs::Permissions::from_mode(0o644)).unwrap();
+    let script = "import fcntl, sys, time; f = open(sys.argv[1]); fcntl.lockf(f, fcntl.LOCK_SH); \
+                  print(\"held\", flush=True); time.sleep(600)";
+    let mut holder = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c", script])
+        .arg(&lock)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut held = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(holder.stdout.as_mut().unwrap()), &mut held).unwrap();
+    assert_eq!(held, "held\n");
+    let going = start_with_run_dir(&[("web", "cmd=/bin/sleep 1000\n")], &run, work);
+    going.service_pid("web", 1);
+    assert!(!going.log().contains("another going"), "{}", going.log());
+    assert_eq!(going.goingctl(&["status"]).0, 0);
+    assert_eq!(going.goingctl(&["restart", "web"]).0, 0);
+    going.service_pid("web", 2);
+    // The lock going holds now is root's alone: nobody cannot even open it.
+    assert_eq!(fs::metadata(&lock).unwrap().mode() & 0o777, 0o600);
+    let opened = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "/usr/bin/python3",
+            "-c",
+            "import sys; open(sys.argv[1])",
+        ])
+        .arg(&lock)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!opened.success());
+    let _ = holder.kill();
+    let _ = holder.wait();
+}
