@@ -36,8 +36,9 @@ uninstall:
 	for page in $(MAN5); do rm -f $(MAN5DIR)/$$page; done
 	for page in $(MAN8); do rm -f $(MAN8DIR)/$$page; done
 
-# The same tests as the README's test command.
+# The README's test command: the Debian packages the tests need, then every test.
 check:
+	sh packaging/test-packages.sh
 	cargo test
 
 lint:
@@ -45,10 +46,11 @@ lint:
 	cargo clippy --all-targets -- -D warnings
 	mandoc -T lint -W warning man/*
 
-# The man pages as HTML: the project's web page, readable without a man reader.
+# The man pages as HTML beside docs/index.html, made from them, never kept by hand.
+DOCDIR ?= docs
 doc:
-	mkdir -p docs
-	for page in $(MAN5) $(MAN8); do mandoc -T html -O style=style.css,man=%N.%S.html man/$$page > docs/$$page.html; done
+	mkdir -p $(DOCDIR)
+	for page in $(MAN5) $(MAN8); do mandoc -T html -O style=style.css,man=%N.%S.html man/$$page > $(DOCDIR)/$$page.html; done
 
 bench:
 	bash bench/footprint.sh

@@ -108,23 +108,40 @@ def move_in(going, services, count, tries, helper):
     return aside, latencies
 
 
+def start_time(pid):
+    stat = read(f"/proc/{pid}/stat")
+    return stat.rsplit(")", 1)[1].split()[19] if stat else None
+
+
+def replaced(going, old, count):
+    """Whether going has `count` children that are not the `old` ones (pid: start time). A
+    new child may have an old one's pid (10,000 services and a helper per start go round
+    a pid_max of 32768): such pids, few once the old ones are reaped, are told apart by
+    their start time, read only when the cheap count cannot decide."""
+    children = set(children_of(going))
+    fresh, maybe = len(children - old.keys()), children & old.keys()
+    if fresh + len(maybe) < count:
+        return False
+    return fresh + sum(1 for pid in maybe if start_time(pid) != old[pid]) >= count
+
+
 def mass_kill(going, count):
     pids = list(services_running(count).values())
-    old = set(pids)
+    old = {pid: start_time(pid) for pid in pids}
     for pid in pids:
         os.kill(pid, signal.SIGKILL)
     begin = time.monotonic()
     # Polled through going's children file alone: reading 10,000 cmdlines a poll took
     # the CPU this measures. What the new children run is checked once at the end.
-    wait_until("every service running again", lambda: len(set(children_of(going)) - old) >= count, 300)
+    wait_until("every service running again", lambda: replaced(going, old, count), 300)
     elapsed = time.monotonic() - begin
-    wait_until("every service running again", lambda: (reap_orphans(), all_replaced(count, pids))[1], 300)
+    wait_until("every service running again", lambda: (reap_orphans(), all_replaced(count, old))[1], 300)
     return elapsed
 
 
 def all_replaced(count, old):
     running = services_running(count)
-    return len(running) == count and not set(running.values()) & set(old)
+    return len(running) == count and not any(old.get(pid, "gone") == start_time(pid) for pid in running.values())
 
 
 def idle_switches(pid, seconds=10):

@@ -333,7 +333,12 @@ impl Host {
 
     /// Child `pid`'s report pipe is readable: its program runs, or its setup failed.
     fn start_reported(&mut self, supervisor: &mut Supervisor, pid: i32) {
-        let Some((report, ready)) = self.starts.read(pid, &self.poller) else { return };
+        if let Some((report, ready)) = self.starts.read(pid, &self.poller) {
+            self.start_answered(supervisor, (pid, report, ready));
+        }
+    }
+
+    fn start_answered(&mut self, supervisor: &mut Supervisor, (pid, report, ready): spawn::Answer) {
         let Some(pid) = Pid::from_raw(pid) else { return };
         match report {
             Report::Failed(failure) => self.log_failure(supervisor, pid, failure),
@@ -387,6 +392,9 @@ impl Host {
     /// ready may start others, which give notices of their own.
     fn deliver_notices(&mut self, supervisor: &mut Supervisor) {
         loop {
+            for answer in self.starts.take_answered() {
+                self.start_answered(supervisor, answer);
+            }
             let (executed, notices) = (core::mem::take(&mut self.executed), self.readiness.take_notices());
             if executed.is_empty() && notices.is_empty() {
                 return;

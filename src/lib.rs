@@ -37,15 +37,15 @@
 //! | [`start_order`] | the graph of `after=`: cycles, and who stops before whom when services stop together |
 //! | [`health`] | one service's health check: when the next is due, when one has had its time, what a result means |
 //! | [`readiness`] | what services say of their readiness: `ready=fd:N` pipes and the `ready=notify` socket |
-//! | [`spawn`] | starting a child in going's memory on its own stack (going waits for its exec), its setup, exec, what a failed one says |
+//! | [`spawn`] | starting a child through a helper going waits for (never for the child's exec), its setup, exec, its report of a failed step |
 //! | [`service_log`] | service output: one pipe per service, timestamped and rotated files, `log=-` |
 //! | [`daemon`] | arguments, set-up, and each turn of the event loop |
-//! | [`cgroups`] | cgroup v2: going's leaf and one cgroup per service, forked into, signalled, killed, removed |
+//! | [`cgroups`] | cgroup v2: going's subtree (named after its run directory), its leaf and one cgroup per service, forked into, signalled, killed, removed |
 //! | [`reaper`] | reaping: each service through its pidfd, orphans through `waitpid(-1)` when SIGCHLD says so |
 //! | [`events`] | the epoll set: every descriptor registered once with a token that says what it is |
 //! | [`log`] | going's own event lines, to syslog or stderr |
 //! | [`protocol`] | what going and goingctl agree on: run directory names, control lines, signal names |
-//! | [`run_dir`] | the run directory's trust rule, status files, the lock and the control FIFO |
+//! | [`run_dir`] | the run directory's trust rule, status files, `.going`, the lock and the control FIFO |
 //! | [`leftovers`] | killing what a dead going's services left, when boot id and start time still match |
 //! | [`proc_stat`] | a process's state, group, CPU time and start time from /proc; the boot id |
 //! | [`console`] | going's own stdout and stderr, written without ever blocking |
@@ -66,7 +66,7 @@
 //!
 //! # Service files
 //!
-//! See going(5) in the README: `key=value` lines, `#` comments, keys `cmd`
+//! See going(5): `key=value` lines, `#` comments, keys `cmd`
 //! (required, split into words like a shell without expansion), `cwd`,
 //! `env`, `user`, `group`, `chroot`, `umask`, `rlimit`, `log`, `log_size`,
 //! `log_keep`, `shutdown`, `stop_signal`, `stop_timeout`, `restart`,

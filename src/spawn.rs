@@ -215,12 +215,24 @@ pub struct Spawned {
     pub report: OwnedFd,
 }
 
+/// Starts under way past which each new one reads two others' report pipes: a
+/// reload of thousands must not hold a pipe for each until the loop turns
+/// (10,000 pidfds and 10,000 pipes can pass the descriptor limit).
+const UNREAD_STARTS: usize = 256;
+
+/// A start that answered: its child, what it said, and its readiness pipe.
+pub type Answer = (i32, Report, Option<(OwnedFd, u16)>);
+
 /// The starts under way: each child's report pipe, watched in the event loop
 /// until it says how the start ended, and the readiness pipe to watch after
 /// its exec.
 #[derive(Default)]
 pub struct Starts {
     under_way: alloc::collections::BTreeMap<i32, (OwnedFd, Option<(OwnedFd, u16)>)>,
+    /// Answers read while going started others, for the next delivery.
+    answered: Vec<Answer>,
+    /// The child whose pipe was looked at last, so that every one gets its turn.
+    cursor: i32,
 }
 
 impl Starts {
@@ -230,6 +242,24 @@ impl Starts {
         // Without a watch the start is still reaped; only its failure's reason is lost.
         let _ = poller.add(&spawned.report, Source::Start(pid));
         self.under_way.insert(pid, (spawned.report, ready));
+        if self.under_way.len() > UNREAD_STARTS {
+            self.look_at_next(poller);
+            self.look_at_next(poller);
+        }
+    }
+
+    fn look_at_next(&mut self, poller: &Poller) {
+        let mut after = self.under_way.range(self.cursor.saturating_add(1)..).map(|(pid, _)| *pid);
+        let Some(pid) = after.next().or_else(|| self.under_way.keys().next().copied()) else { return };
+        self.cursor = pid;
+        if let Some((report, ready)) = self.read(pid, poller) {
+            self.answered.push((pid, report, ready));
+        }
+    }
+
+    /// The answers read by [`Starts::watch`] since the last call.
+    pub fn take_answered(&mut self) -> Vec<Answer> {
+        core::mem::take(&mut self.answered)
     }
 
     /// What child `pid`'s report pipe says now: `None` when it is not starting or has
@@ -245,16 +275,18 @@ impl Starts {
         Some((said, ready))
     }
 
-    /// Child `pid` was reaped: what its report pipe holds is all it will ever say.
+    /// Child `pid` was reaped: what its report pipe held is all it will ever say.
     pub fn ended(&mut self, pid: i32, poller: &Poller) -> Option<ChildFailure> {
-        match self.read(pid, poller) {
-            Some((Report::Failed(failure), _)) => Some(failure),
-            _ => {
-                if let Some((report, _)) = self.under_way.remove(&pid) {
-                    poller.remove(&report);
-                }
-                None
-            }
+        let said = match self.answered.iter().position(|(answered, _, _)| *answered == pid) {
+            Some(at) => Some(self.answered.swap_remove(at).1),
+            None => self.read(pid, poller).map(|(said, _)| said),
+        };
+        if let Some((report, _)) = self.under_way.remove(&pid) {
+            poller.remove(&report);
+        }
+        match said {
+            Some(Report::Failed(failure)) => Some(failure),
+            _ => None,
         }
     }
 }
