@@ -51,6 +51,10 @@ pub const MIN_RESCAN_GAP: Millis = 100;
 /// Status files kept unwritten at most: a reload of thousands of services writes as it goes.
 const MAX_UNPUBLISHED: usize = 64;
 
+/// How long the status of a start under way waits for its exec before it is written:
+/// a start that execs at once is written once, as `up`, not `starting` and then `up`.
+const START_HOLD: Millis = 20;
+
 /// sysexits(3) codes.
 pub const EXIT_USAGE: i32 = 64;
 pub const EXIT_NO_DIR: i32 = 72;
@@ -126,8 +130,9 @@ struct Host {
     /// to hear it (a pid is 4 bytes: a reload of 10,000 starts holds 40 kB here).
     executed: Vec<Pid>,
     /// Status files not written yet, by service: written after the next fork, or at the
-    /// end of the turn, so that a respawn forks first and writes its file once.
-    unpublished: BTreeMap<String, String>,
+    /// end of the turn, so that a respawn forks first and writes its file once; one of a
+    /// start under way is held until its exec is told, for at most [`START_HOLD`].
+    unpublished: BTreeMap<String, (String, Option<Millis>)>,
     /// `None` where cgroups could not be set up: services are tracked by process group.
     cgroups: Option<Cgroups>,
     /// The services whose cgroup is not there to start in.
@@ -258,12 +263,16 @@ impl Effects for Host {
             _ => None,
         };
         let text = self.run_dir.render(name, status, (now(), wall), (cgroup.as_deref(), start_time));
+        let held = match status.state {
+            State::Up { pid, ready: false, .. } if self.starts.is_under_way(pid) => Some(now() + START_HOLD),
+            _ => None,
+        };
         match self.unpublished.get_mut(name) {
-            Some(pending) => *pending = text,
-            None => _ = self.unpublished.insert(name.into(), text),
+            Some((pending, until)) => (*pending, *until) = (text, held.and((*until).or(held))),
+            None => _ = self.unpublished.insert(name.into(), (text, held)),
         }
         if self.unpublished.len() >= MAX_UNPUBLISHED {
-            self.publish_pending();
+            self.publish_all_pending();
         }
     }
 
@@ -324,11 +333,28 @@ impl Host {
     }
 
     /// Writes the status files of the services whose status changed since the last
-    /// call, once however often it changed.
+    /// call, once however often it changed; not those held for a start's exec.
     fn publish_pending(&mut self) {
-        for (name, text) in core::mem::take(&mut self.unpublished) {
+        let now = now();
+        let (due, held) = core::mem::take(&mut self.unpublished)
+            .into_iter()
+            .partition(|(_, (_, until))| until.is_none_or(|until| until <= now));
+        self.unpublished = held;
+        for (name, (text, _)) in due {
             self.run_dir.write(&name, &text, &mut self.logger);
         }
+    }
+
+    /// Writes every status file not written yet, held ones too.
+    fn publish_all_pending(&mut self) {
+        for (name, (text, _)) in core::mem::take(&mut self.unpublished) {
+            self.run_dir.write(&name, &text, &mut self.logger);
+        }
+    }
+
+    /// When the first held status file is due.
+    fn next_held(&self) -> Option<Millis> {
+        self.unpublished.values().filter_map(|(_, until)| *until).min()
     }
 
     /// Child `pid`'s report pipe is readable: its program runs, or its setup failed.
@@ -340,6 +366,10 @@ impl Host {
 
     fn start_answered(&mut self, supervisor: &mut Supervisor, (pid, report, ready): spawn::Answer) {
         let Some(pid) = Pid::from_raw(pid) else { return };
+        // Its status need wait no longer: it is written at the end of this turn.
+        if let Some((_, held)) = supervisor.name_of(pid).and_then(|name| self.unpublished.get_mut(name)) {
+            *held = None;
+        }
         match report {
             Report::Failed(failure) => self.log_failure(supervisor, pid, failure),
             Report::Pending => {}
@@ -636,7 +666,8 @@ impl<'a> Daemon<'a> {
         let mut supervisor = Supervisor::new();
         supervisor.reload(now(), scan.services, &mut host);
         host.deliver_notices(&mut supervisor);
-        host.publish_pending();
+        // Every status of the first scan is on disk before `.loaded` says so: held ones too.
+        host.publish_all_pending();
         host.run_dir.mark_loaded();
         let ready = Vec::new();
         Ok(Daemon { dir, supervisor, host, signal_fd, watch, rescan_at: None, last_rescan: None, ready })
@@ -644,7 +675,8 @@ impl<'a> Daemon<'a> {
 
     /// Waits for the next event or deadline and acts on everything that is ready.
     fn turn(&mut self) {
-        let deadlines = [self.supervisor.next_deadline(), self.rescan_at, self.host.readiness.deadline()];
+        let deadlines =
+            [self.supervisor.next_deadline(), self.rescan_at, self.host.readiness.deadline(), self.host.next_held()];
         let deadline = deadlines.into_iter().flatten().min();
         let mut ready = core::mem::take(&mut self.ready);
         self.host.poller.wait(wait_timeout(deadline).as_ref(), &mut ready);
@@ -678,9 +710,12 @@ impl<'a> Daemon<'a> {
             }
             self.supervisor.publish_all(&mut self.host);
         }
-        self.host.publish_pending();
-        if recreated {
-            self.host.run_dir.mark_loaded();
+        match recreated {
+            true => {
+                self.host.publish_all_pending();
+                self.host.run_dir.mark_loaded();
+            }
+            false => self.host.publish_pending(),
         }
     }
 
@@ -734,7 +769,7 @@ impl<'a> Daemon<'a> {
         while !self.supervisor.is_finished() {
             self.turn();
         }
-        self.host.publish_pending();
+        self.host.publish_all_pending();
         self.host.run_dir.close();
         if let Some(cgroups) = self.host.cgroups.take() {
             cgroups.close();

@@ -257,6 +257,11 @@ impl Starts {
         }
     }
 
+    /// Whether child `pid` has not said yet how its start ended.
+    pub fn is_under_way(&self, pid: Pid) -> bool {
+        self.under_way.contains_key(&pid.as_raw_nonzero().get())
+    }
+
     /// The answers read by [`Starts::watch`] since the last call.
     pub fn take_answered(&mut self) -> Vec<Answer> {
         core::mem::take(&mut self.answered)
@@ -398,8 +403,11 @@ impl Spawner {
         // after unshare_fds_below and fork_beside, which no other user and no file system can
         // hold up. The new process runs on its own copy of memory and is not waited for.
         let helper = unsafe { crate::rt::spawn(&mut self.stack, self.share_fds, &mut helper) };
-        // The helper has exited and the child has its own copies: the slots go back to /dev/null.
-        for slot in [&mut self.output_slot, &mut self.ready_slot, &mut self.report_slot, &mut self.cgroup_slot] {
+        // The helper has exited and the child has its own copies: the slots used go back to
+        // /dev/null (the report slot always: going must hold no write end of a report pipe).
+        let used = [stdio.output.is_some(), stdio.ready.is_some(), true, stdio.cgroup.is_some()];
+        let slots = [&mut self.output_slot, &mut self.ready_slot, &mut self.report_slot, &mut self.cgroup_slot];
+        for (slot, _) in slots.into_iter().zip(used).filter(|(_, used)| *used) {
             let _ = rustix::io::dup3(&self.dev_null, slot, DupFlags::CLOEXEC);
         }
         // The helper is gone (CLONE_VFORK returned at its exit): reap it now, by pid.

@@ -53,7 +53,7 @@ fn a_readiness_descriptor_closed_without_a_newline_is_told_once_and_not_ready() 
     going.wait_log(
         "quiet: closed its readiness descriptor 3 without writing a newline; not ready until it starts again",
     );
-    assert_eq!(going.status_key("quiet", "state").unwrap(), "starting");
+    going.wait_state("quiet", "starting");
     assert_eq!(going.count_log("closed its readiness descriptor"), 1);
 }
 
