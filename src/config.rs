@@ -158,7 +158,7 @@ pub struct After {
 
 /// `ready=`: when a started service counts as ready.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Readiness {
+pub enum ReadyWhen {
     /// Once its program was executed (no `ready=`).
     Exec,
     /// `ready=fd:N`: once it writes a newline to descriptor N.
@@ -241,7 +241,7 @@ pub struct ServiceOptions {
     pub rlimits: Vec<(Resource, Rlimit)>,
     /// Where stdout and stderr go; `None` is /dev/null.
     pub log: Option<LogTarget>,
-    pub ready: Readiness,
+    pub ready: ReadyWhen,
     /// For a process of a Procfile app: the app's service file, which is not named after it.
     pub app: Option<String>,
 }
@@ -269,7 +269,7 @@ impl ServiceOptions {
         umask: None,
         rlimits: Vec::new(),
         log: None,
-        ready: Readiness::Exec,
+        ready: ReadyWhen::Exec,
         app: None,
     };
 }
@@ -566,7 +566,7 @@ pub fn parse_with_lines(bytes: &[u8]) -> Result<(ServiceFile, KeyLines), ConfigE
         (Some(_), None) => Some(LogTarget::Stdout),
         (None, None) => None,
     };
-    options.ready = ready.unwrap_or(Readiness::Exec);
+    options.ready = ready.unwrap_or(ReadyWhen::Exec);
     let after = after.map(alloc::boxed::Box::new);
     let check = match (check, check_interval.or(check_timeout).or(check_retries.map(|(line, _)| (line, 0)))) {
         (None, Some((line, _))) => {
@@ -663,11 +663,11 @@ fn parse_success_exit(value: &str) -> Result<Vec<i32>, String> {
 }
 
 /// `fd:N` with N in [`READY_FDS`], or `notify`.
-fn parse_ready(value: &str) -> Result<Readiness, String> {
+fn parse_ready(value: &str) -> Result<ReadyWhen, String> {
     let fd = value.strip_prefix("fd:").and_then(|number| number.parse::<u16>().ok());
     match (value, fd) {
-        ("notify", _) => Ok(Readiness::Notify),
-        (_, Some(fd)) if READY_FDS.contains(&fd) => Ok(Readiness::Fd(fd)),
+        ("notify", _) => Ok(ReadyWhen::Notify),
+        (_, Some(fd)) if READY_FDS.contains(&fd) => Ok(ReadyWhen::Fd(fd)),
         _ => Err("ready must be fd:N (N from 3 to 1023) or notify".into()),
     }
 }
@@ -892,11 +892,11 @@ mod tests {
     #[test]
     fn ready_and_after_parse_and_after_does_not_count_as_a_change_of_the_run() {
         let spec = parse(b"cmd=/bin/web\nready=fd:3\nafter=db cache\nafter=app.worker\n").unwrap();
-        assert_eq!(spec.options().ready, Readiness::Fd(3));
+        assert_eq!(spec.options().ready, ReadyWhen::Fd(3));
         assert_eq!(spec.after(), ["db", "cache", "app.worker"]);
         assert_eq!(spec.more().after.as_ref().unwrap().line, 3);
-        assert_eq!(parse(b"cmd=/bin/web\nready=notify\n").unwrap().options().ready, Readiness::Notify);
-        assert_eq!(parse(b"cmd=/bin/web\n").unwrap().options().ready, Readiness::Exec);
+        assert_eq!(parse(b"cmd=/bin/web\nready=notify\n").unwrap().options().ready, ReadyWhen::Notify);
+        assert_eq!(parse(b"cmd=/bin/web\n").unwrap().options().ready, ReadyWhen::Exec);
         let plain = parse(b"cmd=/bin/web\nready=fd:3\n").unwrap();
         assert!(plain.runs_like(&spec), "after= applies to the next start");
         assert!(!plain.runs_like(&parse(b"cmd=/bin/web\nready=fd:4\n").unwrap()));

@@ -10,7 +10,7 @@
 //! the status files it changed are written last (or after the next fork).
 
 use crate::cgroups::{Cgroups, ServiceCgroup};
-use crate::config::{Readiness as ReadyWhen, ServiceSpec};
+use crate::config::{ReadyWhen, ServiceSpec};
 use crate::dir_watch::DirWatch;
 use crate::events::{Poller, Source};
 use crate::leftovers;
@@ -24,7 +24,7 @@ use crate::run_dir::RunDir;
 use crate::service_dir::{self, MAX_SERVICES, ToldErrors};
 use crate::service_log::ServiceLogs;
 use crate::spawn::{self, ChildFailure, FailureReport, Report, Spawner, Starts, Stdio};
-use crate::supervisor::{Effects, Leftovers, Millis, State, Status, Stop, Supervisor};
+use crate::supervisor::{Effects, LeftBehind, Millis, State, Status, Stop, Supervisor};
 use crate::trust::DirError;
 use alloc::collections::BTreeMap;
 use alloc::ffi::CString;
@@ -171,8 +171,7 @@ impl Effects for Host {
         let cgroup = cgroup.as_ref().map(ServiceCgroup::dir);
         let spawned = self.spawner.spawn(&command, Stdio { output, ready, cgroup })?;
         let pid = spawned.pid;
-        self.reaper.track(pid, &self.poller);
-        self.reaper.reaped_aside(spawned.helper);
+        self.reaper.track(pid, &self.poller)?;
         let ready = ready_pipe.map(|((read, _), number)| (read, number));
         self.starts.watch(spawned, ready, &self.poller);
         // The fork came first; now what changed before it.
@@ -189,8 +188,7 @@ impl Effects for Host {
         // Its output is discarded: a check says what it found by its exit status.
         let spawned = self.spawner.spawn(&command, Stdio { output: None, ready: None, cgroup })?;
         let pid = spawned.pid;
-        self.reaper.track(pid, &self.poller);
-        self.reaper.reaped_aside(spawned.helper);
+        self.reaper.track(pid, &self.poller)?;
         self.starts.watch(spawned, None, &self.poller);
         Ok(pid)
     }
@@ -228,17 +226,17 @@ impl Effects for Host {
         self.after_signals(name, stop);
     }
 
-    fn left_behind(&mut self, name: &str, group: Pid) -> Leftovers {
+    fn left_behind(&mut self, name: &str, group: Pid) -> LeftBehind {
         if let Some(cgroup) = self.open_cgroup(name) {
             return match cgroup.populated() {
-                true => Leftovers::Processes(cgroup.pids().len()),
-                false => Leftovers::Nothing,
+                true => LeftBehind::Processes(cgroup.pids().len()),
+                false => LeftBehind::Nothing,
             };
         }
         // EPERM: a process is there that going may not signal; it still holds the group.
         match rustix::process::test_kill_process_group(group) {
-            Err(Errno::SRCH) => Leftovers::Nothing,
-            _ => Leftovers::Group,
+            Err(Errno::SRCH) => LeftBehind::Nothing,
+            _ => LeftBehind::Group,
         }
     }
 

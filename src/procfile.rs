@@ -233,7 +233,7 @@ mod tests {
             assert_eq!((spec.policy().restart, spec.policy().signal), (crate::config::Restart::Never, 3));
             assert_eq!(
                 (spec.after(), spec.options().ready),
-                (&["db".to_string()][..], crate::config::Readiness::Fd(3))
+                (&["db".to_string()][..], crate::config::ReadyWhen::Fd(3))
             );
         }
         assert_eq!(web.cwd(), "/srv/app");

@@ -7,13 +7,17 @@
 //! kernel walks every child again).
 //!
 //! SIGCHLD stays for what has no pidfd: orphans adopted as subreaper (or as
-//! PID 1), and any child whose pidfd could not be made (a kernel before 5.3,
-//! no descriptors left). A SIGCHLD whose sender is not a service that was
-//! just reaped, or fewer SIGCHLDs than service exits (the kernel merges a
-//! SIGCHLD that arrives while one is pending, and an orphan's may be among
-//! them), makes going sweep with `waitpid(-1)` as before; so does any
-//! SIGCHLD while a service waits for what is left of its process group,
-//! whose members are orphans now.
+//! PID 1). A SIGCHLD whose sender is not a service that was just reaped, or
+//! fewer SIGCHLDs than service exits (the kernel merges a SIGCHLD that
+//! arrives while one is pending, and an orphan's may be among them), makes
+//! going sweep with `waitpid(-1)`; so does any SIGCHLD while a service waits
+//! for what is left of its process group, whose members are orphans now.
+//!
+//! A child starts with no exit signal, as its helper has none
+//! ([`crate::spawn`]): until its exec (which gives it SIGCHLD) only a wait
+//! with `__WALL` finds it, and a child that dies before its exec sends no
+//! SIGCHLD (its pidfd still tells). A child whose pidfd cannot be made is
+//! killed and its start fails: nothing would tell its exit.
 
 use crate::events::{Poller, Source};
 use crate::protocol::Exit;
@@ -26,6 +30,9 @@ use rustix::process::{Pid, PidfdFlags, WaitId, WaitIdOptions, WaitOptions};
 /// How many pids of services reaped through their pidfd are remembered, to
 /// recognise their SIGCHLD when it comes later.
 const RECENT: usize = 64;
+
+/// `__WALL`: wait for every child, those with no exit signal yet too.
+const ALL_CHILDREN: u32 = 0x4000_0000;
 
 /// How many start times are remembered ([`Reaper::start_time`]).
 const START_TIMES: usize = 4;
@@ -40,8 +47,6 @@ pub struct Reaper {
     start_times: [(i32, u64); START_TIMES],
     /// Services reaped through their pidfd whose SIGCHLD has not been read yet.
     recent: Vec<i32>,
-    /// Some child has no pidfd: every SIGCHLD sweeps.
-    untracked: bool,
 }
 
 fn exit_of(code: Option<i32>, signal: Option<i32>) -> Option<Exit> {
@@ -53,20 +58,23 @@ fn exit_of(code: Option<i32>, signal: Option<i32>) -> Option<Exit> {
 }
 
 impl Reaper {
-    /// Watches a new child's exit through a pidfd.
-    pub fn track(&mut self, pid: Pid, poller: &Poller) {
+    /// Watches a new child's exit through a pidfd; without one (no descriptor left, a
+    /// kernel before 5.3) nothing would tell its exit, so it is killed and the caller
+    /// fails the start (the next sweep reaps it).
+    pub fn track(&mut self, pid: Pid, poller: &Poller) -> Result<(), Errno> {
         let raw = pid.as_raw_nonzero().get();
         let watched = rustix::process::pidfd_open(pid, PidfdFlags::empty())
             .and_then(|pidfd| poller.add(&pidfd, Source::Exited(raw)).map(|()| pidfd));
         match watched {
-            Ok(pidfd) => _ = self.pidfds.insert(raw, pidfd),
-            Err(_) => self.untracked = true,
+            Ok(pidfd) => {
+                self.pidfds.insert(raw, pidfd);
+                Ok(())
+            }
+            Err(error) => {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                Err(error)
+            }
         }
-    }
-
-    /// Child `pid` was reaped by whoever made it (a spawn's helper): its SIGCHLD calls for no sweep.
-    pub fn reaped_aside(&mut self, pid: Pid) {
-        self.remember(pid.as_raw_nonzero().get());
     }
 
     fn remember(&mut self, pid: i32) {
@@ -81,7 +89,7 @@ impl Reaper {
         let pidfd = self.pidfds.remove(&pid)?;
         self.forget_start_time(pid);
         poller.remove(&pidfd);
-        let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG;
+        let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::from_bits_retain(ALL_CHILDREN);
         // By pid, not by pidfd: the kernel looks a pid up directly, but walks every child for a pidfd.
         let status = match rustix::process::waitid(WaitId::Pid(Pid::from_raw(pid)?), options) {
             Ok(Some(status)) => status,
@@ -118,7 +126,7 @@ impl Reaper {
 
     /// SIGCHLD said these senders (one each, merged ones lost): whether to sweep.
     pub fn needs_sweep(&mut self, senders: &[i32]) -> bool {
-        let mut sweep = self.untracked;
+        let mut sweep = false;
         for sender in senders {
             match self.recent.iter().position(|pid| pid == sender) {
                 Some(at) => _ = self.recent.remove(at),
@@ -138,7 +146,8 @@ impl Reaper {
     /// calls `reaped` for each and forgets their pidfds.
     pub fn sweep(&mut self, poller: &Poller, mut reaped: impl FnMut(Pid, Exit)) {
         loop {
-            let (pid, status) = match rustix::process::wait(WaitOptions::NOHANG) {
+            let options = WaitOptions::NOHANG | WaitOptions::from_bits_retain(ALL_CHILDREN);
+            let (pid, status) = match rustix::process::wait(options) {
                 Ok(Some(found)) => found,
                 Err(Errno::INTR) => continue,
                 Ok(None) | Err(_) => return,

@@ -187,7 +187,8 @@ extern "C" fn enter_child<F: FnMut() -> Infallible>(closure: *mut core::ffi::c_v
 /// Starts a process that runs `child` on `stack`, in going's own memory,
 /// while going waits until it has exited (CLONE_VM | CLONE_VFORK, as
 /// posix_spawn does): no page table is copied and no page of going's is
-/// made copy-on-write. With `share_fds` the child shares going's descriptor
+/// made copy-on-write. It has no exit signal (nor has what it forks with
+/// [`fork_beside`]): it is reaped by a wait with `__WALL`. With `share_fds` the child shares going's descriptor
 /// table too (CLONE_FILES), and must call [`unshare_fds_below`] before it
 /// changes any descriptor.
 ///
@@ -203,13 +204,12 @@ pub unsafe fn spawn<F: FnMut() -> Infallible>(
     child: &mut F,
 ) -> Result<rustix::process::Pid, Errno> {
     let flags = CLONE_VM | CLONE_VFORK | if share_fds { CLONE_FILES } else { 0 };
-    let exit_signal = rustix::process::Signal::CHILD.as_raw() as u64;
     let stack_top = stack.low as usize + CHILD_STACK_SIZE;
     let entry: extern "C" fn(*mut core::ffi::c_void) -> ! = enter_child::<F>;
     let closure = (child as *mut F).cast::<core::ffi::c_void>();
-    // The older clone(2), on every kernel: flags with the exit signal, the stack's top.
+    // The older clone(2), on every kernel: flags with no exit signal, the stack's top.
     // SAFETY: see `clone_on_stack`; the caller keeps its part of this function's contract.
-    let pid = unsafe { clone_on_stack([(flags | exit_signal) as usize, stack_top, 0], entry, closure) };
+    let pid = unsafe { clone_on_stack([flags as usize, stack_top, 0], entry, closure) };
     match pid {
         raw @ 1.. => Ok(rustix::process::Pid::from_raw(raw as i32).expect("BUG: a positive pid")),
         error => Err(Errno::from_raw_os_error(-(error as i32))),
@@ -219,7 +219,8 @@ pub unsafe fn spawn<F: FnMut() -> Infallible>(
 /// Forks a child of the caller's parent (CLONE_PARENT): called in a child of
 /// [`spawn`], it makes going's own child, which going does not wait for.
 /// The new process has a copy of the caller's memory, as after fork(2), and
-/// the caller's exit signal (SIGCHLD). With `cgroup` it is born in that
+/// the caller's exit signal: none, so its exit sends going no SIGCHLD (its
+/// pidfd tells it, [`crate::reaper`]). With `cgroup` it is born in that
 /// cgroup (clone3, CLONE_INTO_CGROUP). `Ok(None)` in the new process.
 pub fn fork_beside(cgroup: Option<BorrowedFd>) -> Result<Option<rustix::process::Pid>, Errno> {
     use rustix::fd::AsRawFd;

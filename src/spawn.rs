@@ -38,7 +38,7 @@ use core::fmt;
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use rustix::fs::Mode;
 use rustix::io::{DupFlags, Errno};
-use rustix::process::{Gid, Pid, Resource, Rlimit, Uid};
+use rustix::process::{Gid, Pid, Resource, Rlimit, Uid, WaitId, WaitIdOptions};
 
 /// The only environment a service gets.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -175,7 +175,7 @@ pub fn prepare(spec: &ServiceSpec, argv: &Words, notify_socket: Option<&str>) ->
 
 fn ready_fd(spec: &ServiceSpec) -> u16 {
     match spec.options().ready {
-        crate::config::Readiness::Fd(number) => number,
+        crate::config::ReadyWhen::Fd(number) => number,
         _ => 0,
     }
 }
@@ -209,8 +209,6 @@ pub struct Spawner {
 /// A child whose start is under way.
 pub struct Spawned {
     pub pid: Pid,
-    /// The helper that forked it, reaped already: its SIGCHLD may still come.
-    pub helper: Pid,
     /// The read end of its report pipe: a [`ChildFailure`], or end-of-file once it has exec'd.
     pub report: OwnedFd,
 }
@@ -410,11 +408,13 @@ impl Spawner {
         for (slot, _) in slots.into_iter().zip(used).filter(|(_, used)| *used) {
             let _ = rustix::io::dup3(&self.dev_null, slot, DupFlags::CLOEXEC);
         }
-        // The helper is gone (CLONE_VFORK returned at its exit): reap it now, by pid.
+        // The helper is exiting (CLONE_VFORK returned at its exit): reap it now, by pid. It has
+        // no exit signal, so only a wait for every kind of child (__WALL) finds it.
         let helper = helper?;
-        let _ = rustix::process::waitpid(Some(helper), rustix::process::WaitOptions::empty());
+        let options = WaitIdOptions::EXITED | WaitIdOptions::from_bits_retain(0x4000_0000);
+        let _ = rustix::process::waitid(WaitId::Pid(helper), options);
         match forked? {
-            Some(pid) => Ok(Spawned { pid, helper, report }),
+            Some(pid) => Ok(Spawned { pid, report }),
             None => Err(Errno::CHILD),
         }
     }

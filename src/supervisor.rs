@@ -14,7 +14,7 @@ mod checks;
 mod order;
 
 use crate::clock::seconds;
-use crate::config::{Readiness, Restart, ServiceSpec};
+use crate::config::{ReadyWhen, Restart, ServiceSpec};
 use crate::health::{self, Health};
 use crate::log::{Severity, describe};
 use crate::protocol::{Control, Exit, show_signal};
@@ -55,7 +55,7 @@ pub trait Effects {
     /// reaped (never the pid alone).
     fn signal_leftovers(&mut self, name: &str, group: Pid, stop: Stop);
     /// What is left of service `name` after its main process, leader of `group`, was reaped.
-    fn left_behind(&mut self, name: &str, group: Pid) -> Leftovers;
+    fn left_behind(&mut self, name: &str, group: Pid) -> LeftBehind;
     /// Sends a signal a user asked for to the process group led by `pid`.
     fn send_signal(&mut self, pid: Pid, signal: i32);
     /// Logs one event line.
@@ -68,7 +68,7 @@ pub trait Effects {
 
 /// What a service's main process left when it exited.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Leftovers {
+pub enum LeftBehind {
     Nothing,
     /// Members of its process group (how many is not known).
     Group,
@@ -430,13 +430,13 @@ impl Service {
         let group = group.expect("BUG: a reaped service had a pid");
         // Its processes may outlive the main one: nothing restarts until they are gone.
         let left = effects.left_behind(name, group);
-        if left == Leftovers::Nothing {
+        if left == LeftBehind::Nothing {
             return self.after_stop(now, after, effects);
         }
         let kill_at = match self.state {
             State::Up { .. } => {
                 match left {
-                    Leftovers::Processes(count) => {
+                    LeftBehind::Processes(count) => {
                         let left = crate::log::processes(count);
                         effects.log(Severity::Info, format_args!("{name}: {left} left in its cgroup; stopping them"));
                     }
@@ -458,7 +458,7 @@ impl Service {
     /// Returns false when the service is gone from the table.
     fn check_group(&mut self, now: Millis, effects: &mut impl Effects) -> bool {
         match self.state {
-            State::Draining { group, after, .. } if effects.left_behind(&self.name, group) == Leftovers::Nothing => {
+            State::Draining { group, after, .. } if effects.left_behind(&self.name, group) == LeftBehind::Nothing => {
                 self.after_stop(now, after, effects)
             }
             _ => true,
@@ -563,7 +563,7 @@ impl Service {
     /// Its program was executed: ready, unless its `ready=`, its `check=` or
     /// `restart=never` (a one-shot is ready once done) says when.
     fn executed(&mut self, now: Millis, effects: &mut impl Effects) {
-        if self.spec.options().ready != Readiness::Exec || !matches!(self.state, State::Up { ready: false, .. }) {
+        if self.spec.options().ready != ReadyWhen::Exec || !matches!(self.state, State::Up { ready: false, .. }) {
             return;
         }
         if self.spec.check().is_some() {
@@ -833,7 +833,7 @@ impl Supervisor {
     /// The service whose process is `pid` said it is ready, as its `ready=` asks (`how`).
     pub fn notified_ready(&mut self, now: Millis, pid: Pid, how: &str, effects: &mut impl Effects) {
         let Some(slot) = self.by_main_pid(pid) else { return };
-        if self.services.get(slot).spec.options().ready != Readiness::Exec {
+        if self.services.get(slot).spec.options().ready != ReadyWhen::Exec {
             self.update(now, slot, effects, |service, effects| {
                 service.became_ready(now, how, effects);
                 true
@@ -992,10 +992,10 @@ mod tests {
         fn signal_leftovers(&mut self, _name: &str, group: Pid, stop: Stop) {
             self.leftover_signals.push((group, stop));
         }
-        fn left_behind(&mut self, _name: &str, group: Pid) -> Leftovers {
+        fn left_behind(&mut self, _name: &str, group: Pid) -> LeftBehind {
             match self.live_groups.contains(&group) {
-                true => Leftovers::Group,
-                false => Leftovers::Nothing,
+                true => LeftBehind::Group,
+                false => LeftBehind::Nothing,
             }
         }
         fn publish(&mut self, name: &str, status: &Status) {
@@ -1579,7 +1579,7 @@ mod tests {
         assert!(world.lines.contains(&"piped: ready (fd) after 0.2s".to_string()));
         let shown = &world.published.iter().rev().find(|(name, _)| name == "piped").unwrap().1;
         assert_eq!(shown.since, 250, "the status says when it became ready");
-        // Readiness is per run: the next run starts over.
+        // ReadyWhen is per run: the next run starts over.
         supervisor.reaped(HEALTHY_RUN + 300, piped, Exit::Code(1), &mut world);
         let again = pid_of(&world, "piped");
         assert_eq!(state(&supervisor, "piped"), Some(State::Up { pid: again, since: HEALTHY_RUN + 300, ready: false }));

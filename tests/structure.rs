@@ -3,18 +3,29 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 
-/// Each room of the library and the rooms its code (not its comments, not its unit tests) uses.
-fn imports() -> BTreeMap<String, BTreeSet<String>> {
-    let mut graph = BTreeMap::new();
+/// The library's source files, each with its room: `src/NAME.rs`, and the rooms
+/// inside a room (`src/supervisor/order.rs` is part of `supervisor`).
+fn sources() -> Vec<(String, std::path::PathBuf)> {
+    let mut found = Vec::new();
     for entry in fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/src")).unwrap() {
         let path = entry.unwrap().path();
-        if path.extension().is_none_or(|extension| extension != "rs") {
-            continue;
-        }
         let room = path.file_stem().unwrap().to_str().unwrap().to_owned();
+        match path.is_dir() && room != "bin" {
+            true => found.extend(fs::read_dir(&path).unwrap().map(|inner| (room.clone(), inner.unwrap().path()))),
+            false => found.push((room, path)),
+        }
+    }
+    found.retain(|(_, path)| path.extension().is_some_and(|extension| extension == "rs"));
+    found
+}
+
+/// Each room of the library and the rooms its code (not its comments, not its unit tests) uses.
+fn imports() -> BTreeMap<String, BTreeSet<String>> {
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (room, path) in sources() {
         let text = fs::read_to_string(&path).unwrap();
         let code = text.split("#[cfg(test)]").next().unwrap();
-        let mut uses = BTreeSet::new();
+        let uses = graph.entry(room.clone()).or_default();
         for line in code.lines().filter(|line| !line.trim_start().starts_with("//")) {
             for (at, _) in line.match_indices("crate::") {
                 let name: String = line[at + 7..].chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
@@ -23,7 +34,6 @@ fn imports() -> BTreeMap<String, BTreeSet<String>> {
                 }
             }
         }
-        graph.insert(room, uses);
     }
     graph
 }

@@ -538,28 +538,28 @@ fn control(run_dir: &Path, command: &str, args: &[String]) -> Result<u8, Failure
 }
 
 /// Where a service is, for `wait`.
-enum Readiness {
+enum WaitOutcome {
     Ready,
     NotYet(String),
     Failed(String),
 }
 
-fn readiness(run_dir: &Path, name: &str) -> Readiness {
+fn readiness(run_dir: &Path, name: &str) -> WaitOutcome {
     let Some(status) = read_status(run_dir, name) else {
         // Until going has written every status of its first scan, a missing one may be still to come.
         return match run_dir.join(LOADED).exists() {
-            true => Readiness::Failed(format!("no service {name}")),
-            false => Readiness::NotYet(format!("{name} (going is still starting)")),
+            true => WaitOutcome::Failed(format!("no service {name}")),
+            false => WaitOutcome::NotYet(format!("{name} (going is still starting)")),
         };
     };
     let state = status.get("state").map_or("?", String::as_str);
     match state {
-        "up" | "done" => Readiness::Ready,
+        "up" | "done" => WaitOutcome::Ready,
         "failed" => {
             let exit = status.get("last_exit").map_or(String::new(), |exit| format!(" ({exit})"));
-            Readiness::Failed(format!("{name} failed{exit}"))
+            WaitOutcome::Failed(format!("{name} failed{exit}"))
         }
-        state => Readiness::NotYet(format!("{name} ({state})")),
+        state => WaitOutcome::NotYet(format!("{name} ({state})")),
     }
 }
 
@@ -589,9 +589,9 @@ fn wait(run_dir: &Path, args: &[String]) -> Result<u8, Failure> {
         let mut waiting = Vec::new();
         for name in names {
             match readiness(run_dir, name) {
-                Readiness::Ready => {}
-                Readiness::NotYet(what) => waiting.push(what),
-                Readiness::Failed(why) => {
+                WaitOutcome::Ready => {}
+                WaitOutcome::NotYet(what) => waiting.push(what),
+                WaitOutcome::Failed(why) => {
                     eprintln!("goingctl: {why}");
                     return Ok(EXIT_UNKNOWN_SERVICE);
                 }
