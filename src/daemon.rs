@@ -393,9 +393,8 @@ impl Host {
 
     /// Reaps every child that has exited, orphans adopted as subreaper included.
     fn reap_all(&mut self, supervisor: &mut Supervisor) {
-        let mut exits = Vec::new();
-        self.reaper.sweep(&self.poller, |pid, exit| exits.push((pid, exit)));
-        for (pid, exit) in exits {
+        // One at a time: a respawn told of one exit must not take the pid of the next.
+        while let Some((pid, exit)) = self.reaper.reap_any(&self.poller) {
             self.reaped(supervisor, pid, exit);
         }
     }

@@ -142,22 +142,23 @@ impl Reaper {
         sweep
     }
 
-    /// Reaps every child that has exited (`waitpid(-1)`), orphans included;
-    /// calls `reaped` for each and forgets their pidfds.
-    pub fn sweep(&mut self, poller: &Poller, mut reaped: impl FnMut(Pid, Exit)) {
+    /// Reaps one child that has exited (`waitpid(-1)`), orphans included, and forgets
+    /// its pidfd; `None` when none has. The caller tells each one before it reaps the
+    /// next: a start made in between may get a pid reaped in the same sweep.
+    pub fn reap_any(&mut self, poller: &Poller) -> Option<(Pid, Exit)> {
         loop {
             let options = WaitOptions::NOHANG | WaitOptions::from_bits_retain(ALL_CHILDREN);
             let (pid, status) = match rustix::process::wait(options) {
                 Ok(Some(found)) => found,
                 Err(Errno::INTR) => continue,
-                Ok(None) | Err(_) => return,
+                Ok(None) | Err(_) => return None,
             };
             self.forget_start_time(pid.as_raw_nonzero().get());
             if let Some(pidfd) = self.pidfds.remove(&pid.as_raw_nonzero().get()) {
                 poller.remove(&pidfd);
             }
             if let Some(exit) = exit_of(status.exit_status(), status.terminating_signal()) {
-                reaped(pid, exit);
+                return Some((pid, exit));
             }
         }
     }

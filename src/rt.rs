@@ -135,8 +135,9 @@ pub struct ChildStack {
     low: *mut core::ffi::c_void,
 }
 
-/// The helper makes a few system calls only: a few kilobytes would do.
-const CHILD_STACK_SIZE: usize = 64 * 1024;
+/// The helper makes a few system calls, and the child it forks sets itself up on a copy
+/// of this stack: a few kilobytes, more in a debug build; an overflow hits the guard page.
+const CHILD_STACK_SIZE: usize = 32 * 1024;
 const GUARD_SIZE: usize = 4096;
 
 impl ChildStack {

@@ -244,18 +244,8 @@ pub fn open_regular(dir: &OwnedFd, name: &str) -> Option<OwnedFd> {
 
 /// A file of at most [`MAX_STATUS_FILE`] bytes as text.
 fn read_small(file: &OwnedFd) -> Option<String> {
-    let mut buffer = [0u8; MAX_STATUS_FILE + 1];
-    let mut length = 0;
-    while length < buffer.len() {
-        match rustix::io::read(file, &mut buffer[length..]) {
-            Ok(0) => break,
-            Ok(count) => length += count,
-            Err(Errno::INTR) => {}
-            Err(_) => return None,
-        }
-    }
-    let text = core::str::from_utf8(&buffer[..length.min(MAX_STATUS_FILE)]).ok()?;
-    (length <= MAX_STATUS_FILE).then(|| text.into())
+    let bytes = crate::trust::read_limited(file, MAX_STATUS_FILE).ok()?;
+    (bytes.len() <= MAX_STATUS_FILE).then(|| String::from_utf8(bytes).ok())?
 }
 
 impl RunDir {

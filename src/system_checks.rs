@@ -9,7 +9,6 @@ use crate::paths::split_parent;
 use crate::trust::{distrust_reason, own_uid};
 use alloc::format;
 use alloc::string::{String, ToString};
-use alloc::vec::Vec;
 use core::ffi::CStr;
 use rustix::fs::{FileType, Mode, OFlags};
 
@@ -63,13 +62,6 @@ fn read_text(path: &CStr) -> String {
     let Ok(file) = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()) else {
         return String::new();
     };
-    let mut bytes = Vec::new();
-    let mut chunk = [0u8; 4096];
-    while let Ok(count @ 1..) = rustix::io::read(&file, &mut chunk) {
-        bytes.extend_from_slice(&chunk[..count]);
-        if bytes.len() > MAX_ACCOUNT_FILE {
-            break;
-        }
-    }
+    let bytes = crate::trust::read_limited(&file, MAX_ACCOUNT_FILE).unwrap_or_default();
     String::from_utf8_lossy(&bytes).into_owned()
 }

@@ -94,15 +94,16 @@ pub fn read_trusted(dir: &OwnedFd, name: &CStr, shown: &str, follow: bool) -> Re
     if let Some(reason) = distrust_reason(&stat, own_uid()) {
         return Err(format!("{shown}: refused: {reason}"));
     }
-    let bytes = read_limited(&file).map_err(|e| format!("{shown}: cannot read: {}", describe(e)))?;
+    let bytes = read_limited(&file, MAX_FILE_SIZE).map_err(|e| format!("{shown}: cannot read: {}", describe(e)))?;
     Ok(Found::Bytes(bytes))
 }
 
-/// Reads at most one byte more than [`MAX_FILE_SIZE`], so that the parser sees an over-size file as one.
-fn read_limited(file: &OwnedFd) -> Result<Vec<u8>, Errno> {
+/// Reads a file to its end or to one byte past `limit`, so that the caller sees an
+/// over-size file as one: every file going reads goes through here.
+pub fn read_limited(file: &OwnedFd, limit: usize) -> Result<Vec<u8>, Errno> {
     let mut bytes = Vec::new();
     let mut chunk = [0u8; 4096];
-    while bytes.len() <= MAX_FILE_SIZE {
+    while bytes.len() <= limit {
         match rustix::io::read(file, &mut chunk) {
             Ok(0) => break,
             Ok(count) => bytes.extend_from_slice(&chunk[..count]),
