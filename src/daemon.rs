@@ -3,9 +3,10 @@
 //! `Daemon::set_up` does everything once, in order (signals first); then
 //! each `Daemon::turn` makes one blocking call, `epoll_wait` over the
 //! signalfd, inotify, the control FIFO, the pidfds of service processes,
-//! the service log pipes and the readiness pipes and socket, with the
-//! earliest deadline of any service as its timeout, and dispatches what is
-//! ready by its token. Each source is drained until it is empty. What a
+//! the report pipes of starts under way, the service log pipes and the
+//! readiness pipes and socket, with the earliest deadline of any service
+//! (or of a held status file, or of the notify socket's pause) as its
+//! timeout, and dispatches what is ready by its token. Each source is drained until it is empty. What a
 //! turn changed is told to the state machine until nothing is left, and
 //! the status files it changed are written last (or after the next fork).
 

@@ -14,8 +14,8 @@
 //! events with the time as a parameter and answers through a small trait of
 //! effects. Around it a thin shell ([`daemon`]) runs one event loop: one
 //! `epoll_wait` ([`events`]) over a signalfd, an inotify descriptor, the
-//! control FIFO, a pidfd per service process, the service log pipes and the
-//! readiness pipes, each registered once with a token that says what it is,
+//! control FIFO, a pidfd per service process, the report pipe of each start
+//! under way, the service log pipes and the readiness pipes, each registered once with a token that says what it is,
 //! with the earliest deadline of any service as the timeout. Nothing polls on
 //! a timer: an idle going sleeps in one system call.
 //!
