@@ -439,6 +439,19 @@ pub struct KeyLines {
     pub privileged: usize,
 }
 
+/// The lines of a service file, Procfile or `.env` that say something: (line number,
+/// trimmed text), with blank lines and `#` comments skipped and a trailing CR dropped.
+/// A NUL byte cannot reach exec (C strings end at it): it is an error at its line.
+pub fn content_lines(text: &str) -> impl Iterator<Item = Result<(usize, &str), ConfigError>> {
+    text.split('\n').enumerate().filter_map(|(index, raw)| {
+        let (line, content) = (index + 1, raw.strip_suffix('\r').unwrap_or(raw).trim());
+        match content.contains('\0') {
+            true => Some(Err(ConfigError::at(line, "contains a NUL byte"))),
+            false => (!content.is_empty() && !content.starts_with('#')).then_some(Ok((line, content))),
+        }
+    })
+}
+
 /// Parses the contents of one service file.
 pub fn parse(bytes: &[u8]) -> Result<ServiceFile, ConfigError> {
     parse_with_lines(bytes).map(|(file, _)| file)
@@ -470,15 +483,8 @@ pub fn parse_with_lines(bytes: &[u8]) -> Result<(ServiceFile, KeyLines), ConfigE
     let mut check = None;
     let (mut check_interval, mut check_timeout, mut check_retries) = (None, None, None);
     let mut lines = KeyLines::default();
-    for (index, raw_line) in text.split('\n').enumerate() {
-        let line = index + 1;
-        let content = raw_line.strip_suffix('\r').unwrap_or(raw_line).trim();
-        if content.is_empty() || content.starts_with('#') {
-            continue;
-        }
-        if content.contains('\0') {
-            return Err(ConfigError::at(line, "contains a NUL byte"));
-        }
+    for said in content_lines(text) {
+        let (line, content) = said?;
         let Some((key, value)) = content.split_once('=') else {
             return Err(ConfigError::at(line, "expected key=value"));
         };

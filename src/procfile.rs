@@ -9,7 +9,9 @@
 //! otherwise, with the `.env` variables and `PORT` = 5000 + 100 × the process
 //! type's index unless `.env` or `env=` sets it.
 
-use crate::config::{ConfigError, LogTarget, ProcfileApp, ServiceOptions, ServiceSpec, SpecMore, set_latest};
+use crate::config::{
+    ConfigError, LogTarget, ProcfileApp, ServiceOptions, ServiceSpec, SpecMore, content_lines, set_latest,
+};
 use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -28,24 +30,11 @@ pub struct ProcessType {
     pub line: usize,
 }
 
-/// A NUL byte cannot reach exec (C strings end at it): refused like in service files.
-fn reject_nul(line: usize, content: &str) -> Result<(), ConfigError> {
-    match content.contains('\0') {
-        true => Err(ConfigError::at(line, "contains a NUL byte")),
-        false => Ok(()),
-    }
-}
-
 /// The process types of a Procfile, in order.
 pub fn parse_procfile(text: &str) -> Result<Vec<ProcessType>, ConfigError> {
     let mut types: Vec<ProcessType> = Vec::new();
-    for (index, raw) in text.lines().enumerate() {
-        let line = index + 1;
-        let content = raw.trim();
-        reject_nul(line, content)?;
-        if content.is_empty() || content.starts_with('#') {
-            continue;
-        }
+    for said in content_lines(text) {
+        let (line, content) = said?;
         let Some((name, command)) = content.split_once(':') else {
             return Err(ConfigError::at(line, "expected NAME: COMMAND"));
         };
@@ -71,13 +60,8 @@ pub fn parse_procfile(text: &str) -> Result<Vec<ProcessType>, ConfigError> {
 /// double quotes around the value, `#` comment lines.
 pub fn parse_dotenv(text: &str) -> Result<Vec<(String, String)>, ConfigError> {
     let mut variables: Vec<(String, String)> = Vec::new();
-    for (index, raw) in text.lines().enumerate() {
-        let line = index + 1;
-        let content = raw.trim();
-        reject_nul(line, content)?;
-        if content.is_empty() || content.starts_with('#') {
-            continue;
-        }
+    for said in content_lines(text) {
+        let (line, content) = said?;
         let content = content.strip_prefix("export ").unwrap_or(content);
         let Some((name, value)) = content.split_once('=') else {
             return Err(ConfigError::at(line, "expected NAME=VALUE"));
