@@ -33,11 +33,39 @@ pub fn seconds(millis: Millis) -> impl core::fmt::Display {
 /// Milliseconds shown as seconds with one decimal when short (`0.3s`, `12s`).
 struct Seconds(Millis);
 
+/// Milliseconds as a service file writes seconds: `5`, `0.5`, `2.25`.
+pub fn exact_seconds(millis: Millis) -> impl core::fmt::Display {
+    struct Exact(Millis);
+    impl core::fmt::Display for Exact {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            let (whole, part) = (self.0 / 1000, self.0 % 1000);
+            match (part % 100, part % 10) {
+                _ if part == 0 => write!(f, "{whole}"),
+                (0, _) => write!(f, "{whole}.{}", part / 100),
+                (_, 0) => write!(f, "{whole}.{:02}", part / 10),
+                _ => write!(f, "{whole}.{part:03}"),
+            }
+        }
+    }
+    Exact(millis)
+}
+
 impl core::fmt::Display for Seconds {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self.0 {
             millis if millis < 10_000 => write!(f, "{}.{}s", millis / 1000, millis % 1000 / 100),
             millis => write!(f, "{}s", millis / 1000),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn exact_seconds_are_written_as_a_service_file_would() {
+        let shown: Vec<String> = [5000, 500, 2250, 1005, 0, 3_600_000]
+            .map(|millis| alloc::format!("{}", super::exact_seconds(millis)))
+            .into();
+        assert_eq!(shown, ["5", "0.5", "2.25", "1.005", "0", "3600"]);
     }
 }

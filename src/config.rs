@@ -634,10 +634,7 @@ fn parse_stop_timeout(value: &str) -> Result<u64, String> {
 /// Whole or decimal seconds (`30`, `0.5`, at most three decimals) as milliseconds,
 /// from `min` to `max` milliseconds.
 fn parse_seconds(key: &str, value: &str, min: u64, max: u64) -> Result<u64, String> {
-    let shown = |millis: u64| match millis % 1000 {
-        0 => format!("{}", millis / 1000),
-        part => format!("{}.{}", millis / 1000, format!("{part:03}").trim_end_matches('0')),
-    };
+    let shown = crate::clock::exact_seconds;
     let error = || format!("{key} must be seconds from {} to {}, such as 5 or 0.5", shown(min), shown(max));
     let (whole, fraction) = value.split_once('.').unwrap_or((value, ""));
     let digits = |text: &str| text.bytes().all(|b| b.is_ascii_digit());

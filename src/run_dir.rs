@@ -221,11 +221,7 @@ pub fn status_text(status: &Status, now_mono: Millis, now_unix: u64, where_: &Pl
         let _ = writeln!(text, "stop_signal={}", show_signal(status.stop_signal));
     }
     if status.stop_timeout != default.timeout {
-        let (seconds, millis) = (status.stop_timeout / 1000, status.stop_timeout % 1000);
-        match millis {
-            0 => _ = writeln!(text, "stop_timeout={seconds}"),
-            _ => _ = writeln!(text, "stop_timeout={seconds}.{}", format!("{millis:03}").trim_end_matches('0')),
-        }
+        let _ = writeln!(text, "stop_timeout={}", crate::clock::exact_seconds(status.stop_timeout));
     }
     if status.restart != default.restart {
         let _ = writeln!(text, "restart={}", status.restart.name());
