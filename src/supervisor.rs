@@ -746,6 +746,9 @@ impl Supervisor {
             let after = match service.state {
                 State::Stopping { after: AfterStop::Remove, .. } => {
                     added += 1;
+                    // It no longer goes away: what was held until it stopped need not wait.
+                    let name = String::from(service.name.as_str());
+                    self.release_holds_for_returned(now, &name, effects);
                     AfterStop::Start
                 }
                 _ if service.spec.runs_like(&spec) => {
@@ -1721,6 +1724,66 @@ mod tests {
         assert_eq!(state(&supervisor, "db"), None);
         supervisor.reaped(30, web, Exit::Signal(15), &mut world);
         assert!(supervisor.is_empty());
+    }
+
+    #[test]
+    fn a_service_held_for_one_that_comes_back_is_removed_and_going_still_finishes() {
+        // Found by the property test: db's removal waited for web to stop; web came back
+        // (as a service without after=) before its stop ended, and db was held for ever.
+        let mut world = FakeWorld::default();
+        let mut supervisor = Supervisor::new();
+        supervisor.reload(
+            0,
+            scan_files(&[
+                (
+                    "db",
+                    "cmd=/bin/db
+after=nothing
+",
+                ),
+                (
+                    "web",
+                    "cmd=/bin/web
+",
+                ),
+            ]),
+            &mut world,
+        );
+        let web = pid_of(&world, "web");
+        supervisor.reload(
+            10,
+            scan_files(&[
+                (
+                    "db",
+                    "cmd=/bin/db
+after=nothing
+",
+                ),
+                (
+                    "web",
+                    "cmd=/bin/web
+after=db
+",
+                ),
+            ]),
+            &mut world,
+        );
+        supervisor.reload(20, Vec::new(), &mut world);
+        assert_eq!(state(&supervisor, "db"), Some(State::Waiting), "held until web has stopped");
+        supervisor.reload(
+            30,
+            scan_files(&[(
+                "web",
+                "cmd=/bin/other
+",
+            )]),
+            &mut world,
+        );
+        assert_eq!(state(&supervisor, "db"), None, "web no longer goes away: db's removal waits no more");
+        supervisor.reaped(40, web, Exit::Signal(15), &mut world);
+        supervisor.stop_all(50, &mut world);
+        supervisor.reaped(60, world.last_pid(), Exit::Signal(15), &mut world);
+        assert!(supervisor.is_finished(), "{:?}", supervisor.states().collect::<Vec<_>>());
     }
 
     #[test]

@@ -85,13 +85,26 @@ impl Supervisor {
 
     /// `gone` left the table: the services it came after no longer wait for it to stop.
     pub(super) fn release_holds(&mut self, now: Millis, gone: &Service, effects: &mut impl Effects) {
-        for name in gone.spec.after() {
-            let Some(slot) = self.services.find(name) else { continue };
+        let slots: Vec<Slot> = gone.spec.after().iter().filter_map(|name| self.services.find(name)).collect();
+        self.release_holds_on(now, &gone.name, slots, effects);
+    }
+
+    /// `name` came back before its removal ended: nothing held for it waits any more
+    /// (its `after=` may have changed since, so every held service is looked at).
+    pub(super) fn release_holds_for_returned(&mut self, now: Millis, name: &str, effects: &mut impl Effects) {
+        let held = self.services.slots().into_iter().filter(|&slot| self.services.get(slot).hold().is_some()).collect();
+        self.release_holds_on(now, name, held, effects);
+    }
+
+    /// The held services among `slots` no longer wait for `name`; those that wait for
+    /// nothing else now stop.
+    fn release_holds_on(&mut self, now: Millis, name: &str, slots: Vec<Slot>, effects: &mut impl Effects) {
+        for slot in slots {
             let released = self.services.update(slot, |service| {
                 let Some(hold) = service.extras.as_deref_mut().and_then(|extras| extras.hold.as_mut()) else {
                     return false;
                 };
-                hold.waits_for.retain(|other| **other != *gone.name);
+                hold.waits_for.retain(|other| **other != *name);
                 let released = hold.waits_for.is_empty();
                 if released {
                     service.set_hold(None);
