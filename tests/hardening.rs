@@ -171,3 +171,16 @@ fn after_going_is_killed_a_restarted_going_never_runs_a_service_twice() {
     assert_eq!(copies(), 1);
     drop(second);
 }
+
+#[test]
+fn goingctl_outside_goings_pid_namespace_still_finds_it_running() {
+    // `.going` says pid 1, which from here is another process: root's goingctl asks the lock.
+    let namespace = Namespace::start(&[("web", "cmd=/bin/sleep 1000\n")]);
+    namespace.wait_log("going: web: started with pid ");
+    let (code, table, error) = wait_for("web's status", || {
+        let answer = namespace.0.goingctl(&["status"]);
+        answer.1.contains("web").then_some(answer)
+    });
+    assert_eq!(code, 0, "{error}");
+    assert!(table.lines().any(|line| line.starts_with("web ")), "{table}");
+}

@@ -15,7 +15,8 @@ use std::process::ExitCode;
 use going::config::StopPolicy;
 use going::proc_stat::{self, ProcessStat};
 use going::protocol::{
-    ABOUT_GOING, CONTROL, Control, DEFAULT_RUN_DIR, LOADED, MAX_STATUS_FILE, command_line, show_signal, signal_number,
+    ABOUT_GOING, CONTROL, Control, DEFAULT_RUN_DIR, LOADED, LOCK, MAX_STATUS_FILE, command_line, show_signal,
+    signal_number,
 };
 
 /// How a service stops when its file says nothing: what a status file leaves out.
@@ -116,7 +117,9 @@ fn not_running(run_dir: &Path) -> Failure {
 
 /// Whether a going serves the run directory: `.going` names a process that is
 /// alive and started when it says (a pid may be reused). Nothing in it is a
-/// lock another user could hold.
+/// lock another user could hold. From another PID namespace that pid means
+/// nothing; going's user (who alone may open `.lock`, mode 0600) then asks
+/// whether the lock is held (F_GETLK takes none).
 fn ensure_going_runs(run_dir: &Path) -> Result<(), Failure> {
     trust_run_dir(run_dir)?;
     let about = read_plain(&run_dir.join(ABOUT_GOING), MAX_STATUS_FILE).unwrap_or_default();
@@ -124,8 +127,16 @@ fn ensure_going_runs(run_dir: &Path) -> Result<(), Failure> {
     let (Some(pid), Some(start_time)) = (field("pid"), field("start_time")) else {
         return Err(not_running(run_dir));
     };
-    match stat_of(pid) {
-        Some(stat) if start_time.parse() == Ok(stat.start_time) => Ok(()),
+    if stat_of(pid).is_some_and(|stat| start_time.parse() == Ok(stat.start_time)) {
+        return Ok(());
+    }
+    use rustix::fs::{Mode, OFlags};
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let path = c_path(&run_dir.join(LOCK))?;
+    let lock = rustix::fs::open(path.as_c_str(), flags, Mode::empty()).map_err(|_| not_running(run_dir))?;
+    let probe = rustix::process::Flock::from(rustix::process::FlockType::ReadLock);
+    match rustix::process::fcntl_getlk(&lock, &probe) {
+        Ok(Some(_)) => Ok(()),
         _ => Err(not_running(run_dir)),
     }
 }
