@@ -1730,55 +1730,15 @@ mod tests {
     fn a_service_held_for_one_that_comes_back_is_removed_and_going_still_finishes() {
         // Found by the property test: db's removal waited for web to stop; web came back
         // (as a service without after=) before its stop ended, and db was held for ever.
+        let db = ("db", "cmd=/bin/db\nafter=nothing\n");
         let mut world = FakeWorld::default();
         let mut supervisor = Supervisor::new();
-        supervisor.reload(
-            0,
-            scan_files(&[
-                (
-                    "db",
-                    "cmd=/bin/db
-after=nothing
-",
-                ),
-                (
-                    "web",
-                    "cmd=/bin/web
-",
-                ),
-            ]),
-            &mut world,
-        );
+        supervisor.reload(0, scan_files(&[db, ("web", "cmd=/bin/web\n")]), &mut world);
         let web = pid_of(&world, "web");
-        supervisor.reload(
-            10,
-            scan_files(&[
-                (
-                    "db",
-                    "cmd=/bin/db
-after=nothing
-",
-                ),
-                (
-                    "web",
-                    "cmd=/bin/web
-after=db
-",
-                ),
-            ]),
-            &mut world,
-        );
+        supervisor.reload(10, scan_files(&[db, ("web", "cmd=/bin/web\nafter=db\n")]), &mut world);
         supervisor.reload(20, Vec::new(), &mut world);
         assert_eq!(state(&supervisor, "db"), Some(State::Waiting), "held until web has stopped");
-        supervisor.reload(
-            30,
-            scan_files(&[(
-                "web",
-                "cmd=/bin/other
-",
-            )]),
-            &mut world,
-        );
+        supervisor.reload(30, scan_files(&[("web", "cmd=/bin/other\n")]), &mut world);
         assert_eq!(state(&supervisor, "db"), None, "web no longer goes away: db's removal waits no more");
         supervisor.reaped(40, web, Exit::Signal(15), &mut world);
         supervisor.stop_all(50, &mut world);
