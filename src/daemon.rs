@@ -62,8 +62,9 @@ pub const EXIT_NO_DIR: i32 = 72;
 pub const EXIT_OS_ERROR: i32 = 71;
 pub const EXIT_UNTRUSTED_DIR: i32 = 78;
 
-const USAGE: &str = "usage: going [-d DIR] [-r RUNDIR] | -v | -h
+const USAGE: &str = "usage: going [-d DIR] [-r RUNDIR] | -n [-d DIR] | -v | -h
   -d DIR     supervise the service files in DIR (default /etc/going.d)
+  -n         check the files of DIR as going would read them, start nothing; exit 0 if all is well, 65 if not
   -r RUNDIR  keep status files and the control FIFO in RUNDIR (default /run/going)
   -v      print the version and exit
   -h      print this help and exit
@@ -71,6 +72,7 @@ const USAGE: &str = "usage: going [-d DIR] [-r RUNDIR] | -v | -h
 
 enum Invocation<'a> {
     Run { dir: &'a CStr, run_dir: &'a str },
+    Check { dir: &'a CStr },
     Version,
     Help,
 }
@@ -78,12 +80,14 @@ enum Invocation<'a> {
 fn parse_args<'a>(args: &[&'a CStr]) -> Result<Invocation<'a>, String> {
     let mut dir = DEFAULT_DIR;
     let mut run_dir = DEFAULT_RUN_DIR;
+    let mut check = false;
     let mut rest = args.iter().skip(1);
     while let Some(arg) = rest.next() {
         match arg.to_bytes() {
             b"-v" | b"--version" => return Ok(Invocation::Version),
             b"-h" | b"--help" => return Ok(Invocation::Help),
             b"-d" => dir = rest.next().ok_or("option -d needs a directory")?,
+            b"-n" => check = true,
             b"-r" => {
                 let path = rest.next().ok_or("option -r needs a directory")?;
                 run_dir = path.to_str().map_err(|_| "the run directory's path must be UTF-8")?;
@@ -93,7 +97,10 @@ fn parse_args<'a>(args: &[&'a CStr]) -> Result<Invocation<'a>, String> {
             }
         }
     }
-    Ok(Invocation::Run { dir, run_dir })
+    match check {
+        true => Ok(Invocation::Check { dir }),
+        false => Ok(Invocation::Run { dir, run_dir }),
+    }
 }
 
 fn print(fd: rustix::fd::BorrowedFd, text: &str) {
@@ -275,6 +282,11 @@ impl Effects for Host {
         }
     }
 
+    fn publish_refused(&mut self, name: &str, error: &str) {
+        let text = self.run_dir.render_refused(name, error);
+        self.unpublished.insert(name.into(), (text, None));
+    }
+
     fn withdraw(&mut self, name: &str) {
         self.unpublished.remove(name);
         self.run_dir.withdraw(name);
@@ -381,15 +393,19 @@ impl Host {
         }
     }
 
-    /// Logs why child `pid` of a service did not run its program (or its check's).
-    fn log_failure(&mut self, supervisor: &Supervisor, pid: Pid, failure: ChildFailure) {
+    /// Logs why child `pid` of a service did not run its program (or its check's); a
+    /// service's status shows it until a start runs its program.
+    fn log_failure(&mut self, supervisor: &mut Supervisor, pid: Pid, failure: ChildFailure) {
         let Some((name, spec, check)) = supervisor.service_of(pid) else { return };
         let (program, what) = match (check, spec.check()) {
             (true, Some(check)) => (check.argv.program(), "check: "),
             _ => (spec.argv.program(), ""),
         };
-        let report = FailureReport { failure, spec, program };
+        let report = alloc::string::ToString::to_string(&FailureReport { failure, spec, program });
         self.logger.log(Severity::Error, format_args!("{name}: {what}{report}"));
+        if !check {
+            supervisor.start_failed(now(), pid, &report, self);
+        }
     }
 
     /// Reaps every child that has exited, orphans adopted as subreaper included.
@@ -782,6 +798,7 @@ pub fn main(args: &[&CStr]) -> i32 {
     rt::open_standard_fds();
     let (dir, run_dir) = match parse_args(args) {
         Ok(Invocation::Run { dir, run_dir }) => (dir, run_dir),
+        Ok(Invocation::Check { dir }) => return crate::config_check::check(dir),
         Ok(Invocation::Version) => {
             print(rt::stdout(), concat!("going ", env!("CARGO_PKG_VERSION"), "\n"));
             return 0;

@@ -59,6 +59,8 @@ pub enum Verdict {
 pub struct Shown {
     /// `checking`, `healthy` or `unhealthy`.
     pub name: &'static str,
+    /// Checks failed in a row since the last pass, of the `retries` that make it unhealthy.
+    pub failed: (u32, u32),
     /// The last check of this run and when it ended.
     pub last: Option<(Outcome, Millis)>,
 }
@@ -183,13 +185,13 @@ impl Health {
         self.running
     }
 
-    pub fn shown(&self) -> Shown {
+    pub fn shown(&self, retries: u32) -> Shown {
         let name = match (self.unhealthy, self.passed) {
             (true, _) => "unhealthy",
             (false, true) => "healthy",
             (false, false) => "checking",
         };
-        Shown { name, last: self.last }
+        Shown { name, failed: (self.failures, retries), last: self.last }
     }
 }
 
@@ -222,10 +224,11 @@ mod tests {
             assert_eq!(health.finished(now + 1, Exit::Code(1), &check), Some(Verdict::Failed));
             now += 1;
         }
-        assert_eq!(health.shown().name, "checking");
+        assert_eq!(health.shown(3).name, "checking");
         health.started(pid(8), now, &check);
         assert_eq!(health.finished(now, Exit::Code(0), &check), Some(Verdict::Passed { first: true }));
-        assert_eq!(health.shown(), Shown { name: "healthy", last: Some((Outcome::Exited(Exit::Code(0)), now)) });
+        let last = Some((Outcome::Exited(Exit::Code(0)), now));
+        assert_eq!(health.shown(3), Shown { name: "healthy", failed: (0, 3), last });
     }
 
     #[test]
@@ -247,7 +250,7 @@ mod tests {
         assert_eq!(run(&mut health, &mut now, 1), Some(Verdict::Failed));
         assert_eq!(run(&mut health, &mut now, 2), Some(Verdict::Failed));
         assert_eq!(run(&mut health, &mut now, 3), Some(Verdict::Unhealthy));
-        assert_eq!(health.shown().name, "unhealthy");
+        assert_eq!(health.shown(3).name, "unhealthy");
         assert_eq!(health.deadline(), None, "nothing more until the next run");
     }
 
@@ -263,7 +266,7 @@ mod tests {
         assert_eq!(health.time_up(1_300), Some(pid(5)));
         assert_eq!(health.time_up(1_400), None);
         assert_eq!(health.finished(1_301, Exit::Signal(9), &check), Some(Verdict::Unhealthy));
-        assert_eq!(health.shown().last, Some((Outcome::TimedOut, 1_301)));
+        assert_eq!(health.shown(3).last, Some((Outcome::TimedOut, 1_301)));
     }
 
     #[test]
@@ -281,7 +284,7 @@ mod tests {
         assert!(!health.is_due(1_200));
         assert!(health.is_check(pid(5)));
         assert_eq!(health.finished(1_300, Exit::Code(0), &check), None);
-        assert_eq!(health.shown().name, "checking");
+        assert_eq!(health.shown(3).name, "checking");
         assert!(health.is_due(1_300));
     }
 }

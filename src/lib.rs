@@ -25,6 +25,7 @@
 //! | --- | --- |
 //! | [`clock`] | the monotonic and wall clocks, read in one place |
 //! | [`config`] | one service file into a spec: `key=value` lines, word splitting, errors with line numbers |
+//! | [`config_check`] | `going -n`: the directory read as going would, every error told, nothing started |
 //! | [`procfile`] | Procfiles and `.env`: one spec per process type of a foreman-style app |
 //! | [`accounts`] | `user=` and `group=` resolved against /etc/passwd and /etc/group |
 //! | [`service_dir`] | the directory: which names are services, each read, parsed, completed and (Procfiles) expanded |
@@ -107,6 +108,7 @@ pub mod accounts;
 pub mod cgroups;
 pub mod clock;
 pub mod config;
+pub mod config_check;
 pub mod console;
 pub mod daemon;
 pub mod dir_watch;

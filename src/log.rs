@@ -44,6 +44,8 @@ pub struct Logger {
     /// Lines stderr did not take (its reader is behind), told with the next line it takes.
     dropped: u64,
     pid: i32,
+    /// Error lines logged so far (`going -n` exits 65 after any).
+    errors: u32,
 }
 
 impl Logger {
@@ -54,11 +56,23 @@ impl Logger {
             stderr: Console::new(crate::rt::stderr()),
             dropped: 0,
             pid: rustix::process::getpid().as_raw_nonzero().get(),
+            errors: 0,
         }
+    }
+
+    /// A logger that writes to stderr only, never to syslog: for `going -n`, run by a person or a script.
+    pub fn stderr_only() -> Self {
+        Logger { connect_after: u64::MAX, ..Logger::new() }
+    }
+
+    /// How many error lines were logged.
+    pub fn errors(&self) -> u32 {
+        self.errors
     }
 
     /// Logs one event line: `going: ` is added, the message has no newline.
     pub fn log(&mut self, severity: Severity, message: fmt::Arguments) {
+        self.errors += u32::from(severity == Severity::Error);
         let mut line = String::new();
         let priority = FACILITY_DAEMON * 8 + severity as u8;
         let _ = write!(line, "<{priority}>going[{}]: {message}", self.pid);

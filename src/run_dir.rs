@@ -138,6 +138,14 @@ fn cut_line(text: &mut String, start: usize) {
     text.push('\n');
 }
 
+/// A `key=value` line whose value is one line, at most [`MAX_LIST_LINE`] bytes.
+fn push_field(text: &mut String, key: &str, value: &str) {
+    let start = text.len();
+    let _ = write!(text, "{key}=");
+    text.extend(value.chars().map(|c| if c.is_control() { ' ' } else { c }));
+    cut_line(text, start);
+}
+
 /// A word of `cmd` as a shell would read it back: quoted when it must be.
 fn push_shell_word(text: &mut String, word: &str) {
     let plain = |c: char| c.is_ascii_alphanumeric() || "/._-=:,+@%".contains(c);
@@ -179,6 +187,11 @@ pub fn status_text(status: &Status, now_mono: Millis, now_unix: u64, where_: &Pl
     if let Some(status_text) = status.status_text {
         let _ = writeln!(text, "status_text={status_text}");
     }
+    match (status.refusal, status.start_error) {
+        (Some(refusal), Some(start)) => push_field(&mut text, "error", &format!("{refusal}; {start}")),
+        (Some(error), None) | (None, Some(error)) => push_field(&mut text, "error", error),
+        (None, None) => {}
+    }
     if let Some(cgroup) = cgroup {
         let _ = writeln!(text, "cgroup={cgroup}");
     }
@@ -202,7 +215,12 @@ pub fn status_text(status: &Status, now_mono: Millis, now_unix: u64, where_: &Pl
         None => {}
     }
     if let Some(health) = status.health {
-        let _ = writeln!(text, "health={}", health.name);
+        match health.failed {
+            (failed @ 1.., retries) if health.name == "healthy" => {
+                _ = writeln!(text, "health=healthy ({failed} of {retries} checks failed)")
+            }
+            _ => _ = writeln!(text, "health={}", health.name),
+        }
         if let Some((outcome, at)) = health.last {
             let _ = writeln!(text, "last_check={outcome}\nlast_check_mono={}", at * 1_000_000);
         }
@@ -273,8 +291,13 @@ impl RunDir {
     }
 
     fn create(&mut self) -> Result<(), SetupError> {
+        let own_uid = rustix::process::geteuid().as_raw();
+        // root's run directory is no place for another user's going.
+        let not_root_at_default = own_uid != 0 && self.path == crate::protocol::DEFAULT_RUN_DIR;
+        const OWN_RUN_DIR: &str = "going runs as a user other than root: give it a run directory of its own with -r";
         match rustix::fs::mkdir(self.path.as_str(), Mode::from_raw_mode(0o755)) {
             Ok(()) | Err(Errno::EXIST) => {}
+            Err(Errno::ACCESS) if not_root_at_default => return Err(SetupError::Untrusted(OWN_RUN_DIR.into())),
             Err(error) => return Err(error.into()),
         }
         let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
@@ -285,12 +308,9 @@ impl RunDir {
             error => SetupError::Os(error),
         })?;
         let stat = rustix::fs::fstat(&dir)?;
-        let own_uid = rustix::process::geteuid().as_raw();
         if stat.st_uid != own_uid {
-            let owner = stat.st_uid;
-            return Err(SetupError::Untrusted(format!(
-                "owned by uid {owner}, not by going's user {own_uid}; chown it or remove it"
-            )));
+            let (owner, fix) = (stat.st_uid, if not_root_at_default { OWN_RUN_DIR } else { "chown it or remove it" });
+            return Err(SetupError::Untrusted(format!("owned by uid {owner}, not by going's user {own_uid}; {fix}")));
         }
         if Mode::from_raw_mode(stat.st_mode).intersects(Mode::WGRP | Mode::WOTH) {
             return Err(SetupError::Untrusted("writable by group or others; chmod go-w it".into()));
@@ -354,6 +374,14 @@ impl RunDir {
         let identity = start_time.map(|start_time| ProcessIdentity { boot_id, start_time });
         let place = Place { name, services: &self.services, identity, cgroup };
         status_text(status, now_mono, now_unix, &place)
+    }
+
+    /// The text of the status file of a refused file `name` that no service runs.
+    pub fn render_refused(&self, name: &str, error: &str) -> String {
+        let mut text = String::from("state=error\n");
+        push_field(&mut text, "error", error);
+        let _ = writeln!(text, "file={}/{name}", self.services);
+        text
     }
 
     /// Writes service `name`'s status file, holding `text` ([`RunDir::render`]).
@@ -536,6 +564,8 @@ mod tests {
             waiting_for: &[],
             status_text: None,
             health: None,
+            refusal: None,
+            start_error: None,
             spec: &plain,
             since: 6_000,
             restarts: 2,
@@ -556,6 +586,8 @@ mod tests {
             waiting_for: &[],
             status_text: None,
             health: None,
+            refusal: None,
+            start_error: Some("cannot execute /bin/sh: No such file or directory"),
             spec: &full,
             since: 8_000,
             restarts: 0,
@@ -569,7 +601,7 @@ mod tests {
         let text = status_text(&backoff, 8_000, 100, &place);
         assert_eq!(
             text,
-            "state=backoff\nsince=100\nsince_mono=8000000000\ncgroup=/sys/fs/cgroup/going/services/web\nfile=/etc/going.d/web\ncmd=/bin/sh -c 'echo \"it'\\''s\"'\nuser=www-data\nlog=/var/log/web.log\nrestarts=0\nlast_exit=exit 3\nnext_start_mono=9000000000\nstop_signal=QUIT\nstop_timeout=0.5\nrestart=never\n"
+            "state=backoff\nsince=100\nsince_mono=8000000000\nerror=cannot execute /bin/sh: No such file or directory\ncgroup=/sys/fs/cgroup/going/services/web\nfile=/etc/going.d/web\ncmd=/bin/sh -c 'echo \"it'\\''s\"'\nuser=www-data\nlog=/var/log/web.log\nrestarts=0\nlast_exit=exit 3\nnext_start_mono=9000000000\nstop_signal=QUIT\nstop_timeout=0.5\nrestart=never\n"
         );
     }
 }

@@ -28,6 +28,18 @@ pub fn is_service_name(name: &[u8]) -> bool {
     !name.is_empty() && !name.starts_with(b".") && !name.ends_with(b"~")
 }
 
+/// The ends of names that a package manager or an editor leaves beside a service file
+/// (`web.dpkg-old`), and `.disabled`, the way to switch a service off: such files are
+/// ignored, as run-parts and cron ignore them.
+const IGNORED_SUFFIXES: [&str; 11] =
+    [".dpkg-old", ".dpkg-new", ".dpkg-dist", ".dpkg-tmp", ".rpmsave", ".rpmnew", ".bak", ".orig", ".swp", ".tmp", ".disabled"];
+
+/// Whether `name` is a file going ignores although it may look like a service ([`IGNORED_SUFFIXES`], `.ucf-*`).
+pub fn is_ignored(name: &str) -> bool {
+    IGNORED_SUFFIXES.iter().any(|suffix| name.ends_with(suffix) && name.len() > suffix.len())
+        || name.rfind(".ucf-").is_some_and(|at| at > 0)
+}
+
 /// What a scan found.
 pub struct Scan {
     pub services: Vec<(String, Scanned)>,
@@ -84,6 +96,11 @@ pub fn scan(
             logger.log(Severity::Error, format_args!("{text}: {message} (not started)"));
             continue;
         }
+        if is_ignored(text) {
+            let message = "ignored (a name left by a package manager or an editor, or .disabled)";
+            logger.log(Severity::Notice, format_args!("{text}: {message}"));
+            continue;
+        }
         if services.len() >= room {
             logger.log(
                 Severity::Error,
@@ -92,7 +109,7 @@ pub fn scan(
             break;
         }
         if being_written.contains(&name) {
-            services.push((text.to_string(), Scanned::Invalid));
+            services.push((text.to_string(), Scanned::Unread));
             continue;
         }
         match read_service(&dir, &name, &mut accounts) {
@@ -106,7 +123,7 @@ pub fn scan(
             }
             Err(message) => {
                 logger.log(Severity::Error, format_args!("{message} (not started; a running instance keeps running)"));
-                services.push((text.to_string(), Scanned::Invalid));
+                services.push((text.to_string(), Scanned::Refused(message.into())));
             }
         }
     }
@@ -214,7 +231,8 @@ impl Procfile<'_> {
                 );
                 let prefix = format!("{file}.");
                 let running = self.known.iter().filter(|name| name.starts_with(&prefix));
-                services.extend(running.map(|name| (name.to_string(), Scanned::Invalid)));
+                services.extend(running.map(|name| (name.to_string(), Scanned::Unread)));
+                services.push((file.to_string(), Scanned::Refused(format!("{file}: {message}").into())));
                 return dir.into();
             }
         };
@@ -277,5 +295,15 @@ mod tests {
         assert!(!is_service_name(b".web.swp"));
         assert!(!is_service_name(b"web~"));
         assert!(!is_service_name(b""));
+    }
+
+    #[test]
+    fn names_a_package_manager_or_editor_leaves_are_ignored() {
+        for name in ["web.dpkg-old", "web.dpkg-new", "web.ucf-dist", "web.rpmnew", "web.bak", "web.disabled", "web.swp"] {
+            assert!(is_ignored(name), "{name}");
+        }
+        for name in ["web", "web.conf", "disabled", ".disabled", "web.disabled.conf", "dpkg-old"] {
+            assert!(!is_ignored(name), "{name}");
+        }
     }
 }

@@ -4,6 +4,9 @@
 //! Pure graph work over names; the state machine ([`crate::supervisor`])
 //! asks, and acts on the answers.
 
+use crate::config::ServiceSpec;
+use crate::log::Severity;
+use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -32,6 +35,35 @@ pub fn cycle_through<'a>(start: &'a str, after_of: impl Fn(&str) -> Option<&'a [
         }
     }
     None
+}
+
+/// What the `after=` lines of the services named in `ordered` get wrong, as
+/// going logs it: each cycle through them (an error at the `after=` line of
+/// each of its members, told once) and each name that is no service (a
+/// warning: it is waited for). `spec_of` gives a service's spec by name.
+pub fn order_problems<'a>(
+    ordered: &'a [String],
+    spec_of: impl Fn(&str) -> Option<&'a ServiceSpec>,
+) -> Vec<(Severity, String)> {
+    let after_of = |name: &str| spec_of(name).map(ServiceSpec::after);
+    let mut problems = Vec::new();
+    let mut reported: Vec<&str> = Vec::new();
+    for name in ordered {
+        if let Some(cycle) = cycle_through(name, after_of).filter(|_| !reported.contains(&name.as_str())) {
+            let members = &cycle[..cycle.len() - 1];
+            for (at, member) in members.iter().enumerate() {
+                let from_member: Vec<&str> = members[at..].iter().chain(&members[..=at]).copied().collect();
+                let line = spec_of(member).and_then(|spec| spec.more().after.as_ref()).map_or(0, |after| after.line);
+                let shown = show_cycle(&from_member);
+                problems.push((Severity::Error, format!("{member}:{line}: after= makes a cycle: {shown}")));
+            }
+            reported.extend(members);
+        }
+        for missing in after_of(name).unwrap_or(&[]).iter().filter(|other| spec_of(other).is_none()) {
+            problems.push((Severity::Warning, format!("{name}: after={missing}: no such service; waiting for it")));
+        }
+    }
+    problems
 }
 
 /// `a -> b -> a`.

@@ -20,6 +20,7 @@ use crate::log::{Severity, describe};
 use crate::protocol::{Control, Exit, show_signal};
 use crate::table::{Entry, List, Name, Slot, Table};
 use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
@@ -62,6 +63,8 @@ pub trait Effects {
     fn log(&mut self, severity: Severity, message: fmt::Arguments);
     /// The service's status changed (goingctl shows it).
     fn publish(&mut self, name: &str, status: &Status);
+    /// The file `name` was refused and no service of that name runs: goingctl shows the error.
+    fn publish_refused(&mut self, name: &str, error: &str);
     /// The service is gone from the table.
     fn withdraw(&mut self, name: &str);
 }
@@ -93,6 +96,9 @@ pub struct Status<'a> {
     pub status_text: Option<&'a str>,
     /// With `check=`: its health and last check.
     pub health: Option<health::Shown>,
+    /// Why its file was refused (it runs the file before), and why its last start failed.
+    pub refusal: Option<&'a str>,
+    pub start_error: Option<&'a str>,
     /// What it runs: its command, user and log, for goingctl's detail view and `goingctl log`.
     pub spec: &'a ServiceSpec,
     /// When the current state began.
@@ -161,8 +167,11 @@ pub enum AfterStop {
 #[derive(Debug)]
 pub enum Scanned {
     Valid(Box<ServiceSpec>),
-    /// The file is there but has an error (already logged): a running service keeps running.
-    Invalid,
+    /// Not read this time (still being written, or its app's Procfile is refused): a
+    /// running service keeps running as it is.
+    Unread,
+    /// The file has this error (already logged): a running service keeps running and shows it.
+    Refused(Box<str>),
 }
 
 /// Kept sorted by name, so that a reload of thousands of files is a merge, not a quadratic search.
@@ -190,6 +199,10 @@ struct Extras {
     hold: Option<Hold>,
     /// With `check=`: the check's schedule (kept while a check of a removed `check=` runs).
     health: Option<Health>,
+    /// Why the last reload refused its file: it runs what the file said before.
+    refusal: Option<Box<str>>,
+    /// Why its last start failed, until a start execs its program.
+    start_error: Option<Box<str>>,
 }
 
 /// The service table.
@@ -199,6 +212,8 @@ pub struct Supervisor {
     shutting_down: bool,
     /// Set when a `shutdown=yes` service ended: 128 + signal when killed.
     exit_status: Option<i32>,
+    /// Refused files that no service runs, with their errors: goingctl shows them.
+    refused: BTreeMap<String, Box<str>>,
 }
 
 /// The health schedule in `extras`, if any: a function of the field alone, so that
@@ -271,9 +286,14 @@ impl Service {
         Status {
             state: self.state,
             waiting_for: self.waiting_for(),
-            status_text: self.status_text(),
-            // While it runs: what the last run's checks said is no news of a service that is down.
-            health: self.health().filter(|_| self.spec.check().is_some() && self.is_running()).map(|h| h.shown()),
+            // What a run said and what its checks found describe that run only.
+            status_text: self.status_text().filter(|_| self.is_running()),
+            health: match (self.health(), self.spec.check()) {
+                (Some(health), Some(check)) if self.is_running() => Some(health.shown(check.retries)),
+                _ => None,
+            },
+            refusal: self.extras.as_ref().and_then(|extras| extras.refusal.as_deref()),
+            start_error: self.extras.as_ref().and_then(|extras| extras.start_error.as_deref()),
             spec: &self.spec,
             since: self.since,
             restarts,
@@ -324,6 +344,8 @@ impl Service {
             Err(error) => {
                 let (retry, reason) = (seconds(SPAWN_RETRY), describe(error));
                 effects.log(Severity::Error, format_args!("{name}: cannot start: {reason} (retrying in {retry})"));
+                self.extras.get_or_insert_with(Box::default).start_error =
+                    Some(alloc::format!("cannot start: {reason}").into());
                 State::Backoff { until: now + SPAWN_RETRY }
             }
         };
@@ -563,6 +585,9 @@ impl Service {
     /// Its program was executed: ready, unless its `ready=`, its `check=` or
     /// `restart=never` (a one-shot is ready once done) says when.
     fn executed(&mut self, now: Millis, effects: &mut impl Effects) {
+        if self.extras.as_mut().and_then(|extras| extras.start_error.take()).is_some() {
+            effects.publish(&self.name, &self.status());
+        }
         if self.spec.options().ready != ReadyWhen::Exec || !matches!(self.state, State::Up { ready: false, .. }) {
             return;
         }
@@ -664,7 +689,7 @@ impl Supervisor {
     /// leaves the rest.
     pub fn reload(&mut self, now: Millis, scan: Vec<(String, Scanned)>, effects: &mut impl Effects) {
         let replaced = self.services.slots();
-        self.apply(now, replaced, scan, effects);
+        self.apply(now, (replaced, None), scan, effects);
     }
 
     /// The names of the services that a reload of `files` may replace: each
@@ -677,6 +702,7 @@ impl Supervisor {
             let processes = self.services.starting_with(&alloc::format!("{file}."));
             let processes = processes.into_iter().map(|slot| &*self.services.get(slot).name);
             names.extend(processes.filter(|name| !is_file(name)).map(String::from));
+            names.extend(self.refused.contains_key(*file).then(|| String::from(*file)));
         }
         names
     }
@@ -691,23 +717,33 @@ impl Supervisor {
         scan: Vec<(String, Scanned)>,
         effects: &mut impl Effects,
     ) {
-        let replaced = replaced.iter().filter_map(|name| self.services.find(name)).collect();
-        self.apply(now, replaced, scan, effects);
+        let slots = replaced.iter().filter_map(|name| self.services.find(name)).collect();
+        self.apply(now, (slots, Some(replaced)), scan, effects);
     }
 
-    /// Applies `scan`: a service in `replaced` that the scan does not name is stopped and removed.
+    /// Applies `scan`: a service in `replaced` that the scan does not name is stopped and
+    /// removed, and so is a refused file among the `names` it replaces (every one: `None`).
     fn apply(
         &mut self,
         now: Millis,
-        replaced: Vec<Slot>,
+        (replaced, names): (Vec<Slot>, Option<&[String]>),
         mut scan: Vec<(String, Scanned)>,
         effects: &mut impl Effects,
     ) {
         if self.shutting_down {
             return;
         }
-        let (mut added, mut changed) = (0, 0);
+        let (mut added, mut changed, mut refused) = (0, 0, 0);
         scan.sort_by(|a, b| a.0.cmp(&b.0));
+        let in_scan = |name: &str| scan.binary_search_by(|(scanned, _)| scanned.as_str().cmp(name)).is_ok();
+        let gone: Vec<String> = (self.refused.keys())
+            .filter(|name| names.is_none_or(|names| names.contains(name)) && !in_scan(name))
+            .cloned()
+            .collect();
+        for name in gone {
+            self.refused.remove(&name);
+            effects.withdraw(&name);
+        }
         // Room in the name order for every new name at once: doubling would hold two copies at the peak.
         self.services.reserve(scan.len().saturating_sub(self.services.len()));
         let removed: Vec<Slot> = replaced
@@ -726,7 +762,16 @@ impl Supervisor {
             .map(|(name, _)| name.clone())
             .collect();
         for (name, scanned) in scan {
-            let Scanned::Valid(spec) = scanned else { continue };
+            let spec = match scanned {
+                Scanned::Valid(spec) => spec,
+                Scanned::Unread => continue,
+                Scanned::Refused(error) => {
+                    refused += 1;
+                    self.refuse(name, error, effects);
+                    continue;
+                }
+            };
+            self.refused.remove(&name);
             let Some(slot) = self.services.find(&name) else {
                 let slot = self.services.insert(Service::new(name, spec, now));
                 self.update(now, slot, effects, |service, effects| {
@@ -736,6 +781,12 @@ impl Supervisor {
                 added += 1;
                 continue;
             };
+            let service = self.services.get(slot);
+            if service.extras.as_ref().is_some_and(|extras| extras.refusal.is_some()) {
+                self.services.update(slot, |service| service.extras().refusal = None);
+                let service = self.services.get(slot);
+                effects.publish(&service.name, &service.status());
+            }
             let service = self.services.get(slot);
             if service.hold().is_some() {
                 // Back before its stop came: it stays.
@@ -754,6 +805,7 @@ impl Supervisor {
                 _ if service.spec.runs_like(&spec) => {
                     // Only the stop policy or `after=` changed, if anything: they apply to the next stop or start.
                     if service.spec != spec {
+                        changed += 1;
                         self.update(now, slot, effects, |service, effects| {
                             service.spec = spec;
                             service.check_changed(now, effects);
@@ -785,8 +837,37 @@ impl Supervisor {
         }
         self.stop_together(now, removed, effects);
         let removed = removed_count;
-        effects.log(Severity::Info, format_args!("configuration: {added} added, {removed} removed, {changed} changed"));
+        let counts = format_args!("{added} added, {removed} removed, {changed} changed, {refused} refused");
+        effects.log(Severity::Info, format_args!("configuration: {counts}"));
         self.report_order_errors(&ordered, effects);
+    }
+
+    /// File `name` was refused: a service of that name keeps running and shows why;
+    /// without one, the name shows the error alone.
+    fn refuse(&mut self, name: String, error: Box<str>, effects: &mut impl Effects) {
+        let Some(slot) = self.services.find(&name) else {
+            if self.refused.get(&name) != Some(&error) {
+                effects.publish_refused(&name, &error);
+                self.refused.insert(name, error);
+            }
+            return;
+        };
+        self.services.update(slot, |service| {
+            if service.extras.as_ref().and_then(|extras| extras.refusal.as_deref()) != Some(&*error) {
+                service.extras().refusal = Some(error);
+                effects.publish(&service.name, &service.status());
+            }
+        });
+    }
+
+    /// A start of the service whose main process is `pid` failed before its exec, for `reason`.
+    pub fn start_failed(&mut self, now: Millis, pid: Pid, reason: &str, effects: &mut impl Effects) {
+        let Some(slot) = self.by_main_pid(pid) else { return };
+        self.update(now, slot, effects, |service, effects| {
+            service.extras().start_error = Some(reason.into());
+            effects.publish(&service.name, &service.status());
+            true
+        });
     }
 
     /// A process was reaped. Pids that are no service's (orphans going
@@ -923,6 +1004,9 @@ impl Supervisor {
         for service in self.services.iter() {
             effects.publish(&service.name, &service.status());
         }
+        for (name, error) in &self.refused {
+            effects.publish_refused(name, error);
+        }
     }
 
     /// The name and spec of the service whose main process (`false`) or check (`true`) is `pid`.
@@ -958,6 +1042,7 @@ mod tests {
         next_pid: i32,
         sent: Vec<(Pid, i32)>,
         published: Vec<(String, Shown)>,
+        refused: Vec<(String, String)>,
         withdrawn: Vec<String>,
         leftover_signals: Vec<(Pid, Stop)>,
         /// Process groups that still have members after their leader was reaped.
@@ -1005,7 +1090,10 @@ mod tests {
             let waiting_for = status.waiting_for.to_vec();
             let status_text = status.status_text.map(String::from);
             let Status { state, since, restarts, last_exit, stop_signal, stop_timeout, restart, health, .. } = *status;
+            let (refusal, start_error) = (status.refusal.map(String::from), status.start_error.map(String::from));
             let shown = Shown {
+                refusal,
+                start_error,
                 state,
                 since,
                 restarts,
@@ -1018,6 +1106,9 @@ mod tests {
                 health,
             };
             self.published.push((name.to_string(), shown));
+        }
+        fn publish_refused(&mut self, name: &str, error: &str) {
+            self.refused.push((name.to_string(), error.to_string()));
         }
         fn withdraw(&mut self, name: &str) {
             self.withdrawn.push(name.to_string());
@@ -1040,6 +1131,8 @@ mod tests {
         waiting_for: Vec<String>,
         status_text: Option<String>,
         health: Option<health::Shown>,
+        refusal: Option<String>,
+        start_error: Option<String>,
     }
 
     impl FakeWorld {
@@ -1060,7 +1153,7 @@ mod tests {
     }
 
     fn scan(entries: &[(&str, Option<&str>)]) -> Vec<(String, Scanned)> {
-        let scanned = |cmd: &Option<&str>| cmd.map_or(Scanned::Invalid, |cmd| Scanned::Valid(Box::new(spec(cmd))));
+        let scanned = |cmd: &Option<&str>| cmd.map_or(Scanned::Unread, |cmd| Scanned::Valid(Box::new(spec(cmd))));
         entries.iter().map(|(name, cmd)| (name.to_string(), scanned(cmd))).collect()
     }
 
@@ -1264,7 +1357,7 @@ mod tests {
         assert_eq!(world.spawned.len(), 1);
         assert!(matches!(state(&supervisor, "web"), Some(State::Up { since: 0, .. })));
         assert_eq!(state(&supervisor, "bad"), None);
-        assert_eq!(world.lines.last().unwrap(), "configuration: 1 added, 0 removed, 0 changed");
+        assert_eq!(world.lines.last().unwrap(), "configuration: 1 added, 0 removed, 0 changed, 0 refused");
     }
 
     #[test]
@@ -1374,7 +1467,7 @@ mod tests {
         supervisor.reload(10, scan(&[("web", Some("/bin/web2")), ("db", Some("/bin/db"))]), &mut world);
         assert_eq!(world.signals, [(old, Stop::Ask(15))]);
         assert_eq!(world.spawned.len(), 2, "must not start before the old one is gone");
-        assert!(world.lines.iter().any(|l| l == "configuration: 0 added, 0 removed, 1 changed"));
+        assert!(world.lines.iter().any(|l| l == "configuration: 0 added, 0 removed, 1 changed, 0 refused"));
         supervisor.reaped(20, old, Exit::Signal(15), &mut world);
         assert_eq!(world.spawned.len(), 3);
         assert!(matches!(state(&supervisor, "web"), Some(State::Up { since: 20, .. })));
@@ -1387,7 +1480,55 @@ mod tests {
         supervisor.reload(10, scan(&[("web", Some("/bin/web")), ("db", None)]), &mut world);
         assert!(world.signals.is_empty());
         assert_eq!(world.spawned.len(), 2);
-        assert!(world.lines.iter().any(|l| l == "configuration: 0 added, 0 removed, 0 changed"));
+        assert!(world.lines.iter().any(|l| l == "configuration: 0 added, 0 removed, 0 changed, 0 refused"));
+    }
+
+    #[test]
+    fn a_refused_file_shows_its_error_beside_the_service_it_keeps_or_alone() {
+        let mut world = FakeWorld::default();
+        let mut supervisor = started(&mut world, &[("web", Some("/bin/web"))]);
+        let refused = |error: &str| Scanned::Refused(error.into());
+        let scan = alloc::vec![("web".to_string(), refused("web:2: bad")), ("new".to_string(), refused("new:1: bad"))];
+        supervisor.reload(10, scan, &mut world);
+        assert!(world.lines.iter().any(|l| l == "configuration: 0 added, 0 removed, 0 changed, 2 refused"));
+        assert!(world.signals.is_empty(), "the running service keeps running");
+        let (name, shown) = world.published.last().unwrap();
+        assert_eq!((name.as_str(), shown.refusal.as_deref()), ("web", Some("web:2: bad")));
+        assert_eq!(world.refused, [("new".to_string(), "new:1: bad".to_string())]);
+        // Fixed: the service shows no error; gone: the refused name is withdrawn.
+        supervisor.reload(20, scan_files(&[("web", "cmd=/bin/web\n")]), &mut world);
+        assert_eq!(world.published.last().unwrap().1.refusal, None);
+        assert_eq!(world.withdrawn, ["new"]);
+        assert_eq!(world.spawned.len(), 1, "an unchanged file does not restart it");
+    }
+
+    #[test]
+    fn a_start_failure_is_shown_until_a_start_runs_its_program() {
+        let mut world = FakeWorld::default();
+        let mut supervisor = started(&mut world, &[("web", Some("/bin/web"))]);
+        let pid = world.last_pid();
+        supervisor.start_failed(1, pid, "cannot execute /bin/web: No such file", &mut world);
+        supervisor.reaped(2, pid, Exit::Code(127), &mut world);
+        let shown = &world.published.last().unwrap().1;
+        assert!(matches!(shown.state, State::Backoff { .. }));
+        assert_eq!(shown.start_error.as_deref(), Some("cannot execute /bin/web: No such file"));
+        supervisor.deadline_passed(2_000, &mut world);
+        assert!(world.published.last().unwrap().1.start_error.is_some(), "kept while the next start is under way");
+        supervisor.executed(2_001, world.last_pid(), &mut world);
+        assert_eq!(world.published.last().unwrap().1.start_error, None);
+    }
+
+    #[test]
+    fn what_a_run_said_is_gone_once_it_stopped() {
+        let mut world = FakeWorld::default();
+        let mut supervisor = started(&mut world, &[("web", Some("/bin/web"))]);
+        let pid = world.last_pid();
+        supervisor.status_text(1, pid, "Ready to accept connections", &mut world);
+        assert!(world.published.last().unwrap().1.status_text.is_some());
+        supervisor.control(2, "web", Control::Down, &mut world);
+        supervisor.reaped(3, pid, Exit::Signal(15), &mut world);
+        let shown = &world.published.last().unwrap().1;
+        assert_eq!((shown.state, shown.status_text.as_deref()), (State::Down, None));
     }
 
     #[test]
@@ -1803,7 +1944,7 @@ mod tests {
         assert!(matches!(state(&supervisor, "web"), Some(State::Up { ready: false, .. })), "at once, no backoff");
         assert_eq!(supervisor.services.get(supervisor.services.find("web").unwrap()).starts, 2);
         let shown = world.published.iter().rev().find(|(name, _)| name == "web").unwrap().1.health.unwrap();
-        assert_eq!(shown, health::Shown { name: "checking", last: None });
+        assert_eq!(shown, health::Shown { name: "checking", failed: (0, 2), last: None });
     }
 
     #[test]
@@ -1895,7 +2036,7 @@ mod tests {
                                         Scanned::Valid(Box::new(spec_of(&text)))
                                     }
                                     Some(false) => Scanned::Valid(Box::new(spec_of("cmd=/bin/two\nrestart=never\nstop_timeout=0.5\ncheck=/bin/probe\ncheck_interval=0.5\ncheck_retries=1\n"))),
-                                    None => Scanned::Invalid,
+                                    None => Scanned::Unread,
                                 };
                                 scan.push((NAMES[index].to_string(), scanned));
                             }

@@ -4,8 +4,7 @@
 //! work, pure, is [`crate::start_order`].
 
 use super::{AfterStop, Effects, Service, State, Supervisor};
-use crate::log::Severity;
-use crate::start_order::{cycle_through, show_cycle, stop_blockers};
+use crate::start_order::{order_problems, stop_blockers};
 use crate::supervisor::Millis;
 use crate::table::Slot;
 use alloc::string::String;
@@ -120,24 +119,9 @@ impl Supervisor {
     /// Logs each cycle of `after=` through the services named in `ordered`
     /// (once for each service in it), and each `after=` name that is no service.
     pub(super) fn report_order_errors(&self, ordered: &[String], effects: &mut impl Effects) {
-        let after_of = |name: &str| self.services.find(name).map(|slot| self.services.get(slot).spec.after());
-        let mut reported: Vec<&str> = Vec::new();
-        for name in ordered {
-            if let Some(cycle) = cycle_through(name, after_of).filter(|_| !reported.contains(&name.as_str())) {
-                let members = &cycle[..cycle.len() - 1];
-                for (at, member) in members.iter().enumerate() {
-                    let from_member: Vec<&str> = members[at..].iter().chain(&members[..=at]).copied().collect();
-                    let line =
-                        self.services.find(member).and_then(|slot| self.services.get(slot).spec.more().after.as_ref());
-                    let (line, shown) = (line.map_or(0, |after| after.line), show_cycle(&from_member));
-                    effects.log(Severity::Error, format_args!("{member}:{line}: after= makes a cycle: {shown}"));
-                }
-                reported.extend(members);
-            }
-            for missing in after_of(name).unwrap_or(&[]).iter().filter(|other| self.services.find(other).is_none()) {
-                effects
-                    .log(Severity::Warning, format_args!("{name}: after={missing}: no such service; waiting for it"));
-            }
+        let spec_of = |name: &str| self.services.find(name).map(|slot| &*self.services.get(slot).spec);
+        for (severity, line) in order_problems(ordered, spec_of) {
+            effects.log(severity, format_args!("{line}"));
         }
     }
 }
