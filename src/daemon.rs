@@ -489,7 +489,8 @@ impl Host {
         });
         let (known, room): (Vec<&str>, usize) = match &replaced {
             Some(names) => {
-                let kept = supervisor.len() - names.len();
+                // Refused files are among the names too, but hold no room in the table.
+                let kept = supervisor.len() - names.iter().filter(|name| supervisor.has(name)).count();
                 (names.iter().map(String::as_str).collect(), MAX_SERVICES.saturating_sub(kept))
             }
             None => (supervisor.states().map(|(name, _)| name).collect(), MAX_SERVICES),

@@ -31,8 +31,19 @@ pub fn is_service_name(name: &[u8]) -> bool {
 /// The ends of names that a package manager or an editor leaves beside a service file
 /// (`web.dpkg-old`), and `.disabled`, the way to switch a service off: such files are
 /// ignored, as run-parts and cron ignore them.
-const IGNORED_SUFFIXES: [&str; 11] =
-    [".dpkg-old", ".dpkg-new", ".dpkg-dist", ".dpkg-tmp", ".rpmsave", ".rpmnew", ".bak", ".orig", ".swp", ".tmp", ".disabled"];
+const IGNORED_SUFFIXES: [&str; 11] = [
+    ".dpkg-old",
+    ".dpkg-new",
+    ".dpkg-dist",
+    ".dpkg-tmp",
+    ".rpmsave",
+    ".rpmnew",
+    ".bak",
+    ".orig",
+    ".swp",
+    ".tmp",
+    ".disabled",
+];
 
 /// Whether `name` is a file going ignores although it may look like a service ([`IGNORED_SUFFIXES`], `.ucf-*`).
 pub fn is_ignored(name: &str) -> bool {
@@ -299,7 +310,8 @@ mod tests {
 
     #[test]
     fn names_a_package_manager_or_editor_leaves_are_ignored() {
-        for name in ["web.dpkg-old", "web.dpkg-new", "web.ucf-dist", "web.rpmnew", "web.bak", "web.disabled", "web.swp"] {
+        for name in ["web.dpkg-old", "web.dpkg-new", "web.ucf-dist", "web.rpmnew", "web.bak", "web.disabled", "web.swp"]
+        {
             assert!(is_ignored(name), "{name}");
         }
         for name in ["web", "web.conf", "disabled", ".disabled", "web.disabled.conf", "dpkg-old"] {

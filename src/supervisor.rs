@@ -971,6 +971,11 @@ impl Supervisor {
         self.services.any_in(List::Draining)
     }
 
+    /// Whether a service of this name is in the table.
+    pub fn has(&self, name: &str) -> bool {
+        self.services.find(name).is_some()
+    }
+
     /// How many services the table holds.
     pub fn len(&self) -> usize {
         self.services.len()

@@ -30,19 +30,23 @@ const EXIT_UNAVAILABLE: u8 = 69;
 const EXIT_NO_PERMISSION: u8 = 77;
 
 const USAGE: &str = "usage: goingctl [-r RUNDIR] [status [--json]] [NAME...]
-       goingctl [-r RUNDIR] restart|up|down NAME...
-       goingctl [-r RUNDIR] signal SIG NAME...
+       goingctl [-r RUNDIR] restart|up|down NAME...|--all
+       goingctl [-r RUNDIR] signal SIG NAME...|--all
        goingctl [-r RUNDIR] wait [-t SECONDS] NAME...
        goingctl [-r RUNDIR] log [-n LINES] [-f] NAME
   status   show services (the default): state, pid, uptime, restarts, last exit, CPU, RSS, processes,
-           and what a waiting service waits for, its health (check=), what it said (STATUS=)
+           and why it is not running (a refused file, a failed start, what it waits for, when it
+           restarts), its health (check=), what it said (STATUS=)
   restart  stop (its stop signal, then KILL after its stop timeout) and start again at once, with the backoff reset
   down     stop and keep stopped until up (or until going restarts)
   up       start a service that was put down, or a done or failed one-shot
   signal   send SIG (a name such as HUP, USR1 or WINCH, with or without SIG, or a number) to the process group
-  wait     return once every NAME is ready (or, for a one-shot, done); 1 if one failed or SECONDS passed
+  wait     return once every NAME is ready (or, for a one-shot, done); 1 if one failed, waits for what
+           cannot become ready by itself (failed, down, refused, missing) or SECONDS passed; with -t, waits
+           for going to start too
   log      the last LINES (default 20) of NAME's log= file, then with -f what it writes next, across
-           rotation and truncation; NAME may be a Procfile app (each process type's lines, prefixed)
+           rotation and truncation
+  NAME     a service, or a Procfile app: every process of it; --all: every service
   -r DIR   going's run directory (default /run/going)
 ";
 
@@ -167,6 +171,23 @@ fn service_names(run_dir: &Path) -> Result<Vec<String>, Failure> {
     Ok(names)
 }
 
+/// The services a name on the command line stands for: the service of that name, or every
+/// process of a Procfile app (`shop` for `shop.web` and `shop.worker`); none if neither.
+fn services_named(run_dir: &Path, name: &str, all: &[String]) -> Vec<String> {
+    if read_status(run_dir, name).is_some() {
+        return Vec::from([name.to_owned()]);
+    }
+    let app_file = format!("/{name}");
+    all.iter()
+        .filter(|other| other.strip_prefix(name).is_some_and(|rest| rest.starts_with('.')))
+        .filter(|other| {
+            let file = read_status(run_dir, other).and_then(|status| status.get("file").cloned());
+            file.is_some_and(|file| file.ends_with(&app_file))
+        })
+        .cloned()
+        .collect()
+}
+
 /// `3d 4h`, `2h 5m`, `12m 5s`, `7s`.
 fn format_duration(seconds: u64) -> String {
     let (days, hours, minutes) = (seconds / 86_400, seconds / 3600 % 24, seconds / 60 % 60);
@@ -269,8 +290,12 @@ struct Row {
     /// Seconds, validated to be a decimal number.
     stop_timeout: String,
     restart: String,
-    /// While waiting: the services it waits for, each with whether it is a service at all.
-    waiting_for: Vec<(String, bool)>,
+    /// While waiting: the services it waits for, each with its state (`None`: no such service).
+    waiting_for: Vec<(String, Option<String>)>,
+    /// Why its file was refused, or why its last start failed.
+    error: Option<String>,
+    /// In backoff: seconds until its next start.
+    restart_in: Option<f64>,
     /// Seconds from this run's start until it was ready.
     ready_seconds: Option<f64>,
     status_text: Option<String>,
@@ -292,8 +317,10 @@ fn row(run_dir: &Path, name: &str, status: &Status, now: u64) -> Row {
     let pid = number(status, "pid").filter(|&pid| pid > 1).map(|pid| pid.to_string());
     let since = number(status, "since_mono");
     let waiting_for = status.get("waiting_for").map_or_else(Vec::new, |names| {
-        names.split(' ').map(|name| (name.to_owned(), read_status(run_dir, name).is_some())).collect()
+        let state_of = |name: &str| read_status(run_dir, name).and_then(|status| status.get("state").cloned());
+        names.split(' ').map(|name| (name.to_owned(), state_of(name))).collect()
     });
+    let next_start = number(status, "next_start_mono");
     let ready = number(status, "ready_mono");
     Row {
         name: name.to_owned(),
@@ -314,6 +341,8 @@ fn row(run_dir: &Path, name: &str, status: &Status, now: u64) -> Row {
             .unwrap_or_else(|| (DEFAULT.timeout / 1000).to_string()),
         restart: status.get("restart").cloned().unwrap_or_else(|| DEFAULT.restart.name().into()),
         waiting_for,
+        error: status.get("error").cloned(),
+        restart_in: next_start.map(|next| next.saturating_sub(now) as f64 / 1e9),
         ready_seconds: ready.zip(since).map(|(ready, since)| ready.saturating_sub(since) as f64 / 1e9),
         status_text: status.get("status_text").cloned(),
         health: status.get("health").cloned(),
@@ -324,22 +353,42 @@ fn row(run_dir: &Path, name: &str, status: &Status, now: u64) -> Row {
     }
 }
 
-/// `waiting for db (no such service), cache`, or its health (`unhealthy (last: exit 1)`)
-/// and its own `STATUS=` text.
+/// A dependency's state worth telling beside its name: one that keeps it from being ready.
+fn blocking(state: Option<&str>) -> Option<&'static str> {
+    match state {
+        None => Some("no such service"),
+        Some("failed") => Some("failed"),
+        Some("backoff") => Some("backoff"),
+        Some("down") => Some("down"),
+        Some("error") => Some("refused"),
+        Some(_) => None,
+    }
+}
+
+/// Why it is not running or what it does: its error (a refused file, a failed start),
+/// `waiting for db (failed), cache`, `restarting in 3.2s`, its health
+/// (`unhealthy (last: exit 1)`) and its own `STATUS=` text.
 fn info(row: &Row) -> String {
+    let mut parts: Vec<String> = row.error.iter().cloned().collect();
     if !row.waiting_for.is_empty() {
-        let names: Vec<String> = row
-            .waiting_for
-            .iter()
-            .map(|(name, known)| if *known { name.clone() } else { format!("{name} (no such service)") })
+        let names: Vec<String> = (row.waiting_for.iter())
+            .map(|(name, state)| match blocking(state.as_deref()) {
+                Some(why) => format!("{name} ({why})"),
+                None => name.clone(),
+            })
             .collect();
-        return format!("waiting for {}", names.join(", "));
+        parts.push(format!("waiting for {}", names.join(", ")));
+    }
+    if let Some(seconds) = row.restart_in.filter(|_| row.state == "backoff") {
+        parts.push(format!("restarting in {seconds:.1}s"));
     }
     let health = row.health.as_ref().map(|health| match (health.as_str(), &row.last_check) {
-        ("healthy", _) | (_, None) => health.clone(),
+        (health, _) if health.starts_with("healthy") => health.to_owned(),
+        (_, None) => health.clone(),
         (_, Some(last)) => format!("{health} (last: {last})"),
     });
-    health.into_iter().chain(row.status_text.clone()).collect::<Vec<_>>().join("; ")
+    parts.extend(health.into_iter().chain(row.status_text.clone()));
+    parts.join("; ")
 }
 
 /// `5`, `0.5`: what may stand in JSON as a number.
@@ -389,38 +438,77 @@ fn print_table(rows: &[Row], colour: bool) {
     }
 }
 
+/// A value of `--json`'s objects.
+enum Json {
+    Null,
+    /// A number, written as it is.
+    Number(String),
+    Text(String),
+    List(Vec<String>),
+}
+
+impl Json {
+    fn text(value: Option<&str>) -> Json {
+        value.map_or(Json::Null, |value| Json::Text(value.to_owned()))
+    }
+
+    fn number(value: Option<impl std::fmt::Display>) -> Json {
+        value.map_or(Json::Null, |value| Json::Number(value.to_string()))
+    }
+
+    fn write(&self, out: &mut String) {
+        match self {
+            Json::Null => out.push_str("null"),
+            Json::Number(number) => out.push_str(number),
+            Json::Text(text) => out.push_str(&json_string(text)),
+            Json::List(items) => {
+                let items: Vec<String> = items.iter().map(|item| json_string(item)).collect();
+                let _ = write!(out, "[{}]", items.join(","));
+            }
+        }
+    }
+}
+
+/// A row as `--json` gives it: goingctl(8) documents every key.
+fn json_fields(row: &Row) -> [(&'static str, Json); 22] {
+    let usage = row.usage.as_ref();
+    [
+        ("name", Json::Text(row.name.clone())),
+        ("state", Json::Text(row.state.clone())),
+        ("pid", Json::number(row.pid.as_ref())),
+        ("uptime_seconds", Json::number(row.uptime_seconds)),
+        ("restarts", Json::Number(row.restarts.clone())),
+        ("last_exit", Json::text(row.last_exit.as_deref())),
+        ("cpu_seconds", Json::number(usage.map(|usage| format!("{:.2}", usage.cpu_seconds)))),
+        ("rss_kb", Json::number(usage.map(|usage| usage.rss_kb))),
+        ("processes", Json::number(usage.map(|usage| usage.processes))),
+        ("stop_signal", Json::Text(row.stop_signal.clone())),
+        ("stop_timeout", Json::Number(row.stop_timeout.clone())),
+        ("restart", Json::Text(row.restart.clone())),
+        ("waiting_for", Json::List(row.waiting_for.iter().map(|(name, _)| name.clone()).collect())),
+        ("ready_seconds", Json::number(row.ready_seconds.map(|seconds| format!("{seconds:.3}")))),
+        ("status_text", Json::text(row.status_text.as_deref())),
+        ("health", Json::text(row.health.as_deref())),
+        ("last_check", Json::text(row.last_check.as_deref())),
+        ("error", Json::text(row.error.as_deref())),
+        ("restart_in", Json::number(row.restart_in.map(|seconds| format!("{seconds:.3}")))),
+        ("file", Json::text(row.file.as_deref())),
+        ("cmd", Json::text(row.cmd.as_deref())),
+        ("log", Json::text(row.log.as_deref())),
+    ]
+}
+
 fn print_json(rows: &[Row]) {
-    let objects: Vec<String> = rows
-        .iter()
-        .map(|row| {
-            let number = |value: Option<String>| value.unwrap_or_else(|| "null".into());
-            let usage = row.usage.as_ref();
-            format!(
-                "{{\"name\":{},\"state\":{},\"pid\":{},\"uptime_seconds\":{},\"restarts\":{},\"last_exit\":{},\"cpu_seconds\":{},\"rss_kb\":{},\"processes\":{},\"stop_signal\":{},\"stop_timeout\":{},\"restart\":{},\"waiting_for\":[{}],\"ready_seconds\":{},\"status_text\":{},\"health\":{},\"last_check\":{},\"file\":{},\"cmd\":{},\"log\":{}}}",
-                json_string(&row.name),
-                json_string(&row.state),
-                number(row.pid.clone()),
-                number(row.uptime_seconds.map(|s| s.to_string())),
-                row.restarts,
-                row.last_exit.as_deref().map_or_else(|| "null".into(), json_string),
-                number(usage.map(|u| format!("{:.2}", u.cpu_seconds))),
-                number(usage.map(|u| u.rss_kb.to_string())),
-                number(usage.map(|u| u.processes.to_string())),
-                json_string(&row.stop_signal),
-                row.stop_timeout,
-                json_string(&row.restart),
-                row.waiting_for.iter().map(|(name, _)| json_string(name)).collect::<Vec<_>>().join(","),
-                number(row.ready_seconds.map(|s| format!("{s:.3}"))),
-                row.status_text.as_deref().map_or_else(|| "null".into(), json_string),
-                row.health.as_deref().map_or_else(|| "null".into(), json_string),
-                row.last_check.as_deref().map_or_else(|| "null".into(), json_string),
-                row.file.as_deref().map_or_else(|| "null".into(), json_string),
-                row.cmd.as_deref().map_or_else(|| "null".into(), json_string),
-                row.log.as_deref().map_or_else(|| "null".into(), json_string),
-            )
-        })
-        .collect();
-    println!("[{}]", objects.join(","));
+    let mut out = String::from("[");
+    for (index, row) in rows.iter().enumerate() {
+        out.push_str(if index == 0 { "{" } else { ",{" });
+        for (at, (key, value)) in json_fields(row).iter().enumerate() {
+            let _ = write!(out, "{}\"{key}\":", if at == 0 { "" } else { "," });
+            value.write(&mut out);
+        }
+        out.push('}');
+    }
+    println!("{out}]");
 }
 
 fn status(run_dir: &Path, args: &[String]) -> Result<u8, Failure> {
@@ -439,21 +527,28 @@ fn status(run_dir: &Path, args: &[String]) -> Result<u8, Failure> {
     };
     let now = going::clock::monotonic_nanos();
     let mut rows = Vec::new();
+    let mut apps = false;
     for name in selected {
-        match read_status(run_dir, name) {
-            Some(status) => rows.push(row(run_dir, name, &status, now)),
+        let services = match every {
+            true => Vec::from([name.clone()]),
+            false => services_named(run_dir, name, &names),
+        };
+        apps |= services.len() != 1 || services[0] != *name;
+        if services.is_empty() {
+            eprintln!("goingctl: no service {name}");
+            code = EXIT_UNKNOWN_SERVICE;
+        }
+        for service in services {
             // A file in the run directory that is no status file is none of going's.
-            None if every => {}
-            None => {
-                eprintln!("goingctl: no service {name}");
-                code = EXIT_UNKNOWN_SERVICE;
+            if let Some(status) = read_status(run_dir, &service) {
+                rows.push(row(run_dir, &service, &status, now));
             }
         }
     }
     match (json, &rows[..]) {
         (true, _) => print_json(&rows),
         // One service named: everything about it, as `systemctl status` shows.
-        (false, [one]) if !every => print_detail(run_dir, one)?,
+        (false, [one]) if !every && !apps => print_detail(run_dir, one)?,
         (false, _) => {
             print_table(&rows, std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none());
             if let Some(tracking) = tracking(run_dir) {
@@ -527,22 +622,39 @@ fn control(run_dir: &Path, command: &str, args: &[String]) -> Result<u8, Failure
         (_, names) => (Control::Restart, names),
     };
     if names.is_empty() {
-        return Err(Failure(EXIT_USAGE, format!("{command} needs at least one service name\n{USAGE}")));
+        return Err(Failure(EXIT_USAGE, format!("{command} needs service names or --all\n{USAGE}")));
     }
     ensure_going_runs(run_dir)?;
+    let all = service_names(run_dir)?;
     let mut fifo = open_control(run_dir)?;
     let mut code = 0;
     for name in names {
-        if name.contains(char::is_whitespace) || read_status(run_dir, name).is_none() {
+        let services = match name.as_str() {
+            "--all" => all.clone(),
+            name if name.contains(char::is_whitespace) => Vec::new(),
+            name => services_named(run_dir, name, &all),
+        };
+        if services.is_empty() && name != "--all" {
             eprintln!("goingctl: no service {name}");
             code = EXIT_UNKNOWN_SERVICE;
-            continue;
         }
-        // One write of a short line: the FIFO keeps it whole (below PIPE_BUF).
-        let line = command_line(control, name);
-        if let Err(error) = std::io::Write::write_all(&mut fifo, line.as_bytes()) {
-            let message = format!("cannot write to the control FIFO: {error}");
-            return Err(Failure(EXIT_UNAVAILABLE, message));
+        for service in services {
+            let Some(status) = read_status(run_dir, &service) else { continue };
+            if status.get("state").is_some_and(|state| state == "error") {
+                // A refused file runs nothing: there is nothing to act on until it is fixed.
+                if name != "--all" {
+                    let error = status.get("error").map_or("", String::as_str);
+                    eprintln!("goingctl: {service}: its file was refused, so nothing runs: {error}");
+                    code = EXIT_UNKNOWN_SERVICE;
+                }
+                continue;
+            }
+            // One write of a short line: the FIFO keeps it whole (below PIPE_BUF).
+            let line = command_line(control, &service);
+            if let Err(error) = std::io::Write::write_all(&mut fifo, line.as_bytes()) {
+                let message = format!("cannot write to the control FIFO: {error}");
+                return Err(Failure(EXIT_UNAVAILABLE, message));
+            }
         }
     }
     Ok(code)
@@ -570,8 +682,43 @@ fn readiness(run_dir: &Path, name: &str) -> WaitOutcome {
             let exit = status.get("last_exit").map_or(String::new(), |exit| format!(" ({exit})"));
             WaitOutcome::Failed(format!("{name} failed{exit}"))
         }
+        "error" => {
+            let error = status.get("error").map_or("", String::as_str);
+            WaitOutcome::Failed(format!("{name}: its file was refused: {error}"))
+        }
+        "waiting" => match stuck_dependency(run_dir, &status, &mut Vec::from([name.to_owned()])) {
+            Some(why) => WaitOutcome::Failed(format!("{name} waits for {why}, which cannot become ready by itself")),
+            None => WaitOutcome::NotYet(format!("{name} (waiting)")),
+        },
         state => WaitOutcome::NotYet(format!("{name} ({state})")),
     }
+}
+
+/// What a waiting service waits for that cannot become ready unless someone acts:
+/// a dependency failed, down, refused or missing, or waiting itself for such a one.
+fn stuck_dependency(run_dir: &Path, status: &Status, seen: &mut Vec<String>) -> Option<String> {
+    for name in status.get("waiting_for")?.split(' ') {
+        if seen.iter().any(|other| other == name) {
+            continue;
+        }
+        seen.push(name.to_owned());
+        let dependency = read_status(run_dir, name);
+        let state = dependency.as_ref().and_then(|status| status.get("state").map(String::as_str));
+        match (state, &dependency) {
+            (Some("backoff"), _) => {}
+            (Some("waiting"), Some(dependency)) => {
+                if let Some(why) = stuck_dependency(run_dir, dependency, seen) {
+                    return Some(format!("{name}, which waits for {why}"));
+                }
+            }
+            (state, _) => {
+                if let Some(why) = blocking(state) {
+                    return Some(format!("{name} ({why})"));
+                }
+            }
+        }
+    }
+    None
 }
 
 /// `wait [-t SECONDS] NAME...`: sleeps on inotify in the run directory
@@ -588,8 +735,26 @@ fn wait(run_dir: &Path, args: &[String]) -> Result<u8, Failure> {
     if names.is_empty() || names.iter().any(|name| name.starts_with('-')) {
         return Err(Failure(EXIT_USAGE, format!("wait needs service names\n{USAGE}")));
     }
-    ensure_going_runs(run_dir)?;
     let deadline = timeout.map(|seconds| std::time::Instant::now() + std::time::Duration::from_secs_f64(seconds));
+    // With a timeout, a going still starting (an entrypoint's first moments) is waited for too.
+    while let Err(not_yet) = ensure_going_runs(run_dir) {
+        match deadline {
+            Some(deadline) if not_yet.0 == EXIT_UNAVAILABLE && std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            _ => return Err(not_yet),
+        }
+    }
+    let all = service_names(run_dir)?;
+    // A Procfile app stands for its processes; anything else is waited for by its name.
+    let names: Vec<String> = names
+        .iter()
+        .flat_map(|name| match services_named(run_dir, name, &all) {
+            services if services.is_empty() => Vec::from([name.clone()]),
+            services => services,
+        })
+        .collect();
+    let names = &names[..];
     let watcher = inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK)
         .map_err(|error| Failure(EXIT_UNAVAILABLE, format!("cannot use inotify: {error}")))?;
     let events = WatchFlags::MOVED_TO | WatchFlags::CLOSE_WRITE | WatchFlags::DELETE | WatchFlags::DELETE_SELF;
@@ -786,7 +951,7 @@ fn log(run_dir: &Path, args: &[String]) -> Result<u8, Failure> {
     // A service, or a Procfile app: each of its process types, prefixed.
     let services: Vec<(String, Status)> = match read_status(run_dir, name) {
         Some(status) => Vec::from([(String::new(), status)]),
-        None => service_names(run_dir)?
+        None => services_named(run_dir, name, &service_names(run_dir)?)
             .into_iter()
             .filter_map(|other| Some((other.strip_prefix(&format!("{name}."))?.to_owned(), other)))
             .filter_map(|(kind, other)| Some((kind, read_status(run_dir, &other)?)))
@@ -871,7 +1036,9 @@ fn run(mut args: Vec<String>) -> Result<u8, Failure> {
         // `goingctl NAME...` is a status query only when the first name is a service:
         // a mistyped command (`goingctl restrat web`) is a usage error, not a lookup.
         Some("--json") => status(&run_dir, &args),
-        Some(name) if read_status(&run_dir, name).is_some() => status(&run_dir, &args),
+        Some(name) if !services_named(&run_dir, name, &service_names(&run_dir).unwrap_or_default()).is_empty() => {
+            status(&run_dir, &args)
+        }
         Some(unknown) => Err(Failure(
             EXIT_USAGE,
             format!("unknown command {unknown:?} (commands: status, restart, up, down, signal, wait, log)\n{USAGE}"),
@@ -880,6 +1047,8 @@ fn run(mut args: Vec<String>) -> Result<u8, Failure> {
 }
 
 fn main() -> ExitCode {
+    // A closed pipe (`goingctl | head -1`) ends goingctl quietly, as it ends `ls`.
+    let _ = going::rt::set_disposition(rustix::process::Signal::PIPE, going::rt::Disposition::Default);
     match run(std::env::args().skip(1).collect()) {
         Ok(code) => ExitCode::from(code),
         Err(Failure(code, message)) => {
