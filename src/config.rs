@@ -34,33 +34,32 @@ pub enum ServiceFile {
     /// `cmd=`: one service.
     Command(ServiceSpec),
     /// `procfile=`: one service per process type of the app (see [`crate::procfile`]).
-    Procfile(ProcfileApp),
+    Procfile(alloc::boxed::Box<ProcfileApp>),
 }
 
-/// A service file with `procfile=PATH`: every key but the command, for each
-/// process type of the Procfile.
+/// A service file with `procfile=PATH`: a spec without a command, whose
+/// settings each process type of the Procfile gets.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProcfileApp {
     /// The Procfile's absolute path.
     pub path: String,
-    /// `cwd=`; without it each process runs in the Procfile's directory.
-    pub cwd: Option<String>,
-    pub shutdown: bool,
-    pub policy: Option<alloc::boxed::Box<StopPolicy>>,
-    pub options: Option<alloc::boxed::Box<ServiceOptions>>,
-    /// `after=`, for each process type.
-    pub after: Option<alloc::boxed::Box<After>>,
-    /// `check=`, for each process type.
-    pub check: Option<alloc::boxed::Box<HealthCheck>>,
+    /// `cwd` `None`: each process runs in the Procfile's directory.
+    pub settings: Settings,
 }
 
 impl ServiceFile {
-    /// The keys beyond the command, which the system checks and account lookups
-    /// complete; `None` for a file that has none (no box is made for them).
-    pub fn options_mut(&mut self) -> Option<&mut ServiceOptions> {
+    pub fn settings(&self) -> &Settings {
         match self {
-            ServiceFile::Command(spec) => spec.more.as_deref_mut()?.options.as_deref_mut(),
-            ServiceFile::Procfile(app) => app.options.as_deref_mut(),
+            ServiceFile::Command(spec) => spec.settings(),
+            ServiceFile::Procfile(app) => &app.settings,
+        }
+    }
+
+    /// Its settings, which the system checks and account lookups complete.
+    pub fn settings_mut(&mut self) -> &mut Settings {
+        match self {
+            ServiceFile::Command(spec) => spec.settings_mut(),
+            ServiceFile::Procfile(app) => &mut app.settings,
         }
     }
 }
@@ -99,32 +98,47 @@ impl<const N: usize> PartialEq<[&str; N]> for Words {
 
 /// What a service runs, and how: everything needed to start it. A reload
 /// restarts a service when [`ServiceSpec::runs_like`] says its run changed;
-/// its [`StopPolicy`] alone applies to the next stop or exit instead.
+/// its [`StopPolicy`], `after=` and `check=` alone apply to the next stop,
+/// start or check instead.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServiceSpec {
     /// `cmd` split into words; never empty, first word never empty.
     pub argv: Words,
     /// Every other key, in one box that a file of `cmd=` alone does not have: a spec
     /// stays small (bytes per service count when there are 10,000).
-    more: Option<alloc::boxed::Box<SpecMore>>,
+    settings: Option<alloc::boxed::Box<Settings>>,
 }
 
-/// What a service file says beyond `cmd` ([`ServiceSpec`]); the default is what a
-/// file of `cmd=` alone asks for.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SpecMore {
-    /// An absolute path (inside `chroot` when there is one); `None` for `/` ([`compact_cwd`]).
+/// What a service file says beyond `cmd`, one field per key (going(5) has
+/// them all); [`Settings::NONE`] is what a file of `cmd=` alone asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// An absolute path (inside `chroot` when there is one); `None` for `/` ([`compact_cwd`]),
+    /// or for a Procfile app, its Procfile's directory.
     pub cwd: Option<alloc::boxed::Box<str>>,
     /// `shutdown=yes`: when this service exits, going stops everything and exits with its status.
     pub shutdown: bool,
-    /// `stop_signal`, `stop_timeout`, `restart` and `success_exit`; `None` for the defaults.
-    pub policy: Option<alloc::boxed::Box<StopPolicy>>,
-    /// The other keys, boxed: most services that have some keys use none of these.
-    pub options: Option<alloc::boxed::Box<ServiceOptions>>,
-    /// `after=`: the services that must be ready before this one starts; `None` for none.
-    pub after: Option<alloc::boxed::Box<After>>,
+    /// `stop_signal`, `stop_timeout`, `restart` and `success_exit`.
+    pub stop: StopPolicy,
+    /// `env=` entries in file order; a later one for the same name wins.
+    pub env: Vec<(String, String)>,
+    /// `user=` and `group=` as written, with their line numbers.
+    pub user: Option<(usize, String)>,
+    pub group: Option<(usize, String)>,
+    /// Filled in from /etc/passwd and /etc/group by [`crate::accounts::resolve`].
+    pub identity: Option<Identity>,
+    pub chroot: Option<String>,
+    pub umask: Option<u32>,
+    pub rlimits: Vec<(Resource, Rlimit)>,
+    /// Where stdout and stderr go; `None` is /dev/null.
+    pub log: Option<LogTarget>,
+    pub ready: ReadyWhen,
+    /// `after=`: the services that must be ready before this one starts.
+    pub after: Option<After>,
     /// `check=` and its timing; `None` without a health check.
-    pub check: Option<alloc::boxed::Box<HealthCheck>>,
+    pub check: Option<HealthCheck>,
+    /// For a process of a Procfile app: the app's service file, which is not named after it.
+    pub app: Option<String>,
 }
 
 /// `check=COMMAND`: run in the service's context, exit 0 is healthy.
@@ -223,29 +237,6 @@ impl Restart {
     }
 }
 
-/// What [`ServiceSpec::policy`] gives for a spec without one.
-static DEFAULT_POLICY: StopPolicy = StopPolicy::DEFAULT;
-
-/// The keys beyond `cmd`, `cwd` and `shutdown`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ServiceOptions {
-    /// `env=` entries in file order; a later one for the same name wins.
-    pub env: Vec<(String, String)>,
-    /// `user=` and `group=` as written, with their line numbers.
-    pub user: Option<(usize, String)>,
-    pub group: Option<(usize, String)>,
-    /// Filled in from /etc/passwd and /etc/group by [`crate::accounts::resolve`].
-    pub identity: Option<Identity>,
-    pub chroot: Option<String>,
-    pub umask: Option<u32>,
-    pub rlimits: Vec<(Resource, Rlimit)>,
-    /// Where stdout and stderr go; `None` is /dev/null.
-    pub log: Option<LogTarget>,
-    pub ready: ReadyWhen,
-    /// For a process of a Procfile app: the app's service file, which is not named after it.
-    pub app: Option<String>,
-}
-
 /// Who a service runs as, resolved from `user=` and `group=`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Identity {
@@ -258,9 +249,12 @@ pub struct Identity {
     pub env: Vec<(String, String)>,
 }
 
-impl ServiceOptions {
-    /// What a file that names none of these keys asks for.
-    pub const NONE: ServiceOptions = ServiceOptions {
+impl Settings {
+    /// What a file that names no key but `cmd` asks for.
+    pub const NONE: Settings = Settings {
+        cwd: None,
+        shutdown: false,
+        stop: StopPolicy::DEFAULT,
         env: Vec::new(),
         user: None,
         group: None,
@@ -270,66 +264,69 @@ impl ServiceOptions {
         rlimits: Vec::new(),
         log: None,
         ready: ReadyWhen::Exec,
+        after: None,
+        check: None,
         app: None,
     };
+
+    /// What a running service does not see change until its next stop, start or check.
+    fn without_next_time(&self) -> Settings {
+        Settings { stop: StopPolicy::DEFAULT, after: None, check: None, ..self.clone() }
+    }
 }
 
-/// What [`ServiceSpec::options`] gives for a spec without options.
-static NO_OPTIONS: ServiceOptions = ServiceOptions::NONE;
+impl Default for Settings {
+    fn default() -> Self {
+        Settings::NONE
+    }
+}
 
-/// What [`ServiceSpec::more`] gives for a spec of `cmd=` alone.
-static NO_MORE: SpecMore =
-    SpecMore { cwd: None, shutdown: false, policy: None, options: None, after: None, check: None };
+/// What [`ServiceSpec::settings`] gives for a spec of `cmd=` alone.
+static NO_SETTINGS: Settings = Settings::NONE;
 
 impl ServiceSpec {
-    pub fn new(argv: Words, more: SpecMore) -> ServiceSpec {
-        let more = (more != SpecMore::default()).then(|| alloc::boxed::Box::new(more));
-        ServiceSpec { argv, more }
+    pub fn new(argv: Words, settings: Settings) -> ServiceSpec {
+        let settings = (settings != Settings::NONE).then(|| alloc::boxed::Box::new(settings));
+        ServiceSpec { argv, settings }
     }
 
     /// Every key but `cmd`.
-    pub fn more(&self) -> &SpecMore {
-        self.more.as_deref().unwrap_or(&NO_MORE)
+    pub fn settings(&self) -> &Settings {
+        self.settings.as_deref().unwrap_or(&NO_SETTINGS)
     }
 
-    /// The keys beyond `cmd`, to complete (made at first use).
-    pub fn more_mut(&mut self) -> &mut SpecMore {
-        self.more.get_or_insert_with(alloc::boxed::Box::default)
-    }
-
-    pub fn options(&self) -> &ServiceOptions {
-        self.more().options.as_deref().unwrap_or(&NO_OPTIONS)
+    /// Every key but `cmd`, to complete (made at first use).
+    pub fn settings_mut(&mut self) -> &mut Settings {
+        self.settings.get_or_insert_with(alloc::boxed::Box::default)
     }
 
     pub fn policy(&self) -> &StopPolicy {
-        self.more().policy.as_deref().unwrap_or(&DEFAULT_POLICY)
+        &self.settings().stop
     }
 
     /// The services that must be ready before this one starts.
     pub fn after(&self) -> &[String] {
-        self.more().after.as_deref().map_or(&[], |after| &after.names)
+        self.settings().after.as_ref().map_or(&[], |after| &after.names)
     }
 
     pub fn check(&self) -> Option<&HealthCheck> {
-        self.more().check.as_deref()
+        self.settings().check.as_ref()
     }
 
     pub fn shutdown(&self) -> bool {
-        self.more().shutdown
+        self.settings().shutdown
     }
 
     /// The working directory.
     pub fn cwd(&self) -> &str {
-        self.more().cwd.as_deref().unwrap_or(DEFAULT_CWD)
+        self.settings().cwd.as_deref().unwrap_or(DEFAULT_CWD)
     }
 
     /// Whether a service running `self` runs as `other` asks: everything but the stop
     /// policy, `after=` and the health check (which apply to the next stop, the next
     /// start and the next check) is the same.
     pub fn runs_like(&self, other: &ServiceSpec) -> bool {
-        let (mine, theirs) = (self.more(), other.more());
-        (&self.argv, &mine.cwd, mine.shutdown, &mine.options)
-            == (&other.argv, &theirs.cwd, theirs.shutdown, &theirs.options)
+        self.argv == other.argv && self.settings().without_next_time() == other.settings().without_next_time()
     }
 }
 
@@ -471,9 +468,8 @@ pub fn parse_with_lines(bytes: &[u8]) -> Result<(ServiceFile, KeyLines), ConfigE
     let mut argv = None;
     let mut cwd = None;
     let mut procfile = None;
-    let mut options = ServiceOptions::NONE;
+    let mut settings = Settings::NONE;
     let mut shutdown = None;
-    let mut policy = StopPolicy::DEFAULT;
     let (mut stop_signal, mut stop_timeout, mut restart, mut success_exit) = (None, None, None, None);
     let mut log_path = None;
     let mut log_size = None;
@@ -503,13 +499,13 @@ pub fn parse_with_lines(bytes: &[u8]) -> Result<(ServiceFile, KeyLines), ConfigE
             "cmd" => argv.replace((line, parse_cmd(value).map_err(|m| at_line(m.into()))?)).is_some(),
             "cwd" => cwd.replace(parse_absolute("cwd", value).map_err(at_line)?).is_some(),
             "procfile" => procfile.replace(parse_absolute("procfile", value).map_err(at_line)?).is_some(),
-            "chroot" => options.chroot.replace(parse_absolute("chroot", value).map_err(at_line)?).is_some(),
-            "user" => options.user.replace((line, value.to_string())).is_some(),
-            "group" => options.group.replace((line, value.to_string())).is_some(),
-            "umask" => options.umask.replace(parse_umask(value).map_err(|m| at_line(m.into()))?).is_some(),
+            "chroot" => settings.chroot.replace(parse_absolute("chroot", value).map_err(at_line)?).is_some(),
+            "user" => settings.user.replace((line, value.to_string())).is_some(),
+            "group" => settings.group.replace((line, value.to_string())).is_some(),
+            "umask" => settings.umask.replace(parse_umask(value).map_err(|m| at_line(m.into()))?).is_some(),
             "env" => {
                 let (name, value) = parse_env(value).map_err(|m| at_line(m.into()))?;
-                set_latest(&mut options.env, name, value);
+                set_latest(&mut settings.env, name, value);
                 false
             }
             "log" => log_path.replace((line, parse_log_path(value).map_err(at_line)?)).is_some(),
@@ -548,7 +544,7 @@ pub fn parse_with_lines(bytes: &[u8]) -> Result<(ServiceFile, KeyLines), ConfigE
             }
             "rlimit" => {
                 let (resource, limit) = parse_rlimit(value).map_err(at_line)?;
-                set_latest(&mut options.rlimits, resource, limit);
+                set_latest(&mut settings.rlimits, resource, limit);
                 false
             }
             _ => {
@@ -560,7 +556,7 @@ pub fn parse_with_lines(bytes: &[u8]) -> Result<(ServiceFile, KeyLines), ConfigE
             return Err(ConfigError::at(line, format!("duplicate key \"{key}\"")));
         }
     }
-    options.log = match (log_path, log_size.or(log_keep)) {
+    settings.log = match (log_path, log_size.or(log_keep)) {
         (Some((_, path)), _) if path != "-" => Some(LogTarget::File {
             path,
             max_size: log_size.map_or(DEFAULT_LOG_SIZE, |(_, size)| size),
@@ -572,9 +568,9 @@ pub fn parse_with_lines(bytes: &[u8]) -> Result<(ServiceFile, KeyLines), ConfigE
         (Some(_), None) => Some(LogTarget::Stdout),
         (None, None) => None,
     };
-    options.ready = ready.unwrap_or(ReadyWhen::Exec);
-    let after = after.map(alloc::boxed::Box::new);
-    let check = match (check, check_interval.or(check_timeout).or(check_retries.map(|(line, _)| (line, 0)))) {
+    settings.ready = ready.unwrap_or(ReadyWhen::Exec);
+    settings.after = after;
+    settings.check = match (check, check_interval.or(check_timeout).or(check_retries.map(|(line, _)| (line, 0)))) {
         (None, Some((line, _))) => {
             return Err(ConfigError::at(line, "check_interval, check_timeout and check_retries need check=COMMAND"));
         }
@@ -589,22 +585,24 @@ pub fn parse_with_lines(bytes: &[u8]) -> Result<(ServiceFile, KeyLines), ConfigE
                 None => DEFAULT_CHECK_TIMEOUT.min(interval),
             };
             let retries = check_retries.map_or(DEFAULT_CHECK_RETRIES, |(_, retries)| retries);
-            Some(alloc::boxed::Box::new(HealthCheck { argv, interval, timeout, retries }))
+            Some(HealthCheck { argv, interval, timeout, retries })
         }
     };
-    let options = (options != ServiceOptions::NONE).then(|| alloc::boxed::Box::new(options));
-    let shutdown = shutdown.unwrap_or(false);
-    policy.signal = stop_signal.unwrap_or(policy.signal);
-    policy.timeout = stop_timeout.unwrap_or(policy.timeout);
-    policy.restart = restart.unwrap_or(policy.restart);
-    policy.success_exit = success_exit.unwrap_or_default();
-    let policy = (policy != StopPolicy::DEFAULT).then(|| alloc::boxed::Box::new(policy));
+    settings.shutdown = shutdown.unwrap_or(false);
+    let stop = &mut settings.stop;
+    stop.signal = stop_signal.unwrap_or(stop.signal);
+    stop.timeout = stop_timeout.unwrap_or(stop.timeout);
+    stop.restart = restart.unwrap_or(stop.restart);
+    stop.success_exit = success_exit.unwrap_or_default();
     let file = match (argv, procfile) {
         (Some((_, argv)), None) => {
-            let cwd = compact_cwd(cwd.as_deref().unwrap_or(DEFAULT_CWD));
-            ServiceFile::Command(ServiceSpec::new(argv, SpecMore { cwd, shutdown, policy, options, after, check }))
+            settings.cwd = compact_cwd(cwd.as_deref().unwrap_or(DEFAULT_CWD));
+            ServiceFile::Command(ServiceSpec::new(argv, settings))
         }
-        (None, Some(path)) => ServiceFile::Procfile(ProcfileApp { path, cwd, shutdown, policy, options, after, check }),
+        (None, Some(path)) => {
+            settings.cwd = cwd.map(String::into_boxed_str);
+            ServiceFile::Procfile(alloc::boxed::Box::new(ProcfileApp { path, settings }))
+        }
         (Some((line, _)), Some(_)) => {
             return Err(ConfigError::at(line, "cmd and procfile exclude each other; keep one"));
         }
@@ -715,7 +713,7 @@ fn parse_cmd(value: &str) -> Result<Words, &'static str> {
     }
 }
 
-/// A spec's `cwd` as [`SpecMore`] keeps it: `/` as `None`.
+/// A spec's `cwd` as [`Settings`] keeps it: `/` as `None`.
 pub fn compact_cwd(cwd: &str) -> Option<alloc::boxed::Box<str>> {
     (cwd != DEFAULT_CWD).then(|| cwd.into())
 }
@@ -856,8 +854,7 @@ mod tests {
         assert!(spec.policy().is_success(0) && spec.policy().is_success(143) && !spec.policy().is_success(1));
         let plain = parse(b"cmd=/bin/web\n").unwrap();
         assert_eq!(plain.policy(), &StopPolicy::DEFAULT);
-        assert!(plain.more().policy.is_none(), "the default policy takes no memory");
-        assert!(plain.more.is_none(), "a file of cmd= alone takes no box beyond its words");
+        assert!(plain.settings.is_none(), "a file of cmd= alone takes no box beyond its words");
         assert_eq!(core::mem::size_of::<ServiceSpec>(), 24);
         assert!(plain.runs_like(&spec) && plain != spec);
         assert!(!plain.runs_like(&parse(b"cmd=/bin/web2\n").unwrap()));
@@ -895,11 +892,11 @@ mod tests {
     #[test]
     fn ready_and_after_parse_and_after_does_not_count_as_a_change_of_the_run() {
         let spec = parse(b"cmd=/bin/web\nready=fd:3\nafter=db cache\nafter=app.worker\n").unwrap();
-        assert_eq!(spec.options().ready, ReadyWhen::Fd(3));
+        assert_eq!(spec.settings().ready, ReadyWhen::Fd(3));
         assert_eq!(spec.after(), ["db", "cache", "app.worker"]);
-        assert_eq!(spec.more().after.as_ref().unwrap().line, 3);
-        assert_eq!(parse(b"cmd=/bin/web\nready=notify\n").unwrap().options().ready, ReadyWhen::Notify);
-        assert_eq!(parse(b"cmd=/bin/web\n").unwrap().options().ready, ReadyWhen::Exec);
+        assert_eq!(spec.settings().after.as_ref().unwrap().line, 3);
+        assert_eq!(parse(b"cmd=/bin/web\nready=notify\n").unwrap().settings().ready, ReadyWhen::Notify);
+        assert_eq!(parse(b"cmd=/bin/web\n").unwrap().settings().ready, ReadyWhen::Exec);
         let plain = parse(b"cmd=/bin/web\nready=fd:3\n").unwrap();
         assert!(plain.runs_like(&spec), "after= applies to the next start");
         assert!(!plain.runs_like(&parse(b"cmd=/bin/web\nready=fd:4\n").unwrap()));
@@ -987,7 +984,7 @@ mod tests {
     #[test]
     fn env_entries_keep_file_order_and_a_later_name_wins() {
         let spec = parse(b"cmd=/bin/true\nenv=A=1\nenv=B=x=y\nenv=A=2\nenv=EMPTY=\n").unwrap();
-        let env: Vec<(&str, &str)> = spec.options().env.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        let env: Vec<(&str, &str)> = spec.settings().env.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
         assert_eq!(env, [("B", "x=y"), ("A", "2"), ("EMPTY", "")]);
         assert_eq!(error("cmd=/bin/true\nenv==1\n"), ConfigError::at(2, "env needs a variable name: env=NAME=VALUE"));
         assert_eq!(error("cmd=/bin/true\nenv=NAME\n").line, 2);
@@ -996,10 +993,10 @@ mod tests {
     #[test]
     fn user_group_chroot_and_umask_are_kept_with_their_lines() {
         let spec = parse(b"cmd=/bin/true\nuser=www\ngroup=100\nchroot=/srv/jail\numask=027\n").unwrap();
-        assert_eq!(spec.options().user, Some((2, "www".to_string())));
-        assert_eq!(spec.options().group, Some((3, "100".to_string())));
-        assert_eq!(spec.options().chroot.as_deref(), Some("/srv/jail"));
-        assert_eq!(spec.options().umask, Some(0o27));
+        assert_eq!(spec.settings().user, Some((2, "www".to_string())));
+        assert_eq!(spec.settings().group, Some((3, "100".to_string())));
+        assert_eq!(spec.settings().chroot.as_deref(), Some("/srv/jail"));
+        assert_eq!(spec.settings().umask, Some(0o27));
         assert_eq!(error("cmd=/bin/true\numask=0800\n"), ConfigError::at(2, "umask must be octal, from 000 to 777"));
         assert_eq!(error("cmd=/bin/true\nchroot=jail\n"), ConfigError::at(2, "chroot must be an absolute path"));
         assert_eq!(error("cmd=/bin/true\nuser=a\nuser=b\n"), ConfigError::at(3, "duplicate key \"user\""));
@@ -1009,7 +1006,7 @@ mod tests {
     fn rlimits_take_one_value_or_soft_and_hard() {
         let spec = parse(b"cmd=/bin/true\nrlimit=nofile 1024:4096\nrlimit=core unlimited\nrlimit=cpu 10\n").unwrap();
         assert_eq!(
-            spec.options().rlimits,
+            spec.settings().rlimits,
             [
                 (Resource::Nofile, Rlimit { current: Some(1024), maximum: Some(4096) }),
                 (Resource::Core, Rlimit { current: None, maximum: None }),
@@ -1033,11 +1030,11 @@ mod tests {
         let spec = parse(b"cmd=/bin/true\nlog=/var/log/web.log\n").unwrap();
         let default =
             LogTarget::File { path: "/var/log/web.log".into(), max_size: DEFAULT_LOG_SIZE, keep: DEFAULT_LOG_KEEP };
-        assert_eq!(spec.options().log, Some(default));
+        assert_eq!(spec.settings().log, Some(default));
         let spec = parse(b"cmd=/bin/true\nlog_keep=2\nlog=/l\nlog_size=10000\n").unwrap();
-        assert_eq!(spec.options().log, Some(LogTarget::File { path: "/l".into(), max_size: 10000, keep: 2 }));
-        assert_eq!(parse(b"cmd=/bin/true\nlog=-\n").unwrap().options().log, Some(LogTarget::Stdout));
-        assert_eq!(parse(b"cmd=/bin/true\n").unwrap().options().log, None);
+        assert_eq!(spec.settings().log, Some(LogTarget::File { path: "/l".into(), max_size: 10000, keep: 2 }));
+        assert_eq!(parse(b"cmd=/bin/true\nlog=-\n").unwrap().settings().log, Some(LogTarget::Stdout));
+        assert_eq!(parse(b"cmd=/bin/true\n").unwrap().settings().log, None);
         assert_eq!(error("cmd=/bin/true\nlog=web.log\n").line, 2);
         assert_eq!(
             error("cmd=/bin/true\nlog_size=100000\n"),

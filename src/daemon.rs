@@ -159,17 +159,17 @@ enum CgroupOf {
 
 impl Effects for Host {
     fn spawn(&mut self, name: &str, spec: &ServiceSpec) -> Result<Pid, Errno> {
-        let command = match spec.options().ready {
+        let command = match spec.settings().ready {
             ReadyWhen::Notify => spawn::prepare(spec, &spec.argv, Some(self.readiness.notify_address(&self.poller)?)),
             _ => spawn::prepare(spec, &spec.argv, None),
         };
-        let ready_pipe = match spec.options().ready {
+        let ready_pipe = match spec.settings().ready {
             ReadyWhen::Fd(number) => Some((Readiness::pipe()?, number)),
             _ => None,
         };
         let ready = ready_pipe.as_ref().map(|((_, write), number)| (write.as_fd(), *number));
         let cgroup = self.cgroup_to_start_in(name);
-        let output = match &spec.options().log {
+        let output = match &spec.settings().log {
             Some(target) => Some(self.logs.writer_for(name, target, &self.poller)?),
             None => {
                 self.logs.retire(name);

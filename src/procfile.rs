@@ -9,10 +9,7 @@
 //! otherwise, with the `.env` variables and `PORT` = 5000 + 100 × the process
 //! type's index unless `.env` or `env=` sets it.
 
-use crate::config::{
-    ConfigError, LogTarget, ProcfileApp, ServiceOptions, ServiceSpec, SpecMore, content_lines, set_latest,
-};
-use alloc::boxed::Box;
+use crate::config::{ConfigError, LogTarget, ProcfileApp, ServiceSpec, content_lines, set_latest};
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -119,12 +116,12 @@ pub fn expand(
     types: &[ProcessType],
     dotenv: &[(String, String)],
 ) -> Vec<(ProcessType, ServiceSpec)> {
-    let file_env = app.options.as_ref().map_or(&[][..], |options| &options.env[..]);
+    let file_env = &app.settings.env;
     types
         .iter()
         .enumerate()
         .map(|(index, process)| {
-            let mut options = app.options.as_deref().cloned().unwrap_or(ServiceOptions::NONE);
+            let mut settings = app.settings.clone();
             let mut env = dotenv.to_vec();
             let port_set = |name: &str| name == "PORT";
             if !dotenv.iter().chain(file_env.iter()).any(|(name, _)| port_set(name)) {
@@ -133,22 +130,13 @@ pub fn expand(
             for (name, value) in file_env {
                 set_latest(&mut env, name.clone(), value.clone());
             }
-            options.env = env;
-            if let Some(LogTarget::File { path, .. }) = &mut options.log {
+            settings.env = env;
+            if let Some(LogTarget::File { path, .. }) = &mut settings.log {
                 *path = log_path_for(path, &process.name);
             }
-            let cwd = crate::config::compact_cwd(app.cwd.as_deref().unwrap_or(procfile_dir));
+            settings.cwd = crate::config::compact_cwd(app.settings.cwd.as_deref().unwrap_or(procfile_dir));
             let argv = crate::config::Words::new(&["/bin/sh", "-c", &process.command]);
-            let more = SpecMore {
-                cwd,
-                shutdown: app.shutdown,
-                policy: app.policy.clone(),
-                options: Some(Box::new(options)),
-                after: app.after.clone(),
-                check: app.check.clone(),
-            };
-            let process_spec = ServiceSpec::new(argv, more);
-            (process.clone(), process_spec)
+            (process.clone(), ServiceSpec::new(argv, settings))
         })
         .collect()
 }
@@ -159,7 +147,7 @@ mod tests {
 
     fn app(bytes: &[u8]) -> ProcfileApp {
         match crate::config::parse(bytes).unwrap() {
-            crate::config::ServiceFile::Procfile(app) => app,
+            crate::config::ServiceFile::Procfile(app) => *app,
             other => panic!("not a procfile= file: {other:?}"),
         }
     }
@@ -216,17 +204,17 @@ mod tests {
         for spec in [web, worker] {
             assert_eq!((spec.policy().restart, spec.policy().signal), (crate::config::Restart::Never, 3));
             assert_eq!(
-                (spec.after(), spec.options().ready),
+                (spec.after(), spec.settings().ready),
                 (&["db".to_string()][..], crate::config::ReadyWhen::Fd(3))
             );
         }
         assert_eq!(web.cwd(), "/srv/app");
-        let env = |s: &ServiceSpec| s.options().env.clone();
+        let env = |s: &ServiceSpec| s.settings().env.clone();
         let pairs =
             |list: &[(&str, &str)]| list.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect::<Vec<_>>();
         assert_eq!(env(web), pairs(&[("SECRET", "s"), ("PORT", "5000"), ("EXTRA", "1")]));
         assert_eq!(env(worker), pairs(&[("SECRET", "s"), ("PORT", "5100"), ("EXTRA", "1")]));
-        let Some(LogTarget::File { path, .. }) = &worker.options().log else { panic!() };
+        let Some(LogTarget::File { path, .. }) = &worker.settings().log else { panic!() };
         assert_eq!(path, "/var/log/app.worker.log");
     }
 
@@ -235,7 +223,7 @@ mod tests {
         let app = app(b"procfile=/a/Procfile\ncwd=/elsewhere\n");
         let types = parse_procfile("web: serve\n").unwrap();
         let specs = expand(&app, "/a", &types, &parse_dotenv("PORT=8080\n").unwrap());
-        assert_eq!(specs[0].1.options().env, [("PORT".to_string(), "8080".to_string())]);
+        assert_eq!(specs[0].1.settings().env, [("PORT".to_string(), "8080".to_string())]);
         assert_eq!(specs[0].1.cwd(), "/elsewhere");
     }
 }

@@ -196,7 +196,7 @@ pub fn status_text(status: &Status, now_mono: Millis, now_unix: u64, where_: &Pl
         let _ = writeln!(text, "cgroup={cgroup}");
     }
     let spec = status.spec;
-    let _ = writeln!(text, "file={}/{}", where_.services, spec.options().app.as_deref().unwrap_or(where_.name));
+    let _ = writeln!(text, "file={}/{}", where_.services, spec.settings().app.as_deref().unwrap_or(where_.name));
     let start = text.len();
     text.push_str("cmd=");
     for (at, word) in spec.argv.iter().enumerate() {
@@ -206,10 +206,10 @@ pub fn status_text(status: &Status, now_mono: Millis, now_unix: u64, where_: &Pl
         push_shell_word(&mut text, word);
     }
     cut_line(&mut text, start);
-    if let Some((_, user)) = &spec.options().user {
+    if let Some((_, user)) = &spec.settings().user {
         let _ = writeln!(text, "user={user}");
     }
-    match &spec.options().log {
+    match &spec.settings().log {
         Some(LogTarget::File { path, .. }) => _ = writeln!(text, "log={path}"),
         Some(LogTarget::Stdout) => _ = writeln!(text, "log=-"),
         None => {}

@@ -249,9 +249,7 @@ impl Procfile<'_> {
         };
         for (process, mut spec) in procfile::expand(self.app, dir, &types, &dotenv) {
             let name = format!("{}.{}", self.file, process.name);
-            if let Some(options) = spec.more_mut().options.as_mut() {
-                options.app = Some(self.file.into());
-            }
+            spec.settings_mut().app = Some(self.file.into());
             if is_in(self.dir, &name) {
                 let line = process.line;
                 let message = format_args!(

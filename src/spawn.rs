@@ -144,8 +144,8 @@ fn c_string(text: &str) -> CString {
 /// `notify_socket` is the `NOTIFY_SOCKET` of a `ready=notify` service.
 pub fn prepare(spec: &ServiceSpec, argv: &Words, notify_socket: Option<&str>) -> PreparedCommand {
     let mut env: Vec<(&str, &str)> = Vec::from([("PATH", DEFAULT_PATH)]);
-    let identity_env = spec.options().identity.iter().flat_map(|identity| identity.env.iter());
-    for (name, value) in identity_env.chain(spec.options().env.iter()) {
+    let identity_env = spec.settings().identity.iter().flat_map(|identity| identity.env.iter());
+    for (name, value) in identity_env.chain(spec.settings().env.iter()) {
         set_latest(&mut env, name, value);
     }
     if let Some(address) = notify_socket {
@@ -157,7 +157,7 @@ pub fn prepare(spec: &ServiceSpec, argv: &Words, notify_socket: Option<&str>) ->
         true => alloc::vec![c_string(program)],
         false => path.split(':').map(|dir| c_string(&alloc::format!("{dir}/{program}"))).collect(),
     };
-    let credentials = spec.options().identity.as_ref().map(|identity| {
+    let credentials = spec.settings().identity.as_ref().map(|identity| {
         let groups = identity.groups.iter().map(|&gid| Gid::from_raw(gid)).collect();
         (groups, Gid::from_raw(identity.gid), identity.uid.map(Uid::from_raw))
     });
@@ -166,15 +166,15 @@ pub fn prepare(spec: &ServiceSpec, argv: &Words, notify_socket: Option<&str>) ->
         argv: argv.iter().map(c_string).collect(),
         envp: env.iter().map(|(name, value)| c_string(&alloc::format!("{name}={value}"))).collect(),
         cwd: c_string(spec.cwd()),
-        rlimits: spec.options().rlimits.clone(),
-        umask: Mode::from_raw_mode(spec.options().umask.unwrap_or(DEFAULT_UMASK)),
-        chroot: spec.options().chroot.as_deref().map(c_string),
+        rlimits: spec.settings().rlimits.clone(),
+        umask: Mode::from_raw_mode(spec.settings().umask.unwrap_or(DEFAULT_UMASK)),
+        chroot: spec.settings().chroot.as_deref().map(c_string),
         credentials,
     }
 }
 
 fn ready_fd(spec: &ServiceSpec) -> u16 {
-    match spec.options().ready {
+    match spec.settings().ready {
         crate::config::ReadyWhen::Fd(number) => number,
         _ => 0,
     }
@@ -519,14 +519,14 @@ pub struct FailureReport<'a> {
 impl fmt::Display for FailureReport<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let spec = self.spec;
-        let identity = spec.options().identity.as_ref();
+        let identity = spec.settings().identity.as_ref();
         let ChildFailure { step, error } = self.failure;
         let reason = describe(error);
         match step {
             Step::Stdio => write!(f, "cannot set up stdin, stdout and stderr: {reason}"),
             Step::ReadyFd => write!(f, "cannot give the readiness pipe as descriptor {}: {reason}", ready_fd(spec)),
             Step::Rlimit => write!(f, "cannot set a resource limit: {reason}"),
-            Step::Chroot => write!(f, "cannot chroot to {}: {reason}", spec.options().chroot.as_deref().unwrap_or("")),
+            Step::Chroot => write!(f, "cannot chroot to {}: {reason}", spec.settings().chroot.as_deref().unwrap_or("")),
             Step::Chdir => write!(f, "cannot change directory to {}: {reason}", spec.cwd()),
             Step::Groups => write!(f, "cannot set supplementary groups: {reason}"),
             Step::Gid => write!(f, "cannot set gid {}: {reason}", identity.map_or(0, |i| i.gid)),

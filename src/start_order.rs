@@ -53,7 +53,8 @@ pub fn order_problems<'a>(
             let members = &cycle[..cycle.len() - 1];
             for (at, member) in members.iter().enumerate() {
                 let from_member: Vec<&str> = members[at..].iter().chain(&members[..=at]).copied().collect();
-                let line = spec_of(member).and_then(|spec| spec.more().after.as_ref()).map_or(0, |after| after.line);
+                let line =
+                    spec_of(member).and_then(|spec| spec.settings().after.as_ref()).map_or(0, |after| after.line);
                 let shown = show_cycle(&from_member);
                 problems.push((Severity::Error, format!("{member}:{line}: after= makes a cycle: {shown}")));
             }

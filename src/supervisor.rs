@@ -588,7 +588,7 @@ impl Service {
         if self.extras.as_mut().and_then(|extras| extras.start_error.take()).is_some() {
             effects.publish(&self.name, &self.status());
         }
-        if self.spec.options().ready != ReadyWhen::Exec || !matches!(self.state, State::Up { ready: false, .. }) {
+        if self.spec.settings().ready != ReadyWhen::Exec || !matches!(self.state, State::Up { ready: false, .. }) {
             return;
         }
         if self.spec.check().is_some() {
@@ -917,7 +917,7 @@ impl Supervisor {
     /// The service whose process is `pid` said it is ready, as its `ready=` asks (`how`).
     pub fn notified_ready(&mut self, now: Millis, pid: Pid, how: &str, effects: &mut impl Effects) {
         let Some(slot) = self.by_main_pid(pid) else { return };
-        if self.services.get(slot).spec.options().ready != ReadyWhen::Exec {
+        if self.services.get(slot).spec.settings().ready != ReadyWhen::Exec {
             self.update(now, slot, effects, |service, effects| {
                 service.became_ready(now, how, effects);
                 true

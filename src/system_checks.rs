@@ -14,18 +14,19 @@ use rustix::fs::{FileType, Mode, OFlags};
 
 /// Completes `file` from the system, or says which line cannot be satisfied.
 pub fn complete(file: &mut ServiceFile, lines: KeyLines, accounts: &mut AccountFiles) -> Result<(), ConfigError> {
-    let Some(options) = file.options_mut() else { return Ok(()) };
-    if let Some(LogTarget::File { path, .. }) = &options.log {
+    let settings = file.settings();
+    if let Some(LogTarget::File { path, .. }) = &settings.log {
         check_log_directory(split_parent(path).0).map_err(|message| ConfigError::at(lines.log, message))?;
     }
-    if options.user.is_none() && options.group.is_none() && options.chroot.is_none() {
+    if settings.user.is_none() && settings.group.is_none() && settings.chroot.is_none() {
         return Ok(());
     }
     if own_uid() != 0 {
         return Err(ConfigError::at(lines.privileged, "user=, group= and chroot= need going to run as root"));
     }
     let (passwd, group) = accounts.load();
-    options.identity = accounts::resolve(options.user.as_ref(), options.group.as_ref(), passwd, group)?;
+    let identity = accounts::resolve(settings.user.as_ref(), settings.group.as_ref(), passwd, group)?;
+    file.settings_mut().identity = identity;
     Ok(())
 }
 
