@@ -139,6 +139,45 @@ pub struct Settings {
     pub check: Option<HealthCheck>,
     /// For a process of a Procfile app: the app's service file, which is not named after it.
     pub app: Option<String>,
+    /// `listen=`: the sockets going holds and gives it as descriptors 3, 4, ..., in order.
+    pub listen: Vec<Listen>,
+}
+
+/// The most `listen=` lines a file may have.
+pub const MAX_LISTEN: usize = 8;
+
+/// One `listen=` line: an address, and the line that names it (for errors; two
+/// lines of the same address are equal wherever they stand in the file).
+#[derive(Clone, Debug, Eq)]
+pub struct Listen {
+    pub address: Address,
+    pub line: usize,
+}
+
+impl PartialEq for Listen {
+    fn eq(&self, other: &Listen) -> bool {
+        self.address == other.address
+    }
+}
+
+/// Where a `listen=` socket listens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Address {
+    /// `tcp:HOST:PORT`; no host (`*` or empty) is every address.
+    Tcp { host: Option<core::net::IpAddr>, port: u16 },
+    /// `unix:/absolute/path`.
+    Unix(String),
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Address::Tcp { host: None, port } => write!(f, "tcp:*:{port}"),
+            Address::Tcp { host: Some(core::net::IpAddr::V4(host)), port } => write!(f, "tcp:{host}:{port}"),
+            Address::Tcp { host: Some(core::net::IpAddr::V6(host)), port } => write!(f, "tcp:[{host}]:{port}"),
+            Address::Unix(path) => write!(f, "unix:{path}"),
+        }
+    }
 }
 
 /// `check=COMMAND`: run in the service's context, exit 0 is healthy.
@@ -267,6 +306,7 @@ impl Settings {
         after: None,
         check: None,
         app: None,
+        listen: Vec::new(),
     };
 
     /// What a running service does not see change until its next stop, start or check.
@@ -476,6 +516,7 @@ pub fn parse_with_lines(bytes: &[u8]) -> Result<(ServiceFile, KeyLines), ConfigE
     let mut log_keep = None;
     let mut after: Option<After> = None;
     let mut ready = None;
+    let mut ready_line = 0;
     let mut check = None;
     let (mut check_interval, mut check_timeout, mut check_retries) = (None, None, None);
     let mut lines = KeyLines::default();
@@ -520,7 +561,21 @@ pub fn parse_with_lines(bytes: &[u8]) -> Result<(ServiceFile, KeyLines), ConfigE
             "stop_timeout" => stop_timeout.replace(parse_stop_timeout(value).map_err(at_line)?).is_some(),
             "restart" => restart.replace(parse_restart(value).map_err(at_line)?).is_some(),
             "success_exit" => success_exit.replace(parse_success_exit(value).map_err(at_line)?).is_some(),
-            "ready" => ready.replace(parse_ready(value).map_err(at_line)?).is_some(),
+            "ready" => {
+                ready_line = line;
+                ready.replace(parse_ready(value).map_err(at_line)?).is_some()
+            }
+            "listen" => {
+                let address = parse_listen(value).map_err(at_line)?;
+                if settings.listen.iter().any(|listen| listen.address == address) {
+                    return Err(at_line(format!("listen={address} is named twice; keep one")));
+                }
+                if settings.listen.len() == MAX_LISTEN {
+                    return Err(at_line(format!("at most {MAX_LISTEN} listen= lines")));
+                }
+                settings.listen.push(Listen { address, line });
+                false
+            }
             "check" => {
                 let argv = parse_cmd(value).map_err(|message| at_line(message.replace("cmd", "check")))?;
                 check.replace(argv).is_some()
@@ -569,6 +624,15 @@ pub fn parse_with_lines(bytes: &[u8]) -> Result<(ServiceFile, KeyLines), ConfigE
         (None, None) => None,
     };
     settings.ready = ready.unwrap_or(ReadyWhen::Exec);
+    if let (ReadyWhen::Fd(number), count @ 1..) = (settings.ready, settings.listen.len()) {
+        let last = 2 + count as u16;
+        if number <= last {
+            let message = format!(
+                "ready=fd:{number} would be a listen= socket (descriptors 3 to {last}); choose one above {last}"
+            );
+            return Err(ConfigError::at(ready_line, message));
+        }
+    }
     settings.after = after;
     settings.check = match (check, check_interval.or(check_timeout).or(check_retries.map(|(line, _)| (line, 0)))) {
         (None, Some((line, _))) => {
@@ -599,6 +663,10 @@ pub fn parse_with_lines(bytes: &[u8]) -> Result<(ServiceFile, KeyLines), ConfigE
             settings.cwd = compact_cwd(cwd.as_deref().unwrap_or(DEFAULT_CWD));
             ServiceFile::Command(ServiceSpec::new(argv, settings))
         }
+        (None, Some(_)) if !settings.listen.is_empty() => {
+            let line = settings.listen[0].line;
+            return Err(ConfigError::at(line, "listen= is for a service file with cmd=, not a Procfile app"));
+        }
         (None, Some(path)) => {
             settings.cwd = cwd.map(String::into_boxed_str);
             ServiceFile::Procfile(alloc::boxed::Box::new(ProcfileApp { path, settings }))
@@ -612,7 +680,34 @@ pub fn parse_with_lines(bytes: &[u8]) -> Result<(ServiceFile, KeyLines), ConfigE
 }
 
 const KNOWN_KEYS: &str = "cmd, cwd, env, user, group, chroot, umask, rlimit, log, log_size, log_keep, shutdown, \
-stop_signal, stop_timeout, restart, success_exit, ready, after, check, check_interval, check_timeout, check_retries and procfile";
+stop_signal, stop_timeout, restart, success_exit, ready, after, check, check_interval, check_timeout, check_retries, \
+listen and procfile";
+
+/// `tcp:HOST:PORT` (an IPv4 address, a bracketed IPv6 one, or `*` or nothing for
+/// every address) or `unix:/absolute/path`.
+fn parse_listen(value: &str) -> Result<Address, String> {
+    let usage = || "listen must be tcp:HOST:PORT (HOST an IPv4 address, [IPv6] or * for all) or unix:/absolute/path";
+    if let Some(path) = value.strip_prefix("unix:") {
+        return match path.starts_with('/') && !path.ends_with('/') && path.len() < 108 {
+            true => Ok(Address::Unix(path.into())),
+            false => Err("listen=unix: needs an absolute path of a file, shorter than 108 bytes".into()),
+        };
+    }
+    let (host, port) = value.strip_prefix("tcp:").and_then(|rest| rest.rsplit_once(':')).ok_or_else(usage)?;
+    let port = match port.parse::<u16>() {
+        Ok(port @ 1..) => port,
+        _ => return Err(format!("listen port must be from 1 to 65535, not {port:?}")),
+    };
+    let host = match host {
+        "" | "*" => None,
+        bracketed if bracketed.starts_with('[') && bracketed.ends_with(']') => {
+            let v6 = bracketed[1..bracketed.len() - 1].parse::<core::net::Ipv6Addr>().map_err(|_| usage())?;
+            Some(core::net::IpAddr::V6(v6))
+        }
+        v4 => Some(core::net::IpAddr::V4(v4.parse().map_err(|_| usage())?)),
+    };
+    Ok(Address::Tcp { host, port })
+}
 
 /// `QUIT` or `SIGQUIT`, one of [`STOP_SIGNALS`].
 fn parse_stop_signal(value: &str) -> Result<i32, String> {
@@ -913,6 +1008,39 @@ mod tests {
             error("cmd=/bin/x\nafter=db ../etc\n"),
             ConfigError::at(2, "after names services: \"../etc\" cannot be a service's name")
         );
+    }
+
+    #[test]
+    fn listen_addresses_parse_in_order_and_bad_ones_are_errors_on_their_line() {
+        let spec = parse(b"cmd=/bin/web\nlisten=tcp:*:80\nlisten=tcp:127.0.0.1:8080\nlisten=tcp:[::1]:443\nlisten=tcp::81\nlisten=unix:/run/web.sock\n").unwrap();
+        let shown: Vec<String> = spec.settings().listen.iter().map(|listen| listen.address.to_string()).collect();
+        assert_eq!(shown, ["tcp:*:80", "tcp:127.0.0.1:8080", "tcp:[::1]:443", "tcp:*:81", "unix:/run/web.sock"]);
+        assert_eq!(spec.settings().listen[4].line, 6);
+        let usage = "listen must be tcp:HOST:PORT (HOST an IPv4 address, [IPv6] or * for all) or unix:/absolute/path";
+        for value in ["80", "tcp:80", "udp:*:80", "tcp:localhost:80", "tcp:::1:80", "tcp:1.2.3:80"] {
+            assert_eq!(error(&format!("cmd=/bin/x\nlisten={value}\n")), ConfigError::at(2, usage), "{value}");
+        }
+        for port in ["0", "65536", "http", ""] {
+            let message = format!("listen port must be from 1 to 65535, not {port:?}");
+            assert_eq!(error(&format!("cmd=/bin/x\nlisten=tcp:*:{port}\n")), ConfigError::at(2, message), "{port}");
+        }
+        let unix = "listen=unix: needs an absolute path of a file, shorter than 108 bytes";
+        assert_eq!(error("cmd=/bin/x\nlisten=unix:web.sock\n"), ConfigError::at(2, unix));
+        assert_eq!(
+            error("cmd=/bin/x\nlisten=tcp:*:80\nlisten=tcp::80\n"),
+            ConfigError::at(3, "listen=tcp:*:80 is named twice; keep one")
+        );
+        let collision = "ready=fd:4 would be a listen= socket (descriptors 3 to 4); choose one above 4";
+        assert_eq!(error("cmd=/bin/x\nready=fd:4\nlisten=tcp:*:80\nlisten=tcp:*:81\n"), ConfigError::at(2, collision));
+        assert!(parse(b"cmd=/bin/x\nready=fd:5\nlisten=tcp:*:80\nlisten=tcp:*:81\n").is_ok());
+        let many: String = (1..=9).map(|port| format!("listen=tcp:*:{port}\n")).collect();
+        assert_eq!(error(&format!("cmd=/bin/x\n{many}")), ConfigError::at(10, "at most 8 listen= lines"));
+        let procfile = super::parse(b"procfile=/srv/Procfile\nlisten=tcp:*:80\n").unwrap_err();
+        assert_eq!(procfile, ConfigError::at(2, "listen= is for a service file with cmd=, not a Procfile app"));
+        // Moving a line changes nothing of the run; changing an address does.
+        let moved = parse(b"cmd=/bin/web\n\n# port\nlisten=tcp:*:80\nlisten=tcp:127.0.0.1:8080\nlisten=tcp:[::1]:443\nlisten=tcp::81\nlisten=unix:/run/web.sock\n").unwrap();
+        assert!(spec.runs_like(&moved));
+        assert!(!spec.runs_like(&parse(b"cmd=/bin/web\nlisten=tcp:*:80\n").unwrap()));
     }
 
     #[test]

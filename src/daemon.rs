@@ -15,6 +15,7 @@ use crate::config::{ReadyWhen, ServiceSpec};
 use crate::dir_watch::DirWatch;
 use crate::events::{Poller, Source};
 use crate::leftovers;
+use crate::listeners::Listeners;
 use crate::log::{Logger, Severity, describe};
 use crate::protocol::DEFAULT_RUN_DIR;
 use crate::protocol::Exit;
@@ -25,7 +26,7 @@ use crate::run_dir::RunDir;
 use crate::service_dir::{self, MAX_SERVICES, ToldErrors};
 use crate::service_log::ServiceLogs;
 use crate::spawn::{self, ChildFailure, FailureReport, Report, Spawner, Starts, Stdio};
-use crate::supervisor::{Effects, LeftBehind, Millis, State, Status, Stop, Supervisor};
+use crate::supervisor::{Effects, LeftBehind, Millis, Scanned, State, Status, Stop, Supervisor};
 use crate::trust::DirError;
 use alloc::collections::BTreeMap;
 use alloc::ffi::CString;
@@ -145,6 +146,8 @@ struct Host {
     cgroups: Option<Cgroups>,
     /// The services whose cgroup is not there to start in.
     cgroup_exceptions: BTreeMap<String, CgroupOf>,
+    /// The sockets of `listen=`, held across restarts.
+    listeners: Listeners,
 }
 
 /// A service's cgroup where it is not simply there to start in (kept for the
@@ -159,10 +162,6 @@ enum CgroupOf {
 
 impl Effects for Host {
     fn spawn(&mut self, name: &str, spec: &ServiceSpec) -> Result<Pid, Errno> {
-        let command = match spec.settings().ready {
-            ReadyWhen::Notify => spawn::prepare(spec, &spec.argv, Some(self.readiness.notify_address(&self.poller)?)),
-            _ => spawn::prepare(spec, &spec.argv, None),
-        };
         let ready_pipe = match spec.settings().ready {
             ReadyWhen::Fd(number) => Some((Readiness::pipe()?, number)),
             _ => None,
@@ -177,7 +176,14 @@ impl Effects for Host {
             }
         };
         let cgroup = cgroup.as_ref().map(ServiceCgroup::dir);
-        let spawned = self.spawner.spawn(&command, Stdio { output, ready, cgroup })?;
+        let notify_socket = match spec.settings().ready {
+            ReadyWhen::Notify => Some(self.readiness.notify_address(&self.poller)?),
+            _ => None,
+        };
+        let sockets = self.listeners.sockets_of(name, spec);
+        let listen = (!sockets.is_empty()).then_some((name, sockets.len()));
+        let command = spawn::prepare(spec, &spec.argv, spawn::Given { notify_socket, listen });
+        let spawned = self.spawner.spawn(&command, Stdio { output, ready, cgroup, listen: &sockets })?;
         let pid = spawned.pid;
         self.reaper.track(pid, &self.poller)?;
         let ready = ready_pipe.map(|((read, _), number)| (read, number));
@@ -189,12 +195,12 @@ impl Effects for Host {
 
     fn spawn_check(&mut self, name: &str, spec: &ServiceSpec) -> Result<Pid, Errno> {
         let check = spec.check().expect("BUG: a check is spawned for a spec with check=");
-        let command = spawn::prepare(spec, &check.argv, None);
+        let command = spawn::prepare(spec, &check.argv, spawn::Given::default());
         // In its service's cgroup: whatever it leaves behind is stopped with the service.
         let cgroup = self.open_cgroup(name);
         let cgroup = cgroup.as_ref().map(ServiceCgroup::dir);
         // Its output is discarded: a check says what it found by its exit status.
-        let spawned = self.spawner.spawn(&command, Stdio { output: None, ready: None, cgroup })?;
+        let spawned = self.spawner.spawn(&command, Stdio { output: None, ready: None, cgroup, listen: &[] })?;
         let pid = spawned.pid;
         self.reaper.track(pid, &self.poller)?;
         self.starts.watch(spawned, None, &self.poller);
@@ -289,6 +295,7 @@ impl Effects for Host {
 
     fn withdraw(&mut self, name: &str) {
         self.unpublished.remove(name);
+        self.listeners.close_all(name);
         self.run_dir.withdraw(name);
         self.logs.retire(name);
         let refused = self.cgroup_exceptions.remove(name) == Some(CgroupOf::Refused);
@@ -299,6 +306,29 @@ impl Effects for Host {
 }
 
 impl Host {
+    /// Holds the `listen=` sockets of each service a scan accepted; a file whose address
+    /// cannot be had is refused at that line instead, and nothing else is touched.
+    fn hold_sockets(&mut self, services: &mut [(String, Scanned)]) {
+        for (name, scanned) in services {
+            let Scanned::Valid(spec) = scanned else { continue };
+            if let Err(error) = self.listeners.hold(name, spec) {
+                let message = alloc::format!("{}", crate::config::Located(name, &error));
+                let severity = Severity::Error;
+                self.logger.log(severity, format_args!("{message} (not started; a running instance keeps running)"));
+                *scanned = Scanned::Refused(message.into());
+            }
+        }
+    }
+
+    /// Closes each socket that no service's file names any more (a refused change's new
+    /// addresses included: the service runs its file before).
+    fn close_unnamed_sockets(&mut self, supervisor: &Supervisor) {
+        self.listeners.close_unnamed(|service, address| {
+            let listen = supervisor.spec_of(service).map_or(&[][..], |spec| &spec.settings().listen[..]);
+            listen.iter().any(|listen| listen.address == *address)
+        });
+    }
+
     /// Service `name`'s cgroup to start its process in, made at its first start (and made
     /// anew after a `cgroup.kill`); `None` without cgroups. A name the cgroup file system
     /// cannot hold is told once and gets none.
@@ -498,14 +528,16 @@ impl Host {
         let scanned =
             service_dir::scan(dir, only.as_deref(), being_written, &known, room, &mut self.told, &mut self.logger);
         match scanned {
-            Ok(scan) => {
+            Ok(mut scan) => {
                 if let Some(watch) = watch {
                     watch.watch_also(&scan.procfile_dirs, &mut self.logger);
                 }
+                self.hold_sockets(&mut scan.services);
                 match replaced {
                     Some(replaced) => supervisor.reload_part(now(), &replaced, scan.services, self),
                     None => supervisor.reload(now(), scan.services, self),
                 }
+                self.close_unnamed_sockets(supervisor);
             }
             // Deleted, not moved away: it was empty, so every service file was deleted.
             Err(DirError::Unreadable(Errno::NOENT)) if watch.as_ref().is_some_and(|watch| watch.removed()) => {
@@ -661,6 +693,7 @@ impl<'a> Daemon<'a> {
             unpublished,
             cgroups,
             cgroup_exceptions,
+            listeners: Listeners::default(),
         };
         let version = env!("CARGO_PKG_VERSION");
         host.log(Severity::Info, format_args!("going {version} supervising {shown_dir}"));
@@ -679,7 +712,10 @@ impl<'a> Daemon<'a> {
             }
         };
         let mut supervisor = Supervisor::new();
-        supervisor.reload(now(), scan.services, &mut host);
+        let mut services = scan.services;
+        host.hold_sockets(&mut services);
+        supervisor.reload(now(), services, &mut host);
+        host.close_unnamed_sockets(&supervisor);
         host.deliver_notices(&mut supervisor);
         // Every status of the first scan is on disk before `.loaded` says so: held ones too.
         host.publish_all_pending();

@@ -47,6 +47,7 @@
 //! | [`log`] | going's own event lines, to syslog or stderr |
 //! | [`protocol`] | what going and goingctl agree on: run directory names, control lines, signal names |
 //! | [`run_dir`] | the run directory's trust rule, status files, `.going`, the lock and the control FIFO |
+//! | [`listeners`] | `listen=`: the sockets going binds and holds for services across their restarts |
 //! | [`leftovers`] | killing what a dead going's services left, when boot id and start time still match |
 //! | [`proc_stat`] | a process's state, group, CPU time and start time from /proc; the boot id |
 //! | [`console`] | going's own stdout and stderr, written without ever blocking |
@@ -115,6 +116,7 @@ pub mod dir_watch;
 pub mod events;
 pub mod health;
 pub mod leftovers;
+pub mod listeners;
 pub mod log;
 pub mod paths;
 pub mod proc_stat;

@@ -173,6 +173,9 @@ impl fmt::Display for Reason {
             Errno::CONNREFUSED => "Connection refused",
             Errno::NXIO => "No such device or address",
             Errno::EXIST => "File exists",
+            Errno::ADDRINUSE => "Address already in use",
+            Errno::ADDRNOTAVAIL => "Cannot assign requested address",
+            Errno::AFNOSUPPORT => "Address family not supported by protocol",
             _ => return write!(f, "error {}", self.0.raw_os_error()),
         };
         f.write_str(text)

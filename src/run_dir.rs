@@ -206,6 +206,12 @@ pub fn status_text(status: &Status, now_mono: Millis, now_unix: u64, where_: &Pl
         push_shell_word(&mut text, word);
     }
     cut_line(&mut text, start);
+    if let [first, rest @ ..] = &spec.settings().listen[..] {
+        let start = text.len();
+        let _ = write!(text, "listen={}", first.address);
+        rest.iter().for_each(|listen| _ = write!(text, " {}", listen.address));
+        cut_line(&mut text, start);
+    }
     if let Some((_, user)) = &spec.settings().user {
         let _ = writeln!(text, "user={user}");
     }

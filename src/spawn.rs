@@ -29,7 +29,7 @@
 //! fails the child writes the step and errno to its report pipe and exits
 //! 127 (not found) or 126.
 
-use crate::config::{ServiceSpec, Words, set_latest};
+use crate::config::{MAX_LISTEN, ServiceSpec, Words, set_latest};
 use crate::events::{Poller, Source};
 use crate::log::describe;
 use alloc::ffi::CString;
@@ -59,6 +59,8 @@ pub struct PreparedCommand {
     chroot: Option<CString>,
     /// Supplementary groups, gid and uid (kept when `None`) to switch to.
     credentials: Option<(Vec<Gid>, Gid, Option<Uid>)>,
+    /// With `listen=`: where in `envp` the child writes `LISTEN_PID=` its own pid.
+    listen_pid_at: Option<usize>,
 }
 
 /// What a child writes to, besides stdin on /dev/null.
@@ -70,6 +72,8 @@ pub struct Stdio<'a> {
     pub ready: Option<(BorrowedFd<'a>, u16)>,
     /// The directory of the service's cgroup, which the child is born in.
     pub cgroup: Option<BorrowedFd<'a>>,
+    /// `listen=`: the sockets it gets as descriptors 3, 4, ..., at most [`MAX_LISTEN`].
+    pub listen: &'a [BorrowedFd<'a>],
 }
 
 /// A step of the child's setup, in the order the child takes them; its
@@ -79,6 +83,8 @@ pub enum Step {
     Stdio = 1,
     /// The readiness pipe could not be put at its descriptor.
     ReadyFd,
+    /// A `listen=` socket could not be put at its descriptor.
+    ListenFds,
     Rlimit,
     Chroot,
     Chdir,
@@ -91,9 +97,10 @@ pub enum Step {
 }
 
 impl Step {
-    const ALL: [Step; 10] = [
+    const ALL: [Step; 11] = [
         Step::Stdio,
         Step::ReadyFd,
+        Step::ListenFds,
         Step::Rlimit,
         Step::Chroot,
         Step::Chdir,
@@ -138,18 +145,36 @@ fn c_string(text: &str) -> CString {
     CString::new(text).expect("BUG: the parser rejects NUL bytes")
 }
 
+/// What a start gives a service beyond its spec.
+#[derive(Clone, Copy, Default)]
+pub struct Given<'a> {
+    /// The `NOTIFY_SOCKET` of a `ready=notify` service.
+    pub notify_socket: Option<&'a str>,
+    /// `listen=`: its name and how many sockets it gets (systemd's `LISTEN_FDS` protocol).
+    pub listen: Option<(&'a str, usize)>,
+}
+
 /// Builds the exec arguments of a spec. A program without `/` is looked up
 /// in PATH as execvp(3) does: each directory in turn, in the child (inside
-/// the chroot when there is one). `argv` is the spec's own or its check's;
-/// `notify_socket` is the `NOTIFY_SOCKET` of a `ready=notify` service.
-pub fn prepare(spec: &ServiceSpec, argv: &Words, notify_socket: Option<&str>) -> PreparedCommand {
+/// the chroot when there is one). `argv` is the spec's own or its check's.
+pub fn prepare(spec: &ServiceSpec, argv: &Words, given: Given) -> PreparedCommand {
     let mut env: Vec<(&str, &str)> = Vec::from([("PATH", DEFAULT_PATH)]);
     let identity_env = spec.settings().identity.iter().flat_map(|identity| identity.env.iter());
     for (name, value) in identity_env.chain(spec.settings().env.iter()) {
         set_latest(&mut env, name, value);
     }
-    if let Some(address) = notify_socket {
+    if let Some(address) = given.notify_socket {
         set_latest(&mut env, "NOTIFY_SOCKET", address);
+    }
+    // Each socket is named after its service, as systemd names them after their unit.
+    let (count, names);
+    if let Some((name, sockets @ 1..)) = given.listen {
+        count = alloc::format!("{sockets}");
+        names = alloc::vec![name; sockets].join(":");
+        set_latest(&mut env, "LISTEN_FDS", &count);
+        set_latest(&mut env, "LISTEN_FDNAMES", &names);
+        // Written by the child once it knows its pid.
+        set_latest(&mut env, "LISTEN_PID", "");
     }
     let path = env.iter().find(|(name, _)| *name == "PATH").map_or("", |(_, value)| value);
     let program = argv.program();
@@ -170,7 +195,23 @@ pub fn prepare(spec: &ServiceSpec, argv: &Words, notify_socket: Option<&str>) ->
         umask: Mode::from_raw_mode(spec.settings().umask.unwrap_or(DEFAULT_UMASK)),
         chroot: spec.settings().chroot.as_deref().map(c_string),
         credentials,
+        listen_pid_at: env.iter().position(|(name, _)| *name == "LISTEN_PID"),
     }
+}
+
+/// `LISTEN_PID=` and `pid` in `buffer`, NUL-ended, without allocating (the child writes it).
+fn write_listen_pid(buffer: &mut [u8; 32], pid: Pid) {
+    let prefix = b"LISTEN_PID=";
+    buffer[..prefix.len()].copy_from_slice(prefix);
+    let (mut digits, mut value, mut count) = ([0u8; 10], pid.as_raw_nonzero().get() as u32, 0);
+    while value > 0 || count == 0 {
+        digits[count] = b'0' + (value % 10) as u8;
+        (value, count) = (value / 10, count + 1);
+    }
+    for (at, digit) in digits[..count].iter().rev().enumerate() {
+        buffer[prefix.len() + at] = *digit;
+    }
+    buffer[prefix.len() + count] = 0;
 }
 
 fn ready_fd(spec: &ServiceSpec) -> u16 {
@@ -196,6 +237,8 @@ pub struct Spawner {
     ready_slot: OwnedFd,
     report_slot: OwnedFd,
     cgroup_slot: OwnedFd,
+    /// Where a start's `listen=` sockets wait, in order, while its child starts.
+    listen_slots: [OwnedFd; MAX_LISTEN],
     /// The helper keeps only descriptors below this: the slots are the highest of them.
     keep_below: u32,
     /// The kernel lets a helper share going's table and then drop most of it.
@@ -323,8 +366,13 @@ impl Spawner {
         let dev_null = rustix::fs::open(c"/dev/null", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())?;
         let slot = || rustix::io::fcntl_dupfd_cloexec(&dev_null, 0);
         let [output_slot, ready_slot, report_slot, cgroup_slot] = [slot()?, slot()?, slot()?, slot()?];
+        let mut listen_slots = Vec::new();
+        for _ in 0..MAX_LISTEN {
+            listen_slots.push(slot()?);
+        }
+        let listen_slots: [OwnedFd; MAX_LISTEN] = listen_slots.try_into().map_err(|_| Errno::INVAL)?;
         let slots = [&dev_null, &output_slot, &ready_slot, &report_slot, &cgroup_slot];
-        let highest = slots.map(|fd| fd.as_raw_fd()).into_iter().max();
+        let highest = slots.iter().chain(&listen_slots.each_ref()).map(|fd| fd.as_raw_fd()).max();
         Ok(Spawner {
             stack: crate::rt::ChildStack::new()?,
             keep_below: highest.unwrap_or(0) as u32 + 1,
@@ -333,6 +381,7 @@ impl Spawner {
             ready_slot,
             report_slot,
             cgroup_slot,
+            listen_slots,
             share_fds: crate::rt::can_unshare_fds(),
             nofile,
             ignored: crate::rt::ignored_signals(),
@@ -345,7 +394,7 @@ impl Spawner {
     pub fn spawn(&mut self, command: &PreparedCommand, stdio: Stdio) -> Result<Spawned, Errno> {
         use rustix::pipe::PipeFlags;
         let argv = pointers(&command.argv);
-        let envp = pointers(&command.envp);
+        let mut envp = pointers(&command.envp);
         let (report, report_write) = rustix::pipe::pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK)?;
         rustix::io::dup3(&report_write, &mut self.report_slot, DupFlags::CLOEXEC)?;
         drop(report_write);
@@ -358,12 +407,17 @@ impl Spawner {
         if let Some(cgroup) = stdio.cgroup {
             rustix::io::dup3(cgroup, &mut self.cgroup_slot, DupFlags::CLOEXEC)?;
         }
+        for (socket, slot) in stdio.listen.iter().zip(&mut self.listen_slots) {
+            rustix::io::dup3(socket, slot, DupFlags::CLOEXEC)?;
+        }
+        let listen = &self.listen_slots[..stdio.listen.len().min(MAX_LISTEN)];
         let cgroup = stdio.cgroup.map(|_| self.cgroup_slot.as_fd());
         let fds = ChildFds {
             input: self.dev_null.as_fd(),
             output: if stdio.output.is_some() { self.output_slot.as_fd() } else { self.dev_null.as_fd() },
             ready: stdio.ready.map(|(_, number)| (self.ready_slot.as_fd(), number)),
             report: self.report_slot.as_fd(),
+            listen,
         };
         let unshare_below = self.share_fds.then_some(self.keep_below);
         let (nofile, ignored, going) = (&self.nofile, self.ignored, rustix::process::getpid());
@@ -378,14 +432,21 @@ impl Spawner {
             }
             match crate::rt::fork_beside(cgroup) {
                 Ok(None) => {
-                    // The report pipe must not sit where the readiness pipe goes: it moves first.
-                    let moved = match fds.ready {
-                        Some((_, number)) if fds.report.as_raw_fd() == i32::from(number) => {
-                            rustix::io::fcntl_dupfd_cloexec(fds.report, 3).ok()
+                    // The report pipe must not sit where a socket or the readiness pipe goes.
+                    let last = fds.ready.map_or(0, |(_, number)| i32::from(number)).max(2 + fds.listen.len() as i32);
+                    let moved = match fds.report.as_raw_fd() {
+                        3.. if fds.report.as_raw_fd() <= last => {
+                            rustix::io::fcntl_dupfd_cloexec(fds.report, last + 1).ok()
                         }
                         _ => None,
                     };
                     let report = moved.as_ref().map_or(fds.report, |moved| moved.as_fd());
+                    // This process's own copy of memory: going's `envp` is not changed.
+                    let mut listen_pid = [0u8; 32];
+                    if let Some(at) = command.listen_pid_at {
+                        write_listen_pid(&mut listen_pid, rustix::process::getpid());
+                        envp[at] = listen_pid.as_ptr();
+                    }
                     let Err(failed) = set_up_and_exec(command, &argv, &envp, fds, ignored, nofile, going);
                     // A pipe takes 8 bytes whole; if the write fails the exit status still tells.
                     let _ = rustix::io::write(report, &failed.to_bytes());
@@ -405,7 +466,11 @@ impl Spawner {
         // /dev/null (the report slot always: going must hold no write end of a report pipe).
         let used = [stdio.output.is_some(), stdio.ready.is_some(), true, stdio.cgroup.is_some()];
         let slots = [&mut self.output_slot, &mut self.ready_slot, &mut self.report_slot, &mut self.cgroup_slot];
+        let listen = self.listen_slots.iter_mut().take(stdio.listen.len());
         for (slot, _) in slots.into_iter().zip(used).filter(|(_, used)| *used) {
+            let _ = rustix::io::dup3(&self.dev_null, slot, DupFlags::CLOEXEC);
+        }
+        for slot in listen {
             let _ = rustix::io::dup3(&self.dev_null, slot, DupFlags::CLOEXEC);
         }
         // The helper is exiting (CLONE_VFORK returned at its exit): reap it now, by pid. It has
@@ -420,13 +485,15 @@ impl Spawner {
     }
 }
 
-/// The descriptors the child puts at 0, 1, 2 and N, and its report pipe: all below the slots' end.
+/// The descriptors the child puts at 0, 1, 2, 3... (its sockets) and N, and its report
+/// pipe: all below the slots' end.
 #[derive(Clone, Copy)]
 struct ChildFds<'a> {
     input: BorrowedFd<'a>,
     output: BorrowedFd<'a>,
     ready: Option<(BorrowedFd<'a>, u16)>,
     report: BorrowedFd<'a>,
+    listen: &'a [OwnedFd],
 }
 
 /// Turns a failed system call of the child's into the step that failed.
@@ -452,8 +519,26 @@ fn set_up_and_exec(
     step(Step::Stdio, rustix::stdio::dup2_stdin(fds.input))?;
     step(Step::Stdio, rustix::stdio::dup2_stdout(fds.output))?;
     step(Step::Stdio, rustix::stdio::dup2_stderr(fds.output))?;
-    if let Some((pipe, number)) = fds.ready {
-        step(Step::ReadyFd, crate::rt::dup_onto(pipe, number))?;
+    // Every socket and the readiness pipe move above the sockets' places first, so that
+    // putting one at its place never closes another still to be placed.
+    let above = 3 + fds.listen.len() as i32;
+    let mut moved: [Option<OwnedFd>; MAX_LISTEN] = Default::default();
+    for (socket, copy) in fds.listen.iter().zip(&mut moved) {
+        *copy = Some(step(Step::ListenFds, rustix::io::fcntl_dupfd_cloexec(socket, above))?);
+    }
+    let ready = match fds.ready {
+        Some((pipe, number)) if pipe.as_raw_fd() < above => {
+            Some((step(Step::ReadyFd, rustix::io::fcntl_dupfd_cloexec(pipe, above))?, number))
+        }
+        _ => None,
+    };
+    for (number, socket) in (3..).zip(moved.iter().flatten()) {
+        step(Step::ListenFds, crate::rt::dup_onto(socket.as_fd(), number))?;
+    }
+    match (&ready, fds.ready) {
+        (Some((pipe, number)), _) => step(Step::ReadyFd, crate::rt::dup_onto(pipe.as_fd(), *number))?,
+        (None, Some((pipe, number))) => step(Step::ReadyFd, crate::rt::dup_onto(pipe, number))?,
+        (None, None) => {}
     }
     for &(resource, limit) in &command.rlimits {
         step(Step::Rlimit, rustix::process::setrlimit(resource, limit))?;
@@ -525,6 +610,7 @@ impl fmt::Display for FailureReport<'_> {
         match step {
             Step::Stdio => write!(f, "cannot set up stdin, stdout and stderr: {reason}"),
             Step::ReadyFd => write!(f, "cannot give the readiness pipe as descriptor {}: {reason}", ready_fd(spec)),
+            Step::ListenFds => write!(f, "cannot give its listen= sockets as descriptors 3 and up: {reason}"),
             Step::Rlimit => write!(f, "cannot set a resource limit: {reason}"),
             Step::Chroot => write!(f, "cannot chroot to {}: {reason}", spec.settings().chroot.as_deref().unwrap_or("")),
             Step::Chdir => write!(f, "cannot change directory to {}: {reason}", spec.cwd()),

@@ -971,6 +971,11 @@ impl Supervisor {
         self.services.any_in(List::Draining)
     }
 
+    /// The spec service `name` runs (or will run next).
+    pub fn spec_of(&self, name: &str) -> Option<&ServiceSpec> {
+        Some(&self.services.get(self.services.find(name)?).spec)
+    }
+
     /// Whether a service of this name is in the table.
     pub fn has(&self, name: &str) -> bool {
         self.services.find(name).is_some()

@@ -296,6 +296,8 @@ struct Row {
     error: Option<String>,
     /// In backoff: seconds until its next start.
     restart_in: Option<f64>,
+    /// The addresses of its `listen=` sockets.
+    listen: Vec<String>,
     /// Seconds from this run's start until it was ready.
     ready_seconds: Option<f64>,
     status_text: Option<String>,
@@ -343,6 +345,7 @@ fn row(run_dir: &Path, name: &str, status: &Status, now: u64) -> Row {
         waiting_for,
         error: status.get("error").cloned(),
         restart_in: next_start.map(|next| next.saturating_sub(now) as f64 / 1e9),
+        listen: status.get("listen").map_or_else(Vec::new, |listen| listen.split(' ').map(String::from).collect()),
         ready_seconds: ready.zip(since).map(|(ready, since)| ready.saturating_sub(since) as f64 / 1e9),
         status_text: status.get("status_text").cloned(),
         health: status.get("health").cloned(),
@@ -470,7 +473,7 @@ impl Json {
 }
 
 /// A row as `--json` gives it: goingctl(8) documents every key.
-fn json_fields(row: &Row) -> [(&'static str, Json); 22] {
+fn json_fields(row: &Row) -> [(&'static str, Json); 23] {
     let usage = row.usage.as_ref();
     [
         ("name", Json::Text(row.name.clone())),
@@ -492,6 +495,7 @@ fn json_fields(row: &Row) -> [(&'static str, Json); 22] {
         ("last_check", Json::text(row.last_check.as_deref())),
         ("error", Json::text(row.error.as_deref())),
         ("restart_in", Json::number(row.restart_in.map(|seconds| format!("{seconds:.3}")))),
+        ("listen", Json::List(row.listen.clone())),
         ("file", Json::text(row.file.as_deref())),
         ("cmd", Json::text(row.cmd.as_deref())),
         ("log", Json::text(row.log.as_deref())),
