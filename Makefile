@@ -59,6 +59,7 @@ bench:
 	python3 bench/log_throughput.py
 	python3 bench/compare.py
 	python3 bench/scale.py
+	python3 bench/listen.py
 
 # target/dist/going-VERSION-ARCH-linux.tar.gz and its .sha256: both binaries,
 # the man pages, the examples, LICENSE, README and CHANGELOG. Sorted names,
