@@ -1097,7 +1097,7 @@ mod tests {
             error("cmd=/bin/true\n\nusr=root\n"),
             ConfigError::at(
                 3,
-                "unknown key \"usr\"; known keys are cmd, cwd, env, user, group, chroot, umask, rlimit, log, log_size, log_keep, shutdown, stop_signal, stop_timeout, restart, success_exit, ready, after, check, check_interval, check_timeout, check_retries and procfile"
+                "unknown key \"usr\"; known keys are cmd, cwd, env, user, group, chroot, umask, rlimit, log, log_size, log_keep, shutdown, stop_signal, stop_timeout, restart, success_exit, ready, after, check, check_interval, check_timeout, check_retries, listen and procfile"
             )
         );
         assert_eq!(error("cmd=/bin/true\ncmd=/bin/false\n"), ConfigError::at(2, "duplicate key \"cmd\""));

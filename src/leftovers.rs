@@ -29,11 +29,11 @@ struct Recorded<'a> {
 }
 
 fn recorded(text: &str) -> Option<Recorded<'_>> {
-    let value = |key: &str| text.lines().find_map(|line| line.strip_prefix(key)?.strip_prefix('='));
+    use crate::protocol::status::{BOOT_ID, PID, START_TIME, value};
     Some(Recorded {
-        pid: value("pid")?.parse().ok()?,
-        boot_id: value("boot_id")?,
-        start_time: value("start_time")?.parse().ok()?,
+        pid: value(text, PID)?.parse().ok()?,
+        boot_id: value(text, BOOT_ID)?,
+        start_time: value(text, START_TIME)?.parse().ok()?,
     })
 }
 

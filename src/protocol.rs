@@ -1,5 +1,6 @@
 //! What going and goingctl agree on: where the run directory is and what
-//! its files are called, how big a status file may be, the control FIFO's
+//! its files are called, the status file's format (its keys, one line per
+//! value, how values are made safe, how big it may be), the control FIFO's
 //! command lines, and signal names. One module, so that the two programs
 //! cannot drift apart.
 
@@ -24,6 +25,106 @@ pub const LOADED: &str = ".loaded";
 pub const MAX_COMMAND_LINE: usize = 512;
 /// A status file is far smaller; a larger file in the run directory is none of going's.
 pub const MAX_STATUS_FILE: usize = 4096;
+
+/// A status file (`DIR/NAME`, and `.going` with [`status::PID`], [`status::START_TIME`]
+/// and [`status::TRACKING`]): one `key=value` line per field, `state=` first in a
+/// service's. going(8) says what each key means.
+pub mod status {
+    use alloc::string::String;
+    use core::fmt::Write;
+
+    pub const STATE: &str = "state";
+    pub const PID: &str = "pid";
+    pub const BOOT_ID: &str = "boot_id";
+    pub const START_TIME: &str = "start_time";
+    pub const SINCE: &str = "since";
+    pub const SINCE_MONO: &str = "since_mono";
+    pub const READY_MONO: &str = "ready_mono";
+    pub const WAITING_FOR: &str = "waiting_for";
+    pub const STATUS_TEXT: &str = "status_text";
+    pub const ERROR: &str = "error";
+    pub const CGROUP: &str = "cgroup";
+    pub const FILE: &str = "file";
+    pub const CMD: &str = "cmd";
+    pub const LISTEN: &str = "listen";
+    pub const USER: &str = "user";
+    pub const LOG: &str = "log";
+    pub const HEALTH: &str = "health";
+    pub const LAST_CHECK: &str = "last_check";
+    pub const LAST_CHECK_MONO: &str = "last_check_mono";
+    pub const RESTARTS: &str = "restarts";
+    pub const LAST_EXIT: &str = "last_exit";
+    pub const NEXT_START_MONO: &str = "next_start_mono";
+    pub const STOP_SIGNAL: &str = "stop_signal";
+    pub const STOP_TIMEOUT: &str = "stop_timeout";
+    pub const RESTART: &str = "restart";
+    /// In `.going`: how going tracks services.
+    pub const TRACKING: &str = "tracking";
+
+    /// The longest value: a list (`cmd`, `waiting_for`) is cut there with ` ...`, so that
+    /// a file stays below [`super::MAX_STATUS_FILE`].
+    pub const MAX_VALUE: usize = 1024;
+
+    /// Writes a status file's lines: each value on one line (control characters become
+    /// spaces), cut at [`MAX_VALUE`] bytes.
+    #[derive(Default)]
+    pub struct Writer(String);
+
+    impl Writer {
+        pub fn field(&mut self, key: &str, value: impl core::fmt::Display) -> &mut Self {
+            let start = self.0.len() + key.len() + 1;
+            let _ = write!(self.0, "{key}={value}");
+            if self.0[start..].contains(|c: char| c.is_control()) {
+                let safe: String = self.0[start..].chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+                self.0.replace_range(start.., &safe);
+            }
+            if self.0.len() - start > MAX_VALUE {
+                let mut end = start + MAX_VALUE - 4;
+                while !self.0.is_char_boundary(end) {
+                    end -= 1;
+                }
+                self.0.truncate(end);
+                self.0.push_str(" ...");
+            }
+            self.0.push('\n');
+            self
+        }
+
+        /// Items separated by spaces; nothing for none.
+        pub fn list<T: core::fmt::Display>(&mut self, key: &str, items: &[T]) -> &mut Self {
+            if !items.is_empty() {
+                self.field(key, Spaced(items));
+            }
+            self
+        }
+
+        pub fn finish(self) -> String {
+            self.0
+        }
+    }
+
+    struct Spaced<'a, T>(&'a [T]);
+
+    impl<T: core::fmt::Display> core::fmt::Display for Spaced<'_, T> {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            for (at, item) in self.0.iter().enumerate() {
+                write!(f, "{}{item}", if at == 0 { "" } else { " " })?;
+            }
+            Ok(())
+        }
+    }
+
+    /// The fields of a service's status file, in order; `None` when `text` is none (it does
+    /// not start with `state=`: a file in the run directory that is none of going's).
+    pub fn fields(text: &str) -> Option<impl Iterator<Item = (&str, &str)>> {
+        text.starts_with("state=").then(|| text.lines().filter_map(|line| line.split_once('=')))
+    }
+
+    /// The value of `key` in a status file (or `.going`).
+    pub fn value<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+        text.lines().find_map(|line| line.strip_prefix(key)?.strip_prefix('='))
+    }
+}
 
 /// What a user asks of one service through goingctl.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -145,6 +246,21 @@ mod tests {
         assert_eq!(signal_number("9"), Some(9));
         assert_eq!(signal_number("65"), None);
         assert_eq!(signal_number("NOPE"), None);
+    }
+
+    #[test]
+    fn status_values_stay_on_their_line_and_below_the_limit() {
+        let mut writer = status::Writer::default();
+        writer.field(status::STATE, "up").field(status::STATUS_TEXT, "two\nlines\x1b[2J");
+        writer.list(status::WAITING_FOR, &["db", "cache"]).list::<&str>(status::LISTEN, &[]);
+        writer.field(status::CMD, "x".repeat(2000));
+        let text = writer.finish();
+        let fields: Vec<(&str, &str)> = status::fields(&text).unwrap().collect();
+        assert_eq!(fields[..3], [("state", "up"), ("status_text", "two lines [2J"), ("waiting_for", "db cache")]);
+        assert_eq!((fields[3].1.len(), fields.len()), (status::MAX_VALUE, 4));
+        assert!(fields[3].1.ends_with(" ..."));
+        assert_eq!(status::value(&text, "waiting_for"), Some("db cache"));
+        assert!(status::fields("pid=1\n").is_none(), "not a status file");
     }
 
     #[test]

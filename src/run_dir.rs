@@ -29,7 +29,7 @@ use crate::supervisor::{Millis, State, Status};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::fmt::{self, Write};
+use core::fmt;
 use rustix::fd::OwnedFd;
 use rustix::fs::{AtFlags, FileType, FlockOperation, Mode, OFlags};
 use rustix::io::Errno;
@@ -121,136 +121,102 @@ pub struct Place<'a> {
     pub cgroup: Option<&'a str>,
 }
 
-/// The longest line of a status file that lists something (`cmd`, `waiting_for`):
-/// the whole file must stay below [`MAX_STATUS_FILE`].
-const MAX_LIST_LINE: usize = 1024;
+/// A command as a shell would read it back: each word quoted when it must be.
+struct ShellWords<'a>(&'a crate::config::Words);
 
-/// Ends the line begun at `start`, cut to [`MAX_LIST_LINE`] bytes with ` ...` when longer.
-fn cut_line(text: &mut String, start: usize) {
-    if text.len() - start > MAX_LIST_LINE {
-        let mut end = start + MAX_LIST_LINE - 4;
-        while !text.is_char_boundary(end) {
-            end -= 1;
+impl fmt::Display for ShellWords<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let plain = |c: char| c.is_ascii_alphanumeric() || "/._-=:,+@%".contains(c);
+        for (at, word) in self.0.iter().enumerate() {
+            f.write_str(if at == 0 { "" } else { " " })?;
+            match !word.is_empty() && word.chars().all(plain) {
+                true => f.write_str(word)?,
+                false => write!(f, "'{}'", word.replace('\'', "'\\''"))?,
+            }
         }
-        text.truncate(end);
-        text.push_str(" ...");
+        Ok(())
     }
-    text.push('\n');
 }
 
-/// A `key=value` line whose value is one line, at most [`MAX_LIST_LINE`] bytes.
-fn push_field(text: &mut String, key: &str, value: &str) {
-    let start = text.len();
-    let _ = write!(text, "{key}=");
-    text.extend(value.chars().map(|c| if c.is_control() { ' ' } else { c }));
-    cut_line(text, start);
-}
-
-/// A word of `cmd` as a shell would read it back: quoted when it must be.
-fn push_shell_word(text: &mut String, word: &str) {
-    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-=:,+@%".contains(c);
-    if !word.is_empty() && word.chars().all(plain) {
-        text.push_str(word);
-        return;
-    }
-    text.push('\'');
-    text.push_str(&word.replace('\'', "'\\''").replace('\n', " "));
-    text.push('\'');
-}
-
+/// The contents of a service's status file ([`crate::protocol::status`]).
 pub fn status_text(status: &Status, now_mono: Millis, now_unix: u64, where_: &Place) -> String {
-    let (identity, cgroup) = (where_.identity.as_ref(), where_.cgroup);
-    let mut text = String::new();
+    use crate::protocol::status::*;
+    let mut file = Writer::default();
     // A running service's since is its start, also once it is ready (ready_mono says when).
     let since = match status.state {
         State::Up { since, .. } => since,
         _ => status.since,
     };
     let since_unix = now_unix.saturating_sub(now_mono.saturating_sub(since) / 1000);
-    let _ = writeln!(text, "state={}", state_name(&status.state));
+    file.field(STATE, state_name(&status.state));
     if let State::Up { pid, .. } | State::Stopping { pid, .. } = status.state {
-        let _ = writeln!(text, "pid={}", pid.as_raw_nonzero());
+        file.field(PID, pid.as_raw_nonzero());
     }
-    if let Some(ProcessIdentity { boot_id, start_time }) = identity {
-        let _ = writeln!(text, "boot_id={boot_id}\nstart_time={start_time}");
+    if let Some(ProcessIdentity { boot_id, start_time }) = &where_.identity {
+        file.field(BOOT_ID, boot_id).field(START_TIME, start_time);
     }
-    let _ = writeln!(text, "since={since_unix}\nsince_mono={}", since * 1_000_000);
+    file.field(SINCE, since_unix).field(SINCE_MONO, since * 1_000_000);
     if let State::Up { ready: true, .. } = status.state {
-        let _ = writeln!(text, "ready_mono={}", status.since * 1_000_000);
+        file.field(READY_MONO, status.since * 1_000_000);
     }
-    if let (State::Waiting, [first, rest @ ..]) = (status.state, status.waiting_for) {
-        let start = text.len();
-        let _ = write!(text, "waiting_for={first}");
-        rest.iter().for_each(|name| _ = write!(text, " {name}"));
-        cut_line(&mut text, start);
+    if status.state == State::Waiting {
+        file.list(WAITING_FOR, status.waiting_for);
     }
     if let Some(status_text) = status.status_text {
-        let _ = writeln!(text, "status_text={status_text}");
+        file.field(STATUS_TEXT, status_text);
     }
     match (status.refusal, status.start_error) {
-        (Some(refusal), Some(start)) => push_field(&mut text, "error", &format!("{refusal}; {start}")),
-        (Some(error), None) | (None, Some(error)) => push_field(&mut text, "error", error),
+        (Some(refusal), Some(start)) => _ = file.field(ERROR, format_args!("{refusal}; {start}")),
+        (Some(error), None) | (None, Some(error)) => _ = file.field(ERROR, error),
         (None, None) => {}
     }
-    if let Some(cgroup) = cgroup {
-        let _ = writeln!(text, "cgroup={cgroup}");
+    if let Some(cgroup) = where_.cgroup {
+        file.field(CGROUP, cgroup);
     }
     let spec = status.spec;
-    let _ = writeln!(text, "file={}/{}", where_.services, spec.settings().app.as_deref().unwrap_or(where_.name));
-    let start = text.len();
-    text.push_str("cmd=");
-    for (at, word) in spec.argv.iter().enumerate() {
-        if at > 0 {
-            text.push(' ');
-        }
-        push_shell_word(&mut text, word);
-    }
-    cut_line(&mut text, start);
-    if let [first, rest @ ..] = &spec.settings().listen[..] {
-        let start = text.len();
-        let _ = write!(text, "listen={}", first.address);
-        rest.iter().for_each(|listen| _ = write!(text, " {}", listen.address));
-        cut_line(&mut text, start);
-    }
+    file.field(FILE, format_args!("{}/{}", where_.services, spec.settings().app.as_deref().unwrap_or(where_.name)));
+    file.field(CMD, ShellWords(&spec.argv));
+    let addresses: Vec<&crate::config::Address> = spec.settings().listen.iter().map(|listen| &listen.address).collect();
+    file.list(LISTEN, &addresses);
     if let Some((_, user)) = &spec.settings().user {
-        let _ = writeln!(text, "user={user}");
+        file.field(USER, user);
     }
     match &spec.settings().log {
-        Some(LogTarget::File { path, .. }) => _ = writeln!(text, "log={path}"),
-        Some(LogTarget::Stdout) => _ = writeln!(text, "log=-"),
+        Some(LogTarget::File { path, .. }) => _ = file.field(LOG, path),
+        Some(LogTarget::Stdout) => _ = file.field(LOG, "-"),
         None => {}
     }
     if let Some(health) = status.health {
         match health.failed {
             (failed @ 1.., retries) if health.name == "healthy" => {
-                _ = writeln!(text, "health=healthy ({failed} of {retries} checks failed)")
+                file.field(HEALTH, format_args!("healthy ({failed} of {retries} checks failed)"))
             }
-            _ => _ = writeln!(text, "health={}", health.name),
-        }
+            _ => file.field(HEALTH, health.name),
+        };
         if let Some((outcome, at)) = health.last {
-            let _ = writeln!(text, "last_check={outcome}\nlast_check_mono={}", at * 1_000_000);
+            file.field(LAST_CHECK, outcome).field(LAST_CHECK_MONO, at * 1_000_000);
         }
     }
-    let _ = writeln!(text, "restarts={}", status.restarts);
+    file.field(RESTARTS, status.restarts);
     match status.last_exit {
-        Some(Exit::Code(code)) => _ = writeln!(text, "last_exit=exit {code}"),
-        Some(Exit::Signal(signal)) => _ = writeln!(text, "last_exit=signal {}", show_signal(signal)),
+        Some(Exit::Code(code)) => _ = file.field(LAST_EXIT, format_args!("exit {code}")),
+        Some(Exit::Signal(signal)) => _ = file.field(LAST_EXIT, format_args!("signal {}", show_signal(signal))),
         None => {}
     }
     if let State::Backoff { until } = status.state {
-        let _ = writeln!(text, "next_start_mono={}", until * 1_000_000);
+        file.field(NEXT_START_MONO, until * 1_000_000);
     }
     let default = StopPolicy::DEFAULT;
     if status.stop_signal != default.signal {
-        let _ = writeln!(text, "stop_signal={}", show_signal(status.stop_signal));
+        file.field(STOP_SIGNAL, show_signal(status.stop_signal));
     }
     if status.stop_timeout != default.timeout {
-        let _ = writeln!(text, "stop_timeout={}", crate::clock::exact_seconds(status.stop_timeout));
+        file.field(STOP_TIMEOUT, crate::clock::exact_seconds(status.stop_timeout));
     }
     if status.restart != default.restart {
-        let _ = writeln!(text, "restart={}", status.restart.name());
+        file.field(RESTART, status.restart.name());
     }
-    text
+    file.finish()
 }
 
 /// Opens `name` in `dir` for reading without following a symlink or
@@ -352,7 +318,10 @@ impl RunDir {
     pub fn describe_going(&mut self, tracking: &str) {
         let pid = rustix::process::getpid().as_raw_nonzero().get();
         let start_time = proc_stat::read(pid).map_or(0, |stat| stat.start_time);
-        self.about_going = format!("pid={pid}\nstart_time={start_time}\ntracking={tracking}\n");
+        use crate::protocol::status::{PID, START_TIME, TRACKING, Writer};
+        let mut about = Writer::default();
+        about.field(PID, pid).field(START_TIME, start_time).field(TRACKING, tracking);
+        self.about_going = about.finish();
         if let Some(dir) = &self.dir {
             let _ = write_status(dir, ABOUT_GOING, &self.about_going);
         }
@@ -384,10 +353,10 @@ impl RunDir {
 
     /// The text of the status file of a refused file `name` that no service runs.
     pub fn render_refused(&self, name: &str, error: &str) -> String {
-        let mut text = String::from("state=error\n");
-        push_field(&mut text, "error", error);
-        let _ = writeln!(text, "file={}/{name}", self.services);
-        text
+        use crate::protocol::status::{ERROR, FILE, STATE, Writer};
+        let mut file = Writer::default();
+        file.field(STATE, "error").field(ERROR, error).field(FILE, format_args!("{}/{name}", self.services));
+        file.finish()
     }
 
     /// Writes service `name`'s status file, holding `text` ([`RunDir::render`]).
@@ -430,7 +399,7 @@ impl RunDir {
             let Some(text) = open_regular(dir, &name).as_ref().and_then(read_small) else {
                 continue;
             };
-            if text.starts_with("state=") {
+            if crate::protocol::status::fields(&text).is_some() {
                 let _ = rustix::fs::unlinkat(dir, name.as_str(), AtFlags::empty());
                 statuses.push((name, text));
             }

@@ -22,10 +22,11 @@
 //!
 //! The child's setup, in order: a new session, every signal back to
 //! default with nothing blocked, stdin on /dev/null and stdout and stderr
-//! on /dev/null or the service's log pipe, the readiness pipe at descriptor
-//! N for `ready=fd:N`, resource limits, umask, chroot, the working
+//! on /dev/null or the service's log pipe, its `listen=` sockets at
+//! descriptors 3, 4, ... (and `LISTEN_PID=` its pid in the environment),
+//! the readiness pipe at descriptor N for `ready=fd:N`, resource limits, umask, chroot, the working
 //! directory, groups, gid, uid, exec. Every descriptor going holds is
-//! close-on-exec, so only 0, 1 and 2 (and N) reach the service. When a step
+//! close-on-exec, so only 0, 1 and 2 (and its sockets and N) reach the service. When a step
 //! fails the child writes the step and errno to its report pipe and exits
 //! 127 (not found) or 126.
 
@@ -237,8 +238,6 @@ pub struct Spawner {
     ready_slot: OwnedFd,
     report_slot: OwnedFd,
     cgroup_slot: OwnedFd,
-    /// Where a start's `listen=` sockets wait, in order, while its child starts.
-    listen_slots: [OwnedFd; MAX_LISTEN],
     /// The helper keeps only descriptors below this: the slots are the highest of them.
     keep_below: u32,
     /// The kernel lets a helper share going's table and then drop most of it.
@@ -366,13 +365,8 @@ impl Spawner {
         let dev_null = rustix::fs::open(c"/dev/null", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())?;
         let slot = || rustix::io::fcntl_dupfd_cloexec(&dev_null, 0);
         let [output_slot, ready_slot, report_slot, cgroup_slot] = [slot()?, slot()?, slot()?, slot()?];
-        let mut listen_slots = Vec::new();
-        for _ in 0..MAX_LISTEN {
-            listen_slots.push(slot()?);
-        }
-        let listen_slots: [OwnedFd; MAX_LISTEN] = listen_slots.try_into().map_err(|_| Errno::INVAL)?;
         let slots = [&dev_null, &output_slot, &ready_slot, &report_slot, &cgroup_slot];
-        let highest = slots.iter().chain(&listen_slots.each_ref()).map(|fd| fd.as_raw_fd()).max();
+        let highest = slots.map(|fd| fd.as_raw_fd()).into_iter().max();
         Ok(Spawner {
             stack: crate::rt::ChildStack::new()?,
             keep_below: highest.unwrap_or(0) as u32 + 1,
@@ -381,7 +375,6 @@ impl Spawner {
             ready_slot,
             report_slot,
             cgroup_slot,
-            listen_slots,
             share_fds: crate::rt::can_unshare_fds(),
             nofile,
             ignored: crate::rt::ignored_signals(),
@@ -407,10 +400,7 @@ impl Spawner {
         if let Some(cgroup) = stdio.cgroup {
             rustix::io::dup3(cgroup, &mut self.cgroup_slot, DupFlags::CLOEXEC)?;
         }
-        for (socket, slot) in stdio.listen.iter().zip(&mut self.listen_slots) {
-            rustix::io::dup3(socket, slot, DupFlags::CLOEXEC)?;
-        }
-        let listen = &self.listen_slots[..stdio.listen.len().min(MAX_LISTEN)];
+        let listen = &stdio.listen[..stdio.listen.len().min(MAX_LISTEN)];
         let cgroup = stdio.cgroup.map(|_| self.cgroup_slot.as_fd());
         let fds = ChildFds {
             input: self.dev_null.as_fd(),
@@ -419,7 +409,10 @@ impl Spawner {
             report: self.report_slot.as_fd(),
             listen,
         };
-        let unshare_below = self.share_fds.then_some(self.keep_below);
+        // A start with sockets takes a copy of going's whole table (its sockets lie anywhere
+        // in it) instead of the few slots: it costs more, and only services with listen=.
+        let share_fds = self.share_fds && listen.is_empty();
+        let unshare_below = share_fds.then_some(self.keep_below);
         let (nofile, ignored, going) = (&self.nofile, self.ignored, rustix::process::getpid());
         let mut forked: Result<Option<Pid>, Errno> = Ok(None);
         let mut helper = || -> core::convert::Infallible {
@@ -461,16 +454,12 @@ impl Spawner {
         // SAFETY: the helper makes system calls only and writes only `forked`; it ends in exit
         // after unshare_fds_below and fork_beside, which no other user and no file system can
         // hold up. The new process runs on its own copy of memory and is not waited for.
-        let helper = unsafe { crate::rt::spawn(&mut self.stack, self.share_fds, &mut helper) };
+        let helper = unsafe { crate::rt::spawn(&mut self.stack, share_fds, &mut helper) };
         // The helper has exited and the child has its own copies: the slots used go back to
         // /dev/null (the report slot always: going must hold no write end of a report pipe).
         let used = [stdio.output.is_some(), stdio.ready.is_some(), true, stdio.cgroup.is_some()];
         let slots = [&mut self.output_slot, &mut self.ready_slot, &mut self.report_slot, &mut self.cgroup_slot];
-        let listen = self.listen_slots.iter_mut().take(stdio.listen.len());
         for (slot, _) in slots.into_iter().zip(used).filter(|(_, used)| *used) {
-            let _ = rustix::io::dup3(&self.dev_null, slot, DupFlags::CLOEXEC);
-        }
-        for slot in listen {
             let _ = rustix::io::dup3(&self.dev_null, slot, DupFlags::CLOEXEC);
         }
         // The helper is exiting (CLONE_VFORK returned at its exit): reap it now, by pid. It has
@@ -486,14 +475,14 @@ impl Spawner {
 }
 
 /// The descriptors the child puts at 0, 1, 2, 3... (its sockets) and N, and its report
-/// pipe: all below the slots' end.
+/// pipe: all below the slots' end, but the sockets (in a copy of going's whole table).
 #[derive(Clone, Copy)]
 struct ChildFds<'a> {
     input: BorrowedFd<'a>,
     output: BorrowedFd<'a>,
     ready: Option<(BorrowedFd<'a>, u16)>,
     report: BorrowedFd<'a>,
-    listen: &'a [OwnedFd],
+    listen: &'a [BorrowedFd<'a>],
 }
 
 /// Turns a failed system call of the child's into the step that failed.

@@ -46,7 +46,7 @@ fn comment_only_edit_does_not_restart() {
 fn invalid_file_beside_valid_ones_is_reported_with_its_line_and_skipped() {
     let going = Going::start(&[("good", "cmd=/bin/sleep 1000\n"), ("bad", "cmd=/bin/sleep 1000\n\nusr=root\n")]);
     going.service_pid("good", 1);
-    let expected = "going: bad:3: unknown key \"usr\"; known keys are cmd, cwd, env, user, group, chroot, umask, rlimit, log, log_size, log_keep, shutdown, stop_signal, stop_timeout, restart, success_exit, ready, after, check, check_interval, check_timeout, check_retries and procfile (not started; a running instance keeps running)";
+    let expected = "going: bad:3: unknown key \"usr\"; known keys are cmd, cwd, env, user, group, chroot, umask, rlimit, log, log_size, log_keep, shutdown, stop_signal, stop_timeout, restart, success_exit, ready, after, check, check_interval, check_timeout, check_retries, listen and procfile (not started; a running instance keeps running)";
     going.wait_log(expected);
     going.wait_log("going: configuration: 1 added, 0 removed, 0 changed");
     assert_eq!(going.count_log("going: bad: started"), 0);

@@ -16,7 +16,7 @@ use going::config::StopPolicy;
 use going::proc_stat::{self, ProcessStat};
 use going::protocol::{
     ABOUT_GOING, CONTROL, Control, DEFAULT_RUN_DIR, LOADED, LOCK, MAX_STATUS_FILE, command_line, show_signal,
-    signal_number,
+    signal_number, status,
 };
 
 /// How a service stops when its file says nothing: what a status file leaves out.
@@ -79,10 +79,7 @@ fn read_plain(path: &Path, limit: usize) -> Option<String> {
 /// file that starts with `state=`.
 fn read_status(run_dir: &Path, name: &str) -> Option<Status> {
     let text = read_plain(&run_dir.join(name), MAX_STATUS_FILE)?;
-    if !text.starts_with("state=") {
-        return None;
-    }
-    Some(text.lines().filter_map(|line| line.split_once('=')).map(|(k, v)| (k.into(), v.into())).collect())
+    Some(status::fields(&text)?.map(|(key, value)| (key.into(), value.into())).collect())
 }
 
 /// The open(2) flags std does not name.
@@ -127,8 +124,8 @@ fn not_running(run_dir: &Path) -> Failure {
 fn ensure_going_runs(run_dir: &Path) -> Result<(), Failure> {
     trust_run_dir(run_dir)?;
     let about = read_plain(&run_dir.join(ABOUT_GOING), MAX_STATUS_FILE).unwrap_or_default();
-    let field = |key: &str| about.lines().find_map(|line| line.strip_prefix(key)?.strip_prefix('='));
-    let (Some(pid), Some(start_time)) = (field("pid"), field("start_time")) else {
+    let (Some(pid), Some(start_time)) = (status::value(&about, status::PID), status::value(&about, status::START_TIME))
+    else {
         return Err(not_running(run_dir));
     };
     if stat_of(pid).is_some_and(|stat| start_time.parse() == Ok(stat.start_time)) {
@@ -148,7 +145,7 @@ fn ensure_going_runs(run_dir: &Path) -> Result<(), Failure> {
 /// How going tracks its services, from `.going`: its cgroups, or why it has none.
 fn tracking(run_dir: &Path) -> Option<String> {
     let about = read_plain(&run_dir.join(ABOUT_GOING), MAX_STATUS_FILE)?;
-    about.lines().find_map(|line| line.strip_prefix("tracking=")).map(String::from)
+    status::value(&about, status::TRACKING).map(String::from)
 }
 
 /// A path as the system calls take it.
@@ -181,7 +178,7 @@ fn services_named(run_dir: &Path, name: &str, all: &[String]) -> Vec<String> {
     all.iter()
         .filter(|other| other.strip_prefix(name).is_some_and(|rest| rest.starts_with('.')))
         .filter(|other| {
-            let file = read_status(run_dir, other).and_then(|status| status.get("file").cloned());
+            let file = read_status(run_dir, other).and_then(|status| status.get(status::FILE).cloned());
             file.is_some_and(|file| file.ends_with(&app_file))
         })
         .cloned()
@@ -316,43 +313,48 @@ fn number(status: &Status, key: &str) -> Option<u64> {
 }
 
 fn row(run_dir: &Path, name: &str, status: &Status, now: u64) -> Row {
-    let pid = number(status, "pid").filter(|&pid| pid > 1).map(|pid| pid.to_string());
-    let since = number(status, "since_mono");
-    let waiting_for = status.get("waiting_for").map_or_else(Vec::new, |names| {
-        let state_of = |name: &str| read_status(run_dir, name).and_then(|status| status.get("state").cloned());
+    let pid = number(status, status::PID).filter(|&pid| pid > 1).map(|pid| pid.to_string());
+    let since = number(status, status::SINCE_MONO);
+    let waiting_for = status.get(status::WAITING_FOR).map_or_else(Vec::new, |names| {
+        let state_of = |name: &str| read_status(run_dir, name).and_then(|status| status.get(status::STATE).cloned());
         names.split(' ').map(|name| (name.to_owned(), state_of(name))).collect()
     });
-    let next_start = number(status, "next_start_mono");
-    let ready = number(status, "ready_mono");
+    let next_start = number(status, status::NEXT_START_MONO);
+    let ready = number(status, status::READY_MONO);
     Row {
         name: name.to_owned(),
-        state: status.get("state").cloned().unwrap_or_else(|| "?".into()),
-        usage: match status.get("cgroup") {
+        state: status.get(status::STATE).cloned().unwrap_or_else(|| "?".into()),
+        usage: match status.get(status::CGROUP) {
             Some(cgroup) if pid.is_some() => cgroup_usage(cgroup),
             _ => pid.as_deref().and_then(usage_of),
         },
         pid,
         uptime_seconds: since.map(|since| now.saturating_sub(since) / 1_000_000_000),
-        restarts: number(status, "restarts").unwrap_or(0).to_string(),
-        last_exit: status.get("last_exit").cloned(),
-        stop_signal: status.get("stop_signal").cloned().unwrap_or_else(|| show_signal(DEFAULT.signal).to_string()),
+        restarts: number(status, status::RESTARTS).unwrap_or(0).to_string(),
+        last_exit: status.get(status::LAST_EXIT).cloned(),
+        stop_signal: status
+            .get(status::STOP_SIGNAL)
+            .cloned()
+            .unwrap_or_else(|| show_signal(DEFAULT.signal).to_string()),
         stop_timeout: status
-            .get("stop_timeout")
+            .get(status::STOP_TIMEOUT)
             .filter(|value| is_decimal(value))
             .cloned()
             .unwrap_or_else(|| (DEFAULT.timeout / 1000).to_string()),
-        restart: status.get("restart").cloned().unwrap_or_else(|| DEFAULT.restart.name().into()),
+        restart: status.get(status::RESTART).cloned().unwrap_or_else(|| DEFAULT.restart.name().into()),
         waiting_for,
-        error: status.get("error").cloned(),
+        error: status.get(status::ERROR).cloned(),
         restart_in: next_start.map(|next| next.saturating_sub(now) as f64 / 1e9),
-        listen: status.get("listen").map_or_else(Vec::new, |listen| listen.split(' ').map(String::from).collect()),
+        listen: status
+            .get(status::LISTEN)
+            .map_or_else(Vec::new, |listen| listen.split(' ').map(String::from).collect()),
         ready_seconds: ready.zip(since).map(|(ready, since)| ready.saturating_sub(since) as f64 / 1e9),
-        status_text: status.get("status_text").cloned(),
-        health: status.get("health").cloned(),
-        last_check: status.get("last_check").cloned(),
-        file: status.get("file").cloned(),
-        cmd: status.get("cmd").cloned(),
-        log: status.get("log").cloned(),
+        status_text: status.get(status::STATUS_TEXT).cloned(),
+        health: status.get(status::HEALTH).cloned(),
+        last_check: status.get(status::LAST_CHECK).cloned(),
+        file: status.get(status::FILE).cloned(),
+        cmd: status.get(status::CMD).cloned(),
+        log: status.get(status::LOG).cloned(),
     }
 }
 
@@ -644,10 +646,10 @@ fn control(run_dir: &Path, command: &str, args: &[String]) -> Result<u8, Failure
         }
         for service in services {
             let Some(status) = read_status(run_dir, &service) else { continue };
-            if status.get("state").is_some_and(|state| state == "error") {
+            if status.get(status::STATE).is_some_and(|state| state == "error") {
                 // A refused file runs nothing: there is nothing to act on until it is fixed.
                 if name != "--all" {
-                    let error = status.get("error").map_or("", String::as_str);
+                    let error = status.get(status::ERROR).map_or("", String::as_str);
                     eprintln!("goingctl: {service}: its file was refused, so nothing runs: {error}");
                     code = EXIT_UNKNOWN_SERVICE;
                 }
@@ -679,15 +681,15 @@ fn readiness(run_dir: &Path, name: &str) -> WaitOutcome {
             false => WaitOutcome::NotYet(format!("{name} (going is still starting)")),
         };
     };
-    let state = status.get("state").map_or("?", String::as_str);
+    let state = status.get(status::STATE).map_or("?", String::as_str);
     match state {
         "up" | "done" => WaitOutcome::Ready,
         "failed" => {
-            let exit = status.get("last_exit").map_or(String::new(), |exit| format!(" ({exit})"));
+            let exit = status.get(status::LAST_EXIT).map_or(String::new(), |exit| format!(" ({exit})"));
             WaitOutcome::Failed(format!("{name} failed{exit}"))
         }
         "error" => {
-            let error = status.get("error").map_or("", String::as_str);
+            let error = status.get(status::ERROR).map_or("", String::as_str);
             WaitOutcome::Failed(format!("{name}: its file was refused: {error}"))
         }
         "waiting" => match stuck_dependency(run_dir, &status, &mut Vec::from([name.to_owned()])) {
@@ -701,13 +703,13 @@ fn readiness(run_dir: &Path, name: &str) -> WaitOutcome {
 /// What a waiting service waits for that cannot become ready unless someone acts:
 /// a dependency failed, down, refused or missing, or waiting itself for such a one.
 fn stuck_dependency(run_dir: &Path, status: &Status, seen: &mut Vec<String>) -> Option<String> {
-    for name in status.get("waiting_for")?.split(' ') {
+    for name in status.get(status::WAITING_FOR)?.split(' ') {
         if seen.iter().any(|other| other == name) {
             continue;
         }
         seen.push(name.to_owned());
         let dependency = read_status(run_dir, name);
-        let state = dependency.as_ref().and_then(|status| status.get("state").map(String::as_str));
+        let state = dependency.as_ref().and_then(|status| status.get(status::STATE).map(String::as_str));
         match (state, &dependency) {
             (Some("backoff"), _) => {}
             (Some("waiting"), Some(dependency)) => {
@@ -967,7 +969,7 @@ fn log(run_dir: &Path, args: &[String]) -> Result<u8, Failure> {
     let mut followed = Vec::new();
     for (prefix, status) in services {
         let shown = if prefix.is_empty() { name.to_owned() } else { format!("{name}.{prefix}") };
-        match status.get("log").map(String::as_str) {
+        match status.get(status::LOG).map(String::as_str) {
             Some("-") => return Err(Failure(1, format!("{shown}: its output goes to going's stdout (log=-)"))),
             Some(path) if path.starts_with('/') => followed.push(Followed::open(prefix, PathBuf::from(path))),
             _ => return Err(Failure(1, format!("{shown}: its output goes to /dev/null (no log= in its file)"))),
