@@ -309,9 +309,30 @@ impl Settings {
         listen: Vec::new(),
     };
 
-    /// What a running service does not see change until its next stop, start or check.
-    fn without_next_time(&self) -> Settings {
-        Settings { stop: StopPolicy::DEFAULT, after: None, check: None, ..self.clone() }
+    /// What a running process depends on: every key but those that apply to the next
+    /// stop, start or check (the stop policy, `after=`, `check=`). Written out whole, so
+    /// that a new key must be placed on one side or the other.
+    #[allow(clippy::type_complexity)]
+    fn of_the_run(&self) -> impl PartialEq + '_ {
+        let Settings {
+            cwd,
+            shutdown,
+            stop: _,
+            env,
+            user,
+            group,
+            identity,
+            chroot,
+            umask,
+            rlimits,
+            log,
+            ready,
+            after: _,
+            check: _,
+            app,
+            listen,
+        } = self;
+        ((cwd, shutdown, env, user, group), (identity, chroot, umask, rlimits), (log, ready, app, listen))
     }
 }
 
@@ -366,7 +387,7 @@ impl ServiceSpec {
     /// policy, `after=` and the health check (which apply to the next stop, the next
     /// start and the next check) is the same.
     pub fn runs_like(&self, other: &ServiceSpec) -> bool {
-        self.argv == other.argv && self.settings().without_next_time() == other.settings().without_next_time()
+        self.argv == other.argv && self.settings().of_the_run() == other.settings().of_the_run()
     }
 }
 

@@ -20,21 +20,20 @@ pub const EXIT_DATA_ERROR: i32 = 65;
 pub fn check(dir: &CStr) -> i32 {
     let mut logger = Logger::stderr_only();
     let shown = dir.to_string_lossy();
-    let scan = match service_dir::scan(dir, None, &[], &[], MAX_SERVICES, &mut ToldErrors::default(), &mut logger) {
+    let mut scan = match service_dir::scan(dir, None, &[], &[], MAX_SERVICES, &mut ToldErrors::default(), &mut logger) {
         Ok(scan) => scan,
         Err(error) => {
             logger.log(Severity::Error, format_args!("{shown}: {error}"));
             return EXIT_DATA_ERROR;
         }
     };
-    // Sorted by name: the scan reads names in order and a Procfile's processes follow their file.
-    let mut specs: Vec<(&str, &ServiceSpec)> = (scan.services.iter())
+    scan.services.sort_by(crate::supervisor::by_name);
+    let specs: Vec<(&str, &ServiceSpec)> = (scan.services.iter())
         .filter_map(|(name, scanned)| match scanned {
             Scanned::Valid(spec) => Some((name.as_str(), &**spec)),
             Scanned::Unread | Scanned::Refused(_) => None,
         })
         .collect();
-    specs.sort_by(|a, b| a.0.cmp(b.0));
     let spec_of = |name: &str| specs.binary_search_by(|(other, _)| (*other).cmp(name)).ok().map(|at| specs[at].1);
     let ordered: Vec<String> =
         specs.iter().filter(|(_, spec)| !spec.after().is_empty()).map(|(name, _)| String::from(*name)).collect();

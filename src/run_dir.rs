@@ -148,73 +148,73 @@ pub fn status_text(status: &Status, now_mono: Millis, now_unix: u64, where_: &Pl
         _ => status.since,
     };
     let since_unix = now_unix.saturating_sub(now_mono.saturating_sub(since) / 1000);
-    file.field(STATE, state_name(&status.state));
+    file.field(STATE, &state_name(&status.state));
     if let State::Up { pid, .. } | State::Stopping { pid, .. } = status.state {
-        file.field(PID, pid.as_raw_nonzero());
+        file.field(PID, &pid.as_raw_nonzero());
     }
     if let Some(ProcessIdentity { boot_id, start_time }) = &where_.identity {
-        file.field(BOOT_ID, boot_id).field(START_TIME, start_time);
+        file.field(BOOT_ID, &boot_id).field(START_TIME, &start_time);
     }
-    file.field(SINCE, since_unix).field(SINCE_MONO, since * 1_000_000);
+    file.field(SINCE, &since_unix).field(SINCE_MONO, &(since * 1_000_000));
     if let State::Up { ready: true, .. } = status.state {
-        file.field(READY_MONO, status.since * 1_000_000);
+        file.field(READY_MONO, &(status.since * 1_000_000));
     }
     if status.state == State::Waiting {
         file.list(WAITING_FOR, status.waiting_for);
     }
     if let Some(status_text) = status.status_text {
-        file.field(STATUS_TEXT, status_text);
+        file.field(STATUS_TEXT, &status_text);
     }
     match (status.refusal, status.start_error) {
-        (Some(refusal), Some(start)) => _ = file.field(ERROR, format_args!("{refusal}; {start}")),
-        (Some(error), None) | (None, Some(error)) => _ = file.field(ERROR, error),
+        (Some(refusal), Some(start)) => _ = file.field(ERROR, &format_args!("{refusal}; {start}")),
+        (Some(error), None) | (None, Some(error)) => _ = file.field(ERROR, &error),
         (None, None) => {}
     }
     if let Some(cgroup) = where_.cgroup {
-        file.field(CGROUP, cgroup);
+        file.field(CGROUP, &cgroup);
     }
     let spec = status.spec;
-    file.field(FILE, format_args!("{}/{}", where_.services, spec.settings().app.as_deref().unwrap_or(where_.name)));
-    file.field(CMD, ShellWords(&spec.argv));
+    file.field(FILE, &format_args!("{}/{}", where_.services, spec.settings().app.as_deref().unwrap_or(where_.name)));
+    file.field(CMD, &ShellWords(&spec.argv));
     let addresses: Vec<&crate::config::Address> = spec.settings().listen.iter().map(|listen| &listen.address).collect();
     file.list(LISTEN, &addresses);
     if let Some((_, user)) = &spec.settings().user {
-        file.field(USER, user);
+        file.field(USER, &user);
     }
     match &spec.settings().log {
-        Some(LogTarget::File { path, .. }) => _ = file.field(LOG, path),
-        Some(LogTarget::Stdout) => _ = file.field(LOG, "-"),
+        Some(LogTarget::File { path, .. }) => _ = file.field(LOG, &path),
+        Some(LogTarget::Stdout) => _ = file.field(LOG, &"-"),
         None => {}
     }
     if let Some(health) = status.health {
         match health.failed {
             (failed @ 1.., retries) if health.name == "healthy" => {
-                file.field(HEALTH, format_args!("healthy ({failed} of {retries} checks failed)"))
+                file.field(HEALTH, &format_args!("healthy ({failed} of {retries} checks failed)"))
             }
-            _ => file.field(HEALTH, health.name),
+            _ => file.field(HEALTH, &health.name),
         };
         if let Some((outcome, at)) = health.last {
-            file.field(LAST_CHECK, outcome).field(LAST_CHECK_MONO, at * 1_000_000);
+            file.field(LAST_CHECK, &outcome).field(LAST_CHECK_MONO, &(at * 1_000_000));
         }
     }
-    file.field(RESTARTS, status.restarts);
+    file.field(RESTARTS, &status.restarts);
     match status.last_exit {
-        Some(Exit::Code(code)) => _ = file.field(LAST_EXIT, format_args!("exit {code}")),
-        Some(Exit::Signal(signal)) => _ = file.field(LAST_EXIT, format_args!("signal {}", show_signal(signal))),
+        Some(Exit::Code(code)) => _ = file.field(LAST_EXIT, &format_args!("exit {code}")),
+        Some(Exit::Signal(signal)) => _ = file.field(LAST_EXIT, &format_args!("signal {}", show_signal(signal))),
         None => {}
     }
     if let State::Backoff { until } = status.state {
-        file.field(NEXT_START_MONO, until * 1_000_000);
+        file.field(NEXT_START_MONO, &(until * 1_000_000));
     }
     let default = StopPolicy::DEFAULT;
     if status.stop_signal != default.signal {
-        file.field(STOP_SIGNAL, show_signal(status.stop_signal));
+        file.field(STOP_SIGNAL, &show_signal(status.stop_signal));
     }
     if status.stop_timeout != default.timeout {
-        file.field(STOP_TIMEOUT, crate::clock::exact_seconds(status.stop_timeout));
+        file.field(STOP_TIMEOUT, &crate::clock::exact_seconds(status.stop_timeout));
     }
     if status.restart != default.restart {
-        file.field(RESTART, status.restart.name());
+        file.field(RESTART, &status.restart.name());
     }
     file.finish()
 }
@@ -320,7 +320,7 @@ impl RunDir {
         let start_time = proc_stat::read(pid).map_or(0, |stat| stat.start_time);
         use crate::protocol::status::{PID, START_TIME, TRACKING, Writer};
         let mut about = Writer::default();
-        about.field(PID, pid).field(START_TIME, start_time).field(TRACKING, tracking);
+        about.field(PID, &pid).field(START_TIME, &start_time).field(TRACKING, &tracking);
         self.about_going = about.finish();
         if let Some(dir) = &self.dir {
             let _ = write_status(dir, ABOUT_GOING, &self.about_going);
@@ -355,7 +355,7 @@ impl RunDir {
     pub fn render_refused(&self, name: &str, error: &str) -> String {
         use crate::protocol::status::{ERROR, FILE, STATE, Writer};
         let mut file = Writer::default();
-        file.field(STATE, "error").field(ERROR, error).field(FILE, format_args!("{}/{name}", self.services));
+        file.field(STATE, &"error").field(ERROR, &error).field(FILE, &format_args!("{}/{name}", self.services));
         file.finish()
     }
 

@@ -20,7 +20,6 @@ use crate::log::{Severity, describe};
 use crate::protocol::{Control, Exit, show_signal};
 use crate::table::{Entry, List, Name, Slot, Table};
 use alloc::boxed::Box;
-use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
@@ -174,6 +173,11 @@ pub enum Scanned {
     Refused(Box<str>),
 }
 
+/// The order of a scan: by name (one function, so that every sort of a scan is one copy of the code).
+pub fn by_name(a: &(String, Scanned), b: &(String, Scanned)) -> core::cmp::Ordering {
+    a.0.cmp(&b.0)
+}
+
 /// Kept sorted by name, so that a reload of thousands of files is a merge, not a quadratic search.
 struct Service {
     name: Name,
@@ -213,7 +217,7 @@ pub struct Supervisor {
     /// Set when a `shutdown=yes` service ended: 128 + signal when killed.
     exit_status: Option<i32>,
     /// Refused files that no service runs, with their errors: goingctl shows them.
-    refused: BTreeMap<String, Box<str>>,
+    refused: Vec<(String, Box<str>)>,
 }
 
 /// The health schedule in `extras`, if any: a function of the field alone, so that
@@ -702,7 +706,7 @@ impl Supervisor {
             let processes = self.services.starting_with(&alloc::format!("{file}."));
             let processes = processes.into_iter().map(|slot| &*self.services.get(slot).name);
             names.extend(processes.filter(|name| !is_file(name)).map(String::from));
-            names.extend(self.refused.contains_key(*file).then(|| String::from(*file)));
+            names.extend(self.refused.iter().any(|(name, _)| name == file).then(|| String::from(*file)));
         }
         names
     }
@@ -734,14 +738,13 @@ impl Supervisor {
             return;
         }
         let (mut added, mut changed, mut refused) = (0, 0, 0);
-        scan.sort_by(|a, b| a.0.cmp(&b.0));
+        scan.sort_by(by_name);
         let in_scan = |name: &str| scan.binary_search_by(|(scanned, _)| scanned.as_str().cmp(name)).is_ok();
-        let gone: Vec<String> = (self.refused.keys())
-            .filter(|name| names.is_none_or(|names| names.contains(name)) && !in_scan(name))
-            .cloned()
-            .collect();
-        for name in gone {
-            self.refused.remove(&name);
+        let (gone, kept): (Vec<_>, Vec<_>) = core::mem::take(&mut self.refused)
+            .into_iter()
+            .partition(|(name, _)| names.is_none_or(|names| names.contains(name)) && !in_scan(name));
+        self.refused = kept;
+        for (name, _) in gone {
             effects.withdraw(&name);
         }
         // Room in the name order for every new name at once: doubling would hold two copies at the peak.
@@ -771,7 +774,7 @@ impl Supervisor {
                     continue;
                 }
             };
-            self.refused.remove(&name);
+            self.refused.retain(|(refused, _)| *refused != name);
             let Some(slot) = self.services.find(&name) else {
                 let slot = self.services.insert(Service::new(name, spec, now));
                 self.update(now, slot, effects, |service, effects| {
@@ -846,9 +849,16 @@ impl Supervisor {
     /// without one, the name shows the error alone.
     fn refuse(&mut self, name: String, error: Box<str>, effects: &mut impl Effects) {
         let Some(slot) = self.services.find(&name) else {
-            if self.refused.get(&name) != Some(&error) {
-                effects.publish_refused(&name, &error);
-                self.refused.insert(name, error);
+            match self.refused.iter_mut().find(|(refused, _)| *refused == name) {
+                Some((_, told)) if *told == error => {}
+                Some((_, told)) => {
+                    effects.publish_refused(&name, &error);
+                    *told = error;
+                }
+                None => {
+                    effects.publish_refused(&name, &error);
+                    self.refused.push((name, error));
+                }
             }
             return;
         };
