@@ -36,6 +36,7 @@
 //! the cgroup can be forked into at once.
 
 use crate::log::{Logger, Severity, describe};
+use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -252,6 +253,96 @@ impl Cgroups {
         let _ = rustix::fs::unlinkat(&self.subtree, SERVICES, AtFlags::REMOVEDIR);
         let _ = rustix::fs::unlinkat(&self.subtree, MANAGER, AtFlags::REMOVEDIR);
         let _ = rustix::fs::unlinkat(&self.own, self.subtree_name.as_str(), AtFlags::REMOVEDIR);
+    }
+}
+
+/// Each service's cgroup as going uses it: none without cgroups (services are then
+/// tracked by process group). The few services whose cgroup is not simply there to
+/// start in are kept apart: an entry for every service would cost at 10,000.
+#[derive(Default)]
+pub struct ServiceCgroups {
+    cgroups: Option<Cgroups>,
+    exceptions: BTreeMap<String, Exception>,
+}
+
+/// Why a service's cgroup is not simply there to start in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Exception {
+    /// `cgroup.kill` was written to it: it is made anew before the next fork.
+    Killed,
+    /// The cgroup file system refused the name (told once): tracked by process group.
+    Refused,
+}
+
+impl ServiceCgroups {
+    pub fn new(cgroups: Option<Cgroups>) -> ServiceCgroups {
+        ServiceCgroups { cgroups, exceptions: BTreeMap::new() }
+    }
+
+    /// Service `name`'s cgroup to start its process in, made at its first start (and made
+    /// anew after a `cgroup.kill`). A name the cgroup file system cannot hold is told once
+    /// and gets none.
+    pub fn to_start_in(&mut self, name: &str, logger: &mut Logger) -> Option<ServiceCgroup> {
+        let cgroups = self.cgroups.as_ref()?;
+        let made = match self.exceptions.get(name) {
+            Some(Exception::Refused) => return None,
+            Some(Exception::Killed) => cgroups.renew(name),
+            None => match cgroups.open(name) {
+                Ok(cgroup) => return Some(cgroup),
+                Err(_) => cgroups.create(name),
+            },
+        };
+        match made {
+            Ok(()) => {
+                self.exceptions.remove(name);
+                cgroups.open(name).ok()
+            }
+            Err(error) => {
+                let (path, reason) = (cgroups.path_of(name), describe(error));
+                let message = format_args!("{name}: cannot have the cgroup {path}: {reason}; tracked by process group");
+                logger.log(Severity::Warning, message);
+                self.exceptions.insert(name.into(), Exception::Refused);
+                None
+            }
+        }
+    }
+
+    /// Service `name`'s cgroup, opened for one use; `None` without one.
+    pub fn open(&self, name: &str) -> Option<ServiceCgroup> {
+        match self.exceptions.get(name) {
+            Some(Exception::Refused) => None,
+            _ => self.cgroups.as_ref()?.open(name).ok(),
+        }
+    }
+
+    /// The path of service `name`'s cgroup, for its status file; `None` without one.
+    pub fn path_of(&self, name: &str) -> Option<String> {
+        match self.exceptions.get(name) {
+            Some(Exception::Refused) => None,
+            _ => Some(self.cgroups.as_ref()?.path_of(name)),
+        }
+    }
+
+    /// A SIGKILL went through `cgroup.kill`: the cgroup is made anew before the next fork.
+    pub fn killed(&mut self, name: &str) {
+        if self.cgroups.is_some() && !self.exceptions.contains_key(name) {
+            self.exceptions.insert(name.into(), Exception::Killed);
+        }
+    }
+
+    /// Service `name` is gone: so is its cgroup.
+    pub fn remove(&mut self, name: &str) {
+        let refused = self.exceptions.remove(name) == Some(Exception::Refused);
+        if let (Some(cgroups), false) = (&self.cgroups, refused) {
+            cgroups.remove(name);
+        }
+    }
+
+    /// going is exiting ([`Cgroups::close`]).
+    pub fn close(&mut self) {
+        if let Some(cgroups) = self.cgroups.take() {
+            cgroups.close();
+        }
     }
 }
 

@@ -10,7 +10,7 @@
 //! turn changed is told to the state machine until nothing is left, and
 //! the status files it changed are written last (or after the next fork).
 
-use crate::cgroups::{Cgroups, ServiceCgroup};
+use crate::cgroups::{Cgroups, ServiceCgroup, ServiceCgroups};
 use crate::config::{ReadyWhen, ServiceSpec};
 use crate::dir_watch::DirWatch;
 use crate::events::{Poller, Source};
@@ -28,7 +28,6 @@ use crate::service_log::ServiceLogs;
 use crate::spawn::{self, ChildFailure, FailureReport, Report, Spawner, Starts, Stdio};
 use crate::supervisor::{Effects, LeftBehind, Millis, Scanned, State, Status, Stop, Supervisor};
 use crate::trust::DirError;
-use alloc::collections::BTreeMap;
 use alloc::ffi::CString;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -49,9 +48,6 @@ pub const RESCAN_DELAY: Millis = 20;
 /// file truncated in a loop) costs at most ten rescans a second, while a
 /// single change after a quiet spell still applies after [`RESCAN_DELAY`].
 pub const MIN_RESCAN_GAP: Millis = 100;
-
-/// Status files kept unwritten at most: a reload of thousands of services writes as it goes.
-const MAX_UNPUBLISHED: usize = 64;
 
 /// How long the status of a start under way waits for its exec before it is written:
 /// a start that execs at once is written once, as `up`, not `starting` and then `up`.
@@ -138,26 +134,11 @@ struct Host {
     /// Services whose program was executed, to tell the state machine once it is free
     /// to hear it (a pid is 4 bytes: a reload of 10,000 starts holds 40 kB here).
     executed: Vec<Pid>,
-    /// Status files not written yet, by service: written after the next fork, or at the
-    /// end of the turn, so that a respawn forks first and writes its file once; one of a
-    /// start under way is held until its exec is told, for at most [`START_HOLD`].
-    unpublished: BTreeMap<String, (String, Option<Millis>)>,
-    /// `None` where cgroups could not be set up: services are tracked by process group.
-    cgroups: Option<Cgroups>,
-    /// The services whose cgroup is not there to start in.
-    cgroup_exceptions: BTreeMap<String, CgroupOf>,
+    /// Each service's cgroup (none where cgroups could not be set up: services are
+    /// tracked by process group).
+    cgroups: ServiceCgroups,
     /// The sockets of `listen=`, held across restarts.
     listeners: Listeners,
-}
-
-/// A service's cgroup where it is not simply there to start in (kept for the
-/// few services it applies to: one entry per service would cost at 10,000).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum CgroupOf {
-    /// `cgroup.kill` was written to it: it is made anew before the next fork.
-    Killed,
-    /// The cgroup file system refused the name (told once): tracked by process group.
-    Refused,
 }
 
 impl Effects for Host {
@@ -167,7 +148,7 @@ impl Effects for Host {
             _ => None,
         };
         let ready = ready_pipe.as_ref().map(|((_, write), number)| (write.as_fd(), *number));
-        let cgroup = self.cgroup_to_start_in(name);
+        let cgroup = self.cgroups.to_start_in(name, &mut self.logger);
         let output = match &spec.settings().log {
             Some(target) => Some(self.logs.writer_for(name, target, &self.poller)?),
             None => {
@@ -189,7 +170,7 @@ impl Effects for Host {
         let ready = ready_pipe.map(|((read, _), number)| (read, number));
         self.starts.watch(spawned, ready, &self.poller);
         // The fork came first; now what changed before it.
-        self.publish_pending();
+        self.run_dir.write_due(now(), &mut self.logger);
         Ok(pid)
     }
 
@@ -197,7 +178,7 @@ impl Effects for Host {
         let check = spec.check().expect("BUG: a check is spawned for a spec with check=");
         let command = spawn::prepare(spec, &check.argv, spawn::Given::default());
         // In its service's cgroup: whatever it leaves behind is stopped with the service.
-        let cgroup = self.open_cgroup(name);
+        let cgroup = self.cgroups.open(name);
         let cgroup = cgroup.as_ref().map(ServiceCgroup::dir);
         // Its output is discarded: a check says what it found by its exit status.
         let spawned = self.spawner.spawn(&command, Stdio { output: None, ready: None, cgroup, listen: &[] })?;
@@ -214,7 +195,7 @@ impl Effects for Host {
     }
 
     fn signal_group(&mut self, name: &str, pid: Pid, stop: Stop) {
-        if let Some(cgroup) = self.open_cgroup(name) {
+        if let Some(cgroup) = self.cgroups.open(name) {
             for signal in stop_signals(stop) {
                 cgroup.signal(signal);
             }
@@ -230,7 +211,7 @@ impl Effects for Host {
     }
 
     fn signal_leftovers(&mut self, name: &str, group: Pid, stop: Stop) {
-        let cgroup = self.open_cgroup(name);
+        let cgroup = self.cgroups.open(name);
         for signal in stop_signals(stop) {
             match &cgroup {
                 Some(cgroup) => cgroup.signal(signal),
@@ -241,7 +222,7 @@ impl Effects for Host {
     }
 
     fn left_behind(&mut self, name: &str, group: Pid) -> LeftBehind {
-        if let Some(cgroup) = self.open_cgroup(name) {
+        if let Some(cgroup) = self.cgroups.open(name) {
             return match cgroup.populated() {
                 true => LeftBehind::Processes(cgroup.pids().len()),
                 false => LeftBehind::Nothing,
@@ -266,10 +247,7 @@ impl Effects for Host {
 
     fn publish(&mut self, name: &str, status: &Status) {
         let wall = crate::clock::unix_millis() / 1000;
-        let cgroup = match (&self.cgroups, self.cgroup_exceptions.get(name)) {
-            (Some(_), Some(CgroupOf::Refused)) | (None, _) => None,
-            (Some(cgroups), _) => Some(cgroups.path_of(name)),
-        };
+        let cgroup = self.cgroups.path_of(name);
         let start_time = match status.state {
             State::Up { pid, .. } | State::Stopping { pid, .. } => self.reaper.start_time(pid.as_raw_nonzero().get()),
             _ => None,
@@ -279,29 +257,19 @@ impl Effects for Host {
             State::Up { pid, ready: false, .. } if self.starts.is_under_way(pid) => Some(now() + START_HOLD),
             _ => None,
         };
-        match self.unpublished.get_mut(name) {
-            Some((pending, until)) => (*pending, *until) = (text, held.and((*until).or(held))),
-            None => _ = self.unpublished.insert(name.into(), (text, held)),
-        }
-        if self.unpublished.len() >= MAX_UNPUBLISHED {
-            self.publish_all_pending();
-        }
+        self.run_dir.stage(name, text, held, &mut self.logger);
     }
 
     fn publish_refused(&mut self, name: &str, error: &str) {
         let text = self.run_dir.render_refused(name, error);
-        self.unpublished.insert(name.into(), (text, None));
+        self.run_dir.stage(name, text, None, &mut self.logger);
     }
 
     fn withdraw(&mut self, name: &str) {
-        self.unpublished.remove(name);
         self.listeners.close_all(name);
         self.run_dir.withdraw(name);
         self.logs.retire(name);
-        let refused = self.cgroup_exceptions.remove(name) == Some(CgroupOf::Refused);
-        if let (Some(cgroups), false) = (&self.cgroups, refused) {
-            cgroups.remove(name);
-        }
+        self.cgroups.remove(name);
     }
 }
 
@@ -329,73 +297,11 @@ impl Host {
         });
     }
 
-    /// Service `name`'s cgroup to start its process in, made at its first start (and made
-    /// anew after a `cgroup.kill`); `None` without cgroups. A name the cgroup file system
-    /// cannot hold is told once and gets none.
-    fn cgroup_to_start_in(&mut self, name: &str) -> Option<ServiceCgroup> {
-        let cgroups = self.cgroups.as_ref()?;
-        let made = match self.cgroup_exceptions.get(name) {
-            Some(CgroupOf::Refused) => return None,
-            Some(CgroupOf::Killed) => cgroups.renew(name),
-            None => match cgroups.open(name) {
-                Ok(cgroup) => return Some(cgroup),
-                Err(_) => cgroups.create(name),
-            },
-        };
-        match made {
-            Ok(()) => {
-                self.cgroup_exceptions.remove(name);
-                cgroups.open(name).ok()
-            }
-            Err(error) => {
-                let (path, reason) = (cgroups.path_of(name), describe(error));
-                let message = format_args!("{name}: cannot have the cgroup {path}: {reason}; tracked by process group");
-                self.logger.log(Severity::Warning, message);
-                self.cgroup_exceptions.insert(name.into(), CgroupOf::Refused);
-                None
-            }
-        }
-    }
-
-    /// Service `name`'s cgroup, opened for one use; `None` without one.
-    fn open_cgroup(&self, name: &str) -> Option<ServiceCgroup> {
-        match self.cgroup_exceptions.get(name) {
-            Some(CgroupOf::Refused) => None,
-            _ => self.cgroups.as_ref()?.open(name).ok(),
-        }
-    }
-
     /// A SIGKILL went through `cgroup.kill`: the cgroup is made anew before the next fork.
     fn after_signals(&mut self, name: &str, stop: Stop) {
-        let killed = stop_signals(stop).any(|signal| signal == Signal::KILL);
-        if killed && !self.cgroup_exceptions.contains_key(name) {
-            self.cgroup_exceptions.insert(name.into(), CgroupOf::Killed);
+        if stop_signals(stop).any(|signal| signal == Signal::KILL) {
+            self.cgroups.killed(name);
         }
-    }
-
-    /// Writes the status files of the services whose status changed since the last
-    /// call, once however often it changed; not those held for a start's exec.
-    fn publish_pending(&mut self) {
-        let now = now();
-        let (due, held) = core::mem::take(&mut self.unpublished)
-            .into_iter()
-            .partition(|(_, (_, until))| until.is_none_or(|until| until <= now));
-        self.unpublished = held;
-        for (name, (text, _)) in due {
-            self.run_dir.write(&name, &text, &mut self.logger);
-        }
-    }
-
-    /// Writes every status file not written yet, held ones too.
-    fn publish_all_pending(&mut self) {
-        for (name, (text, _)) in core::mem::take(&mut self.unpublished) {
-            self.run_dir.write(&name, &text, &mut self.logger);
-        }
-    }
-
-    /// When the first held status file is due.
-    fn next_held(&self) -> Option<Millis> {
-        self.unpublished.values().filter_map(|(_, until)| *until).min()
     }
 
     /// Child `pid`'s report pipe is readable: its program runs, or its setup failed.
@@ -408,8 +314,8 @@ impl Host {
     fn start_answered(&mut self, supervisor: &mut Supervisor, (pid, report, ready): spawn::Answer) {
         let Some(pid) = Pid::from_raw(pid) else { return };
         // Its status need wait no longer: it is written at the end of this turn.
-        if let Some((_, held)) = supervisor.name_of(pid).and_then(|name| self.unpublished.get_mut(name)) {
-            *held = None;
+        if let Some(name) = supervisor.name_of(pid) {
+            self.run_dir.release(name);
         }
         match report {
             Report::Failed(failure) => self.log_failure(supervisor, pid, failure),
@@ -677,8 +583,6 @@ impl<'a> Daemon<'a> {
         let subtree = crate::cgroups::subtree_name(run_dir.is_ours().then(|| run_dir.path()));
         let (cgroups, tracking) = Cgroups::set_up(&subtree, &mut logger);
         run_dir.describe_going(&tracking);
-        let cgroup_exceptions = BTreeMap::new();
-        let unpublished = BTreeMap::new();
         let mut host = Host {
             logger,
             poller,
@@ -690,9 +594,7 @@ impl<'a> Daemon<'a> {
             told,
             readiness,
             executed: Vec::new(),
-            unpublished,
-            cgroups,
-            cgroup_exceptions,
+            cgroups: ServiceCgroups::new(cgroups),
             listeners: Listeners::default(),
         };
         let version = env!("CARGO_PKG_VERSION");
@@ -718,7 +620,7 @@ impl<'a> Daemon<'a> {
         host.close_unnamed_sockets(&supervisor);
         host.deliver_notices(&mut supervisor);
         // Every status of the first scan is on disk before `.loaded` says so: held ones too.
-        host.publish_all_pending();
+        host.run_dir.write_all(&mut host.logger);
         host.run_dir.mark_loaded();
         let ready = Vec::new();
         Ok(Daemon { dir, supervisor, host, signal_fd, watch, rescan_at: None, last_rescan: None, ready })
@@ -726,8 +628,12 @@ impl<'a> Daemon<'a> {
 
     /// Waits for the next event or deadline and acts on everything that is ready.
     fn turn(&mut self) {
-        let deadlines =
-            [self.supervisor.next_deadline(), self.rescan_at, self.host.readiness.deadline(), self.host.next_held()];
+        let deadlines = [
+            self.supervisor.next_deadline(),
+            self.rescan_at,
+            self.host.readiness.deadline(),
+            self.host.run_dir.next_held(),
+        ];
         let deadline = deadlines.into_iter().flatten().min();
         let mut ready = core::mem::take(&mut self.ready);
         self.host.poller.wait(wait_timeout(deadline).as_ref(), &mut ready);
@@ -763,10 +669,10 @@ impl<'a> Daemon<'a> {
         }
         match recreated {
             true => {
-                self.host.publish_all_pending();
+                self.host.run_dir.write_all(&mut self.host.logger);
                 self.host.run_dir.mark_loaded();
             }
-            false => self.host.publish_pending(),
+            false => self.host.run_dir.write_due(now(), &mut self.host.logger),
         }
     }
 
@@ -820,11 +726,9 @@ impl<'a> Daemon<'a> {
         while !self.supervisor.is_finished() {
             self.turn();
         }
-        self.host.publish_all_pending();
+        self.host.run_dir.write_all(&mut self.host.logger);
         self.host.run_dir.close();
-        if let Some(cgroups) = self.host.cgroups.take() {
-            cgroups.close();
-        }
+        self.host.cgroups.close();
         self.host.log(Severity::Info, format_args!("all services stopped; exiting"));
         self.supervisor.exit_status()
     }

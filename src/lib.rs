@@ -41,12 +41,12 @@
 //! | [`spawn`] | starting a child through a helper going waits for (never for the child's exec), its setup, exec, its report of a failed step |
 //! | [`service_log`] | service output: one pipe per service, timestamped and rotated files, `log=-` |
 //! | [`daemon`] | arguments, set-up, and each turn of the event loop |
-//! | [`cgroups`] | cgroup v2: going's subtree (named after its run directory), its leaf and one cgroup per service, forked into, signalled, killed, removed |
+//! | [`cgroups`] | cgroup v2: going's subtree (named after its run directory), its leaf and one cgroup per service, forked into, signalled, killed, made anew, removed |
 //! | [`reaper`] | reaping: each service through its pidfd, orphans through `waitpid(-1)` when SIGCHLD says so |
 //! | [`events`] | the epoll set: every descriptor registered once with a token that says what it is |
 //! | [`log`] | going's own event lines, to syslog or stderr |
-//! | [`protocol`] | what going and goingctl agree on: run directory names, control lines, signal names |
-//! | [`run_dir`] | the run directory's trust rule, status files, `.going`, the lock and the control FIFO |
+//! | [`protocol`] | what going and goingctl agree on: run directory names, the status file's keys and format, control lines, signal names |
+//! | [`run_dir`] | the run directory's trust rule, status files (staged, written once a turn), `.going`, the lock and the control FIFO |
 //! | [`listeners`] | `listen=`: the sockets going binds and holds for services across their restarts |
 //! | [`leftovers`] | killing what a dead going's services left, when boot id and start time still match |
 //! | [`proc_stat`] | a process's state, group, CPU time and start time from /proc; the boot id |

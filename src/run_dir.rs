@@ -1,6 +1,8 @@
 //! The run directory: a status file per service, rewritten on every change
-//! of that service, the control FIFO goingctl writes one-line commands to,
-//! and a lock that tells goingctl a going serves the directory.
+//! of that service (staged, and written once per turn or after the next
+//! fork however often it changed), the control FIFO goingctl writes
+//! one-line commands to, and a lock that tells goingctl a going serves the
+//! directory.
 //!
 //! going runs as root and writes here, so the directory gets the same
 //! distrust as the service directory: it is opened without following a
@@ -26,6 +28,7 @@ use crate::protocol::{
     ABOUT_GOING, CONTROL, LOADED, LOCK, MAX_COMMAND_LINE, MAX_STATUS_FILE, parse_command, show_signal,
 };
 use crate::supervisor::{Millis, State, Status};
+use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -61,7 +64,12 @@ pub struct RunDir {
     unusable: bool,
     /// The text of [`ABOUT_GOING`], written again if the directory is made again.
     about_going: String,
+    /// Status files not written yet, by service, each with the time it is held until.
+    staged: BTreeMap<String, (String, Option<Millis>)>,
 }
+
+/// Status files kept unwritten at most: a reload of thousands of services writes as it goes.
+const MAX_STAGED: usize = 64;
 
 /// Why the run directory cannot be used.
 enum SetupError {
@@ -250,6 +258,7 @@ impl RunDir {
             recreated: false,
             unusable: false,
             about_going: String::new(),
+            staged: BTreeMap::new(),
         };
         if let Err(error) = run_dir.create() {
             run_dir.unusable = true;
@@ -359,8 +368,54 @@ impl RunDir {
         file.finish()
     }
 
+    /// Stages service `name`'s status file, `text`, for the next [`RunDir::write_due`]
+    /// (going writes after its next fork, or at the end of the turn, so that a respawn
+    /// forks first and writes its file once, however often its status changed), or
+    /// until `held_until` (a start under way waits for its exec, to be written once as
+    /// `up`), unless released before.
+    pub fn stage(&mut self, name: &str, text: String, held_until: Option<Millis>, logger: &mut Logger) {
+        match self.staged.get_mut(name) {
+            // A hold lasts from the first staged text that asked for it.
+            Some((staged, until)) => (*staged, *until) = (text, held_until.and((*until).or(held_until))),
+            None => _ = self.staged.insert(name.into(), (text, held_until)),
+        }
+        if self.staged.len() >= MAX_STAGED {
+            self.write_all(logger);
+        }
+    }
+
+    /// Service `name`'s status need be held no longer.
+    pub fn release(&mut self, name: &str) {
+        if let Some((_, held)) = self.staged.get_mut(name) {
+            *held = None;
+        }
+    }
+
+    /// Writes the staged status files that are not held past `now`.
+    pub fn write_due(&mut self, now: Millis, logger: &mut Logger) {
+        let (due, held) = core::mem::take(&mut self.staged)
+            .into_iter()
+            .partition(|(_, (_, until))| until.is_none_or(|until| until <= now));
+        self.staged = held;
+        for (name, (text, _)) in due {
+            self.write(&name, &text, logger);
+        }
+    }
+
+    /// Writes every staged status file, held ones too.
+    pub fn write_all(&mut self, logger: &mut Logger) {
+        for (name, (text, _)) in core::mem::take(&mut self.staged) {
+            self.write(&name, &text, logger);
+        }
+    }
+
+    /// When the first held status file is due.
+    pub fn next_held(&self) -> Option<Millis> {
+        self.staged.values().filter_map(|(_, until)| *until).min()
+    }
+
     /// Writes service `name`'s status file, holding `text` ([`RunDir::render`]).
-    pub fn write(&mut self, name: &str, text: &str, logger: &mut Logger) {
+    fn write(&mut self, name: &str, text: &str, logger: &mut Logger) {
         if let Some(dir) = &self.dir {
             match write_status(dir, name, text) {
                 Err(Errno::NOENT) => {}
@@ -431,6 +486,7 @@ impl RunDir {
 
     /// Removes the status file of a service that is gone.
     pub fn withdraw(&mut self, name: &str) {
+        self.staged.remove(name);
         if let Some(dir) = &self.dir {
             let _ = rustix::fs::unlinkat(dir, name, AtFlags::empty());
         }
