@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """Cold start: time from launching going to all N services running.
 
-Usage: bench/cold_start.py [N] [RUNS]   (defaults 1000 and 7)
-Prints the median and p90 over RUNS runs. Runs a release build.
+Usage: bench/cold_start.py [N] [RUNS] [--commit REV]...   (defaults 1000 and 7)
+Prints the median and p90 over RUNS runs of a release build; with --commit,
+also of a release build of each REV (a git worktree in /tmp), the runs of
+every build taken in turn in one run, so that the machine's drift hits all
+alike. A run of 1000 with --commit is recorded in bench/RESULTS.md.
 """
 import os, shutil, signal, statistics, subprocess, sys, tempfile, time
 
@@ -20,14 +23,14 @@ def children(pid):
         return 0
 
 
-def one_run(count):
+def one_run(count, going=GOING):
     directory = tempfile.mkdtemp(prefix="going-bench-")
     os.chmod(directory, 0o755)
     for i in range(count):
         with open(os.path.join(directory, f"s{i}"), "w") as f:
             f.write("cmd=/bin/sleep 100000\n")
     start = time.monotonic()
-    going = subprocess.Popen([GOING, "-d", directory, "-r", RUN_DIR], stderr=subprocess.DEVNULL)
+    going = subprocess.Popen([going, "-d", directory, "-r", RUN_DIR], stderr=subprocess.DEVNULL)
     try:
         deadline = start + 60
         while children(going.pid) < count:
@@ -42,14 +45,41 @@ def one_run(count):
         shutil.rmtree(RUN_DIR, ignore_errors=True)
 
 
+def build_commit(rev):
+    """A release build of commit `rev`, in a worktree of its own."""
+    tree = f"/tmp/going-cold-start-{rev}"
+    if not os.path.exists(tree):
+        subprocess.run(["git", "worktree", "add", "--detach", tree, rev], cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=tree, check=True)
+    version = subprocess.run([f"{tree}/target/release/going", "-v"], capture_output=True, text=True).stdout.strip()
+    return f"{version} ({rev})", f"{tree}/target/release/going"
+
+
 def main():
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
-    runs = int(sys.argv[2]) if len(sys.argv) > 2 else 7
+    args = [arg for arg in sys.argv[1:] if not arg.startswith("--")]
+    commits = [sys.argv[i + 1] for i, arg in enumerate(sys.argv[:-1]) if arg == "--commit"]
+    args = [arg for arg in args if arg not in commits]
+    count = int(args[0]) if len(args) > 0 else 1000
+    runs = int(args[1]) if len(args) > 1 else 7
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
-    times = sorted(one_run(count) for _ in range(runs))
-    p90 = times[min(len(times) - 1, int(round(0.9 * (len(times) - 1))))]
-    print(f"cold start of {count} services over {runs} runs: "
-          f"median {statistics.median(times) * 1000:.0f} ms, p90 {p90 * 1000:.0f} ms (bar: under 1000 ms)")
+    this = subprocess.run([GOING, "-v"], capture_output=True, text=True).stdout.strip()
+    builds = [(f"{this} (this tree)", GOING)] + [build_commit(rev) for rev in commits]
+    times = {label: [] for label, _ in builds}
+    for _ in range(runs):
+        for label, going in builds:
+            times[label].append(one_run(count, going))
+    lines = []
+    for label, _ in builds:
+        ordered = sorted(times[label])
+        p90 = ordered[min(len(ordered) - 1, int(round(0.9 * (len(ordered) - 1))))]
+        lines.append(f"{label}: cold start of {count} services over {runs} runs: "
+                     f"median {statistics.median(ordered) * 1000:.0f} ms, p90 {p90 * 1000:.0f} ms")
+        print(lines[-1])
+    if commits and count == 1000:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from compare import record_section
+        record_section("## Cold start beside earlier builds (bench/cold_start.py)", lines,
+                       ", the builds' runs taken in turn")
 
 
 if __name__ == "__main__":
