@@ -525,22 +525,7 @@ pub fn parse_with_lines(bytes: &[u8]) -> Result<(ServiceFile, KeyLines), ConfigE
         let line = 1 + bytes[..error.valid_up_to()].iter().filter(|&&b| b == b'\n').count();
         ConfigError::at(line, "not valid UTF-8; save the file as UTF-8")
     })?;
-
-    let mut argv = None;
-    let mut cwd = None;
-    let mut procfile = None;
-    let mut settings = Settings::NONE;
-    let mut shutdown = None;
-    let (mut stop_signal, mut stop_timeout, mut restart, mut success_exit) = (None, None, None, None);
-    let mut log_path = None;
-    let mut log_size = None;
-    let mut log_keep = None;
-    let mut after: Option<After> = None;
-    let mut ready = None;
-    let mut ready_line = 0;
-    let mut check = None;
-    let (mut check_interval, mut check_timeout, mut check_retries) = (None, None, None);
-    let mut lines = KeyLines::default();
+    let mut draft = Draft::default();
     for said in content_lines(text) {
         let (line, content) = said?;
         let Some((key, value)) = content.split_once('=') else {
@@ -550,77 +535,116 @@ pub fn parse_with_lines(bytes: &[u8]) -> Result<(ServiceFile, KeyLines), ConfigE
         if value.is_empty() {
             return Err(ConfigError::at(line, format!("empty value for \"{key}\"")));
         }
+        if draft.take(line, key, value)? {
+            return Err(ConfigError::at(line, format!("duplicate key \"{key}\"")));
+        }
+    }
+    draft.finish()
+}
+
+/// A service file as its lines are read: each key as its line gives it, before
+/// what several keys decide together ([`Draft::finish`]).
+#[derive(Default)]
+struct Draft {
+    argv: Option<(usize, Words)>,
+    cwd: Option<String>,
+    procfile: Option<String>,
+    /// The keys that go straight into the spec.
+    settings: Settings,
+    shutdown: Option<bool>,
+    stop_signal: Option<i32>,
+    stop_timeout: Option<u64>,
+    restart: Option<Restart>,
+    success_exit: Option<Vec<i32>>,
+    log_path: Option<(usize, String)>,
+    log_size: Option<(usize, u64)>,
+    log_keep: Option<(usize, u64)>,
+    after: Option<After>,
+    ready: Option<ReadyWhen>,
+    ready_line: usize,
+    check: Option<Words>,
+    check_interval: Option<(usize, u64)>,
+    check_timeout: Option<(usize, u64)>,
+    check_retries: Option<(usize, u32)>,
+    lines: KeyLines,
+}
+
+impl Draft {
+    /// Takes `key=value` from line `line`; true when the key was given before.
+    fn take(&mut self, line: usize, key: &str, value: &str) -> Result<bool, ConfigError> {
         let at_line = |message: String| ConfigError::at(line, message);
-        if matches!(key, "user" | "group" | "chroot") && lines.privileged == 0 {
-            lines.privileged = line;
+        if matches!(key, "user" | "group" | "chroot") && self.lines.privileged == 0 {
+            self.lines.privileged = line;
         }
         if key == "log" {
-            lines.log = line;
+            self.lines.log = line;
         }
-        let slot_taken = match key {
-            "cmd" => argv.replace((line, parse_cmd(value).map_err(|m| at_line(m.into()))?)).is_some(),
-            "cwd" => cwd.replace(parse_absolute("cwd", value).map_err(at_line)?).is_some(),
-            "procfile" => procfile.replace(parse_absolute("procfile", value).map_err(at_line)?).is_some(),
-            "chroot" => settings.chroot.replace(parse_absolute("chroot", value).map_err(at_line)?).is_some(),
-            "user" => settings.user.replace((line, value.to_string())).is_some(),
-            "group" => settings.group.replace((line, value.to_string())).is_some(),
-            "umask" => settings.umask.replace(parse_umask(value).map_err(|m| at_line(m.into()))?).is_some(),
+        let taken = match key {
+            "cmd" => self.argv.replace((line, parse_cmd(value).map_err(|m| at_line(m.into()))?)).is_some(),
+            "cwd" => self.cwd.replace(parse_absolute("cwd", value).map_err(at_line)?).is_some(),
+            "procfile" => self.procfile.replace(parse_absolute("procfile", value).map_err(at_line)?).is_some(),
+            "chroot" => self.settings.chroot.replace(parse_absolute("chroot", value).map_err(at_line)?).is_some(),
+            "user" => self.settings.user.replace((line, value.to_string())).is_some(),
+            "group" => self.settings.group.replace((line, value.to_string())).is_some(),
+            "umask" => self.settings.umask.replace(parse_umask(value).map_err(|m| at_line(m.into()))?).is_some(),
             "env" => {
                 let (name, value) = parse_env(value).map_err(|m| at_line(m.into()))?;
-                set_latest(&mut settings.env, name, value);
+                set_latest(&mut self.settings.env, name, value);
                 false
             }
-            "log" => log_path.replace((line, parse_log_path(value).map_err(at_line)?)).is_some(),
-            "log_size" => {
-                log_size.replace((line, parse_number(key, value, MIN_LOG_SIZE, u64::MAX).map_err(at_line)?)).is_some()
-            }
-            "log_keep" => {
-                log_keep.replace((line, parse_number(key, value, 0, MAX_LOG_KEEP.into()).map_err(at_line)?)).is_some()
-            }
-            "shutdown" => shutdown.replace(parse_yes_no(key, value).map_err(at_line)?).is_some(),
-            "stop_signal" => stop_signal.replace(parse_stop_signal(value).map_err(at_line)?).is_some(),
-            "stop_timeout" => stop_timeout.replace(parse_stop_timeout(value).map_err(at_line)?).is_some(),
-            "restart" => restart.replace(parse_restart(value).map_err(at_line)?).is_some(),
-            "success_exit" => success_exit.replace(parse_success_exit(value).map_err(at_line)?).is_some(),
+            "log" => self.log_path.replace((line, parse_log_path(value).map_err(at_line)?)).is_some(),
+            "log_size" => self
+                .log_size
+                .replace((line, parse_number(key, value, MIN_LOG_SIZE, u64::MAX).map_err(at_line)?))
+                .is_some(),
+            "log_keep" => self
+                .log_keep
+                .replace((line, parse_number(key, value, 0, MAX_LOG_KEEP.into()).map_err(at_line)?))
+                .is_some(),
+            "shutdown" => self.shutdown.replace(parse_yes_no(key, value).map_err(at_line)?).is_some(),
+            "stop_signal" => self.stop_signal.replace(parse_stop_signal(value).map_err(at_line)?).is_some(),
+            "stop_timeout" => self.stop_timeout.replace(parse_stop_timeout(value).map_err(at_line)?).is_some(),
+            "restart" => self.restart.replace(parse_restart(value).map_err(at_line)?).is_some(),
+            "success_exit" => self.success_exit.replace(parse_success_exit(value).map_err(at_line)?).is_some(),
             "ready" => {
-                ready_line = line;
-                ready.replace(parse_ready(value).map_err(at_line)?).is_some()
+                self.ready_line = line;
+                self.ready.replace(parse_ready(value).map_err(at_line)?).is_some()
             }
             "listen" => {
                 let address = parse_listen(value).map_err(at_line)?;
-                if settings.listen.iter().any(|listen| listen.address == address) {
+                if self.settings.listen.iter().any(|listen| listen.address == address) {
                     return Err(at_line(format!("listen={address} is named twice; keep one")));
                 }
-                if settings.listen.len() == MAX_LISTEN {
+                if self.settings.listen.len() == MAX_LISTEN {
                     return Err(at_line(format!("at most {MAX_LISTEN} listen= lines")));
                 }
-                settings.listen.push(Listen { address, line });
+                self.settings.listen.push(Listen { address, line });
                 false
             }
             "check" => {
                 let argv = parse_cmd(value).map_err(|message| at_line(message.replace("cmd", "check")))?;
-                check.replace(argv).is_some()
+                self.check.replace(argv).is_some()
             }
             "check_interval" => {
                 let interval = parse_seconds(key, value, 100, MAX_CHECK_SECONDS * 1000).map_err(at_line)?;
-                check_interval.replace((line, interval)).is_some()
+                self.check_interval.replace((line, interval)).is_some()
             }
             "check_timeout" => {
                 let timeout = parse_seconds(key, value, 100, MAX_CHECK_SECONDS * 1000).map_err(at_line)?;
-                check_timeout.replace((line, timeout)).is_some()
+                self.check_timeout.replace((line, timeout)).is_some()
             }
             "check_retries" => {
                 let retries = parse_number(key, value, 1, 100).map_err(at_line)? as u32;
-                check_retries.replace((line, retries)).is_some()
+                self.check_retries.replace((line, retries)).is_some()
             }
             "after" => {
                 let names = parse_after(value).map_err(at_line)?;
-                after.get_or_insert_with(|| After { line, names: Vec::new() }).names.extend(names);
+                self.after.get_or_insert_with(|| After { line, names: Vec::new() }).names.extend(names);
                 false
             }
             "rlimit" => {
                 let (resource, limit) = parse_rlimit(value).map_err(at_line)?;
-                set_latest(&mut settings.rlimits, resource, limit);
+                set_latest(&mut self.settings.rlimits, resource, limit);
                 false
             }
             _ => {
@@ -628,76 +652,86 @@ pub fn parse_with_lines(bytes: &[u8]) -> Result<(ServiceFile, KeyLines), ConfigE
                 return Err(ConfigError::at(line, message));
             }
         };
-        if slot_taken {
-            return Err(ConfigError::at(line, format!("duplicate key \"{key}\"")));
-        }
+        Ok(taken)
     }
-    settings.log = match (log_path, log_size.or(log_keep)) {
-        (Some((_, path)), _) if path != "-" => Some(LogTarget::File {
-            path,
-            max_size: log_size.map_or(DEFAULT_LOG_SIZE, |(_, size)| size),
-            keep: log_keep.map_or(DEFAULT_LOG_KEEP, |(_, keep)| keep as u32),
-        }),
-        (_, Some((line, _))) => {
-            return Err(ConfigError::at(line, "log_size and log_keep need log=PATH"));
+
+    /// The file, once every line is read: the keys that go together checked, defaults filled in.
+    fn finish(self) -> Result<(ServiceFile, KeyLines), ConfigError> {
+        let Draft {
+            argv, cwd, procfile, mut settings, shutdown, stop_signal, stop_timeout, restart, success_exit, ..
+        } = self;
+        let Draft { log_path, log_size, log_keep, after, ready, ready_line, check, lines, .. } = self;
+        let Draft { check_interval, check_timeout, check_retries, .. } = self;
+        settings.log = match (log_path, log_size.or(log_keep)) {
+            (Some((_, path)), _) if path != "-" => Some(LogTarget::File {
+                path,
+                max_size: log_size.map_or(DEFAULT_LOG_SIZE, |(_, size)| size),
+                keep: log_keep.map_or(DEFAULT_LOG_KEEP, |(_, keep)| keep as u32),
+            }),
+            (_, Some((line, _))) => {
+                return Err(ConfigError::at(line, "log_size and log_keep need log=PATH"));
+            }
+            (Some(_), None) => Some(LogTarget::Stdout),
+            (None, None) => None,
+        };
+        settings.ready = ready.unwrap_or(ReadyWhen::Exec);
+        if let (ReadyWhen::Fd(number), count @ 1..) = (settings.ready, settings.listen.len()) {
+            let last = 2 + count as u16;
+            if number <= last {
+                let message = format!(
+                    "ready=fd:{number} would be a listen= socket (descriptors 3 to {last}); choose one above {last}"
+                );
+                return Err(ConfigError::at(ready_line, message));
+            }
         }
-        (Some(_), None) => Some(LogTarget::Stdout),
-        (None, None) => None,
-    };
-    settings.ready = ready.unwrap_or(ReadyWhen::Exec);
-    if let (ReadyWhen::Fd(number), count @ 1..) = (settings.ready, settings.listen.len()) {
-        let last = 2 + count as u16;
-        if number <= last {
-            let message = format!(
-                "ready=fd:{number} would be a listen= socket (descriptors 3 to {last}); choose one above {last}"
-            );
-            return Err(ConfigError::at(ready_line, message));
-        }
+        settings.after = after;
+        settings.check = match (check, check_interval.or(check_timeout).or(check_retries.map(|(line, _)| (line, 0)))) {
+            (None, Some((line, _))) => {
+                return Err(ConfigError::at(
+                    line,
+                    "check_interval, check_timeout and check_retries need check=COMMAND",
+                ));
+            }
+            (None, None) => None,
+            (Some(argv), _) => {
+                let interval = check_interval.map_or(DEFAULT_CHECK_INTERVAL, |(_, interval)| interval);
+                let timeout = match check_timeout {
+                    Some((line, timeout)) if timeout > interval => {
+                        return Err(ConfigError::at(line, "check_timeout must not be longer than check_interval"));
+                    }
+                    Some((_, timeout)) => timeout,
+                    None => DEFAULT_CHECK_TIMEOUT.min(interval),
+                };
+                let retries = check_retries.map_or(DEFAULT_CHECK_RETRIES, |(_, retries)| retries);
+                Some(HealthCheck { argv, interval, timeout, retries })
+            }
+        };
+        settings.shutdown = shutdown.unwrap_or(false);
+        let stop = &mut settings.stop;
+        stop.signal = stop_signal.unwrap_or(stop.signal);
+        stop.timeout = stop_timeout.unwrap_or(stop.timeout);
+        stop.restart = restart.unwrap_or(stop.restart);
+        stop.success_exit = success_exit.unwrap_or_default();
+        let file = match (argv, procfile) {
+            (Some((_, argv)), None) => {
+                settings.cwd = compact_cwd(cwd.as_deref().unwrap_or(DEFAULT_CWD));
+                ServiceFile::Command(ServiceSpec::new(argv, settings))
+            }
+            (None, Some(_)) if !settings.listen.is_empty() => {
+                let line = settings.listen[0].line;
+                return Err(ConfigError::at(line, "listen= is for a service file with cmd=, not a Procfile app"));
+            }
+            (None, Some(path)) => {
+                settings.cwd = cwd.map(String::into_boxed_str);
+                ServiceFile::Procfile(alloc::boxed::Box::new(ProcfileApp { path, settings }))
+            }
+            (Some((line, _)), Some(_)) => {
+                return Err(ConfigError::at(line, "cmd and procfile exclude each other; keep one"));
+            }
+            (None, None) => return Err(ConfigError::at(0, "missing \"cmd\"; add a line cmd=/path/to/program")),
+        };
+        Ok((file, lines))
     }
-    settings.after = after;
-    settings.check = match (check, check_interval.or(check_timeout).or(check_retries.map(|(line, _)| (line, 0)))) {
-        (None, Some((line, _))) => {
-            return Err(ConfigError::at(line, "check_interval, check_timeout and check_retries need check=COMMAND"));
-        }
-        (None, None) => None,
-        (Some(argv), _) => {
-            let interval = check_interval.map_or(DEFAULT_CHECK_INTERVAL, |(_, interval)| interval);
-            let timeout = match check_timeout {
-                Some((line, timeout)) if timeout > interval => {
-                    return Err(ConfigError::at(line, "check_timeout must not be longer than check_interval"));
-                }
-                Some((_, timeout)) => timeout,
-                None => DEFAULT_CHECK_TIMEOUT.min(interval),
-            };
-            let retries = check_retries.map_or(DEFAULT_CHECK_RETRIES, |(_, retries)| retries);
-            Some(HealthCheck { argv, interval, timeout, retries })
-        }
-    };
-    settings.shutdown = shutdown.unwrap_or(false);
-    let stop = &mut settings.stop;
-    stop.signal = stop_signal.unwrap_or(stop.signal);
-    stop.timeout = stop_timeout.unwrap_or(stop.timeout);
-    stop.restart = restart.unwrap_or(stop.restart);
-    stop.success_exit = success_exit.unwrap_or_default();
-    let file = match (argv, procfile) {
-        (Some((_, argv)), None) => {
-            settings.cwd = compact_cwd(cwd.as_deref().unwrap_or(DEFAULT_CWD));
-            ServiceFile::Command(ServiceSpec::new(argv, settings))
-        }
-        (None, Some(_)) if !settings.listen.is_empty() => {
-            let line = settings.listen[0].line;
-            return Err(ConfigError::at(line, "listen= is for a service file with cmd=, not a Procfile app"));
-        }
-        (None, Some(path)) => {
-            settings.cwd = cwd.map(String::into_boxed_str);
-            ServiceFile::Procfile(alloc::boxed::Box::new(ProcfileApp { path, settings }))
-        }
-        (Some((line, _)), Some(_)) => {
-            return Err(ConfigError::at(line, "cmd and procfile exclude each other; keep one"));
-        }
-        (None, None) => return Err(ConfigError::at(0, "missing \"cmd\"; add a line cmd=/path/to/program")),
-    };
-    Ok((file, lines))
 }
 
 const KNOWN_KEYS: &str = "cmd, cwd, env, user, group, chroot, umask, rlimit, log, log_size, log_keep, shutdown, \

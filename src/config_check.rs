@@ -6,7 +6,7 @@
 
 use crate::config::ServiceSpec;
 use crate::log::{Logger, Severity};
-use crate::service_dir::{self, MAX_SERVICES, ToldErrors};
+use crate::service_dir::{self, Scope, ToldErrors};
 use crate::start_order::order_problems;
 use crate::supervisor::Scanned;
 use alloc::string::String;
@@ -20,7 +20,7 @@ pub const EXIT_DATA_ERROR: i32 = 65;
 pub fn check(dir: &CStr) -> i32 {
     let mut logger = Logger::stderr_only();
     let shown = dir.to_string_lossy();
-    let mut scan = match service_dir::scan(dir, None, &[], &[], MAX_SERVICES, &mut ToldErrors::default(), &mut logger) {
+    let mut scan = match service_dir::scan(dir, Scope::EVERYTHING, &mut ToldErrors::default(), &mut logger) {
         Ok(scan) => scan,
         Err(error) => {
             logger.log(Severity::Error, format_args!("{shown}: {error}"));

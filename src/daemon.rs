@@ -23,7 +23,7 @@ use crate::readiness::{Notice, Readiness};
 use crate::reaper::Reaper;
 use crate::rt::{self, Disposition, SIGNALFD_RECORD_SIZE, SignalSet};
 use crate::run_dir::RunDir;
-use crate::service_dir::{self, MAX_SERVICES, ToldErrors};
+use crate::service_dir::{self, MAX_SERVICES, Scope, ToldErrors};
 use crate::service_log::ServiceLogs;
 use crate::spawn::{self, ChildFailure, FailureReport, Report, Spawner, Starts, Stdio};
 use crate::supervisor::{Effects, LeftBehind, Millis, Scanned, State, Status, Stop, Supervisor};
@@ -431,8 +431,12 @@ impl Host {
             }
             None => (supervisor.states().map(|(name, _)| name).collect(), MAX_SERVICES),
         };
-        let scanned =
-            service_dir::scan(dir, only.as_deref(), being_written, &known, room, &mut self.told, &mut self.logger);
+        let scanned = service_dir::scan(
+            dir,
+            Scope { only: only.as_deref(), being_written, known: &known, room },
+            &mut self.told,
+            &mut self.logger,
+        );
         match scanned {
             Ok(mut scan) => {
                 if let Some(watch) = watch {
@@ -563,7 +567,7 @@ impl<'a> Daemon<'a> {
         let mut told = ToldErrors::default();
         // Watched before it is read: a change made once a service runs is never missed.
         let watch = DirWatch::new(dir);
-        let scan = service_dir::scan(dir, None, &[], &[], MAX_SERVICES, &mut told, &mut logger).map_err(|error| {
+        let scan = service_dir::scan(dir, Scope::EVERYTHING, &mut told, &mut logger).map_err(|error| {
             let code = match error {
                 DirError::Unreadable(_) => EXIT_NO_DIR,
                 DirError::Untrusted(_) => EXIT_UNTRUSTED_DIR,

