@@ -27,7 +27,7 @@ pub fn check(dir: &CStr) -> i32 {
             return EXIT_DATA_ERROR;
         }
     };
-    scan.services.sort_by(crate::supervisor::by_name);
+    scan.services.sort_unstable_by(crate::supervisor::by_name);
     let specs: Vec<(&str, &ServiceSpec)> = (scan.services.iter())
         .filter_map(|(name, scanned)| match scanned {
             Scanned::Valid(spec) => Some((name.as_str(), &**spec)),

@@ -283,7 +283,7 @@ impl Host {
                 let message = alloc::format!("{}", crate::config::Located(name, &error));
                 let severity = Severity::Error;
                 self.logger.log(severity, format_args!("{message} (not started; a running instance keeps running)"));
-                *scanned = Scanned::Refused(message.into());
+                *scanned = Scanned::Refused(alloc::boxed::Box::new(message));
             }
         }
     }

@@ -141,7 +141,7 @@ pub fn scan(path: &CStr, scope: Scope, told: &mut ToldErrors, logger: &mut Logge
             }
             Err(message) => {
                 logger.log(Severity::Error, format_args!("{message} (not started; a running instance keeps running)"));
-                services.push((text.to_string(), Scanned::Refused(message.into())));
+                services.push((text.to_string(), Scanned::Refused(alloc::boxed::Box::new(message))));
             }
         }
     }
@@ -250,7 +250,8 @@ impl Procfile<'_> {
                 let prefix = format!("{file}.");
                 let running = self.known.iter().filter(|name| name.starts_with(&prefix));
                 services.extend(running.map(|name| (name.to_string(), Scanned::Unread)));
-                services.push((file.to_string(), Scanned::Refused(format!("{file}: {message}").into())));
+                services
+                    .push((file.to_string(), Scanned::Refused(alloc::boxed::Box::new(format!("{file}: {message}")))));
                 return dir.into();
             }
         };

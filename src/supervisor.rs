@@ -170,7 +170,8 @@ pub enum Scanned {
     /// running service keeps running as it is.
     Unread,
     /// The file has this error (already logged): a running service keeps running and shows it.
-    Refused(Box<str>),
+    /// Boxed twice: a scan holds an entry for every file, and a thin box keeps each small.
+    Refused(Box<String>),
 }
 
 /// The order of a scan: by name (one function, so that every sort of a scan is one copy of the code).
@@ -738,7 +739,8 @@ impl Supervisor {
             return;
         }
         let (mut added, mut changed, mut refused) = (0, 0, 0);
-        scan.sort_by(by_name);
+        // In place: a stable sort would take a buffer as large as the scan (names are unique).
+        scan.sort_unstable_by(by_name);
         let in_scan = |name: &str| scan.binary_search_by(|(scanned, _)| scanned.as_str().cmp(name)).is_ok();
         let (gone, kept): (Vec<_>, Vec<_>) = core::mem::take(&mut self.refused)
             .into_iter()
@@ -770,7 +772,7 @@ impl Supervisor {
                 Scanned::Unread => continue,
                 Scanned::Refused(error) => {
                     refused += 1;
-                    self.refuse(name, error, effects);
+                    self.refuse(name, error.into_boxed_str(), effects);
                     continue;
                 }
             };
@@ -1507,7 +1509,7 @@ mod tests {
     fn a_refused_file_shows_its_error_beside_the_service_it_keeps_or_alone() {
         let mut world = FakeWorld::default();
         let mut supervisor = started(&mut world, &[("web", Some("/bin/web"))]);
-        let refused = |error: &str| Scanned::Refused(error.into());
+        let refused = |error: &str| Scanned::Refused(Box::new(error.into()));
         let scan = alloc::vec![("web".to_string(), refused("web:2: bad")), ("new".to_string(), refused("new:1: bad"))];
         supervisor.reload(10, scan, &mut world);
         assert!(world.lines.iter().any(|l| l == "configuration: 0 added, 0 removed, 0 changed, 2 refused"));
