@@ -345,9 +345,12 @@ fn a_going_in_another_pid_namespace_is_named_as_such() {
     first.service_pid("web", 1);
     // From a child PID namespace the first going's pid cannot be seen: the kernel says 0.
     let services = service_dir(&[("db", "cmd=/bin/sleep 1000\n")]);
-    let mut second = Launch::new(&["unshare", "--pid", "--fork"], services, TempDir::new("work"));
+    // --kill-child: killing unshare ends going, PID 1 of its namespace, which SIGTERM to unshare would not reach.
+    let mut second = Launch::new(&["unshare", "--pid", "--fork", "--kill-child"], services, TempDir::new("work"));
     second.command.arg("-r").arg(first.run_dir());
-    let second = second.start();
+    let mut second = second.start();
     second.wait_log("another going (in another PID namespace) uses it; give each going its own with -r");
     assert!(!second.log().contains("pid 0"), "{}", second.log());
+    let _ = second.child.kill();
+    let _ = second.child.wait();
 }

@@ -751,26 +751,24 @@ fn wait(run_dir: &Path, args: &[String]) -> Result<u8, Failure> {
             _ => return Err(not_yet),
         }
     }
-    let all = service_names(run_dir)?;
-    // A Procfile app stands for its processes; anything else is waited for by its name.
-    let names: Vec<String> = names
-        .iter()
-        .flat_map(|name| match services_named(run_dir, name, &all) {
-            services if services.is_empty() => Vec::from([name.clone()]),
-            services => services,
-        })
-        .collect();
-    let names = &names[..];
+    let given = names;
     let watcher = inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK)
         .map_err(|error| Failure(EXIT_UNAVAILABLE, format!("cannot use inotify: {error}")))?;
     let events = WatchFlags::MOVED_TO | WatchFlags::CLOSE_WRITE | WatchFlags::DELETE | WatchFlags::DELETE_SELF;
     inotify::add_watch(&watcher, c_path(run_dir)?.as_c_str(), events)
         .map_err(|error| Failure(EXIT_UNAVAILABLE, format!("{}: cannot watch: {error}", run_dir.display())))?;
     loop {
-        // Looked at after the watch is set: no change between the two goes unseen.
+        // Looked at after the watch is set: no change between the two goes unseen. A
+        // Procfile app stands for its processes (looked up each time: going may still be
+        // writing its first status files); anything else is waited for by its name.
+        let all = service_names(run_dir)?;
+        let names = given.iter().flat_map(|name| match services_named(run_dir, name, &all) {
+            services if services.is_empty() => Vec::from([name.clone()]),
+            services => services,
+        });
         let mut waiting = Vec::new();
         for name in names {
-            match readiness(run_dir, name) {
+            match readiness(run_dir, &name) {
                 WaitOutcome::Ready => {}
                 WaitOutcome::NotYet(what) => waiting.push(what),
                 WaitOutcome::Failed(why) => {
