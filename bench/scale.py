@@ -192,7 +192,6 @@ def measure(work, count, helper):
         "cpu_per_respawn": cpu,
         "tries": tries,
         "move_in": median_p90(moved),
-        "full_rescan": rescan,
         "mass_kill": everything,
         "vmpeak": status_kb(pid, "VmPeak"),
         "rss": status_kb(pid, "VmRSS"),

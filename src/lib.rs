@@ -73,8 +73,10 @@
 //! `env`, `user`, `group`, `chroot`, `umask`, `rlimit`, `log`, `log_size`,
 //! `log_keep`, `shutdown`, `stop_signal`, `stop_timeout`, `restart`,
 //! `success_exit`, `ready`, `after`, `check`, `check_interval`,
-//! `check_timeout`, `check_retries` and `procfile`.
-//! Names starting with `.` or ending in `~` are ignored. A file, and the
+//! `check_timeout`, `check_retries`, `listen` and `procfile`.
+//! Names starting with `.` or ending in `~` are ignored, and so (logged
+//! once) are those a package manager or an editor leaves (`.dpkg-old`,
+//! `.rpmnew`, `.swp`, ...) and `.disabled`. A file, and the
 //! directory, must be owned by root or going's user and not writable by group
 //! or others.
 //!
@@ -91,11 +93,13 @@
 //! | rescans | 10 a second ([`daemon::MIN_RESCAN_GAP`]) | the next one waits |
 //! | service output line | 4 KiB ([`service_log::MAX_LINE`]) | written in pieces |
 //! | service output per wakeup | 64 KiB a pipe ([`service_log::READ_PER_WAKEUP`]) | read at the next wakeup |
+//! | `listen=` sockets | 8 a service ([`config::MAX_LISTEN`]) | the file is refused with an error |
 //!
 //! # Exit codes
 //!
 //! 0 after a clean stop, or for `-v` and `-h`; a `shutdown=yes` service's
-//! own exit code (128 + signal) when it ended and took going down; 64 usage; 71 the signalfd or
+//! own exit code (128 + signal) when it ended and took going down; 64 usage; 65 `going -n` found
+//! an error; 71 the signalfd or
 //! /dev/null cannot be opened; 72 the directory is missing or unreadable at
 //! start; 78 the directory is refused by the ownership rule; 101 a broken
 //! internal invariant (a bug). A child whose exec failed exits 127 (not
