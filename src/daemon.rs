@@ -416,12 +416,7 @@ impl Host {
         // The services the files read may replace: every one, or those of the changed files.
         let replaced = only.as_ref().map(|files| {
             let files: Vec<&str> = files.iter().filter_map(|file| file.to_str().ok()).collect();
-            let shown = dir.to_string_lossy();
-            let is_file = |name: &str| {
-                let path = alloc::format!("{shown}/{name}");
-                rustix::fs::statat(rustix::fs::CWD, path.as_str(), rustix::fs::AtFlags::SYMLINK_NOFOLLOW).is_ok()
-            };
-            supervisor.names_from(&files, is_file)
+            supervisor.names_from(&files, |name| service_dir::is_in_path(dir, name))
         });
         let (known, room): (Vec<&str>, usize) = match &replaced {
             Some(names) => {

@@ -99,6 +99,17 @@ fn unquote(value: &str) -> Result<String, &'static str> {
     Ok(text)
 }
 
+/// The service a process type of an app runs as: `shop.web` for type `web` of the
+/// service file `shop`.
+pub fn process_name(app: &str, kind: &str) -> String {
+    format!("{app}.{kind}")
+}
+
+/// What the names of an app's processes start with: `shop.`.
+pub fn process_prefix(app: &str) -> String {
+    format!("{app}.")
+}
+
 /// `PATH` with `.NAME` before its extension: `/var/log/app.log` → `/var/log/app.web.log`.
 pub fn log_path_for(path: &str, name: &str) -> String {
     let file_start = path.rfind('/').map_or(0, |slash| slash + 1);

@@ -162,8 +162,18 @@ fn list_services(dir: &OwnedFd) -> Result<Vec<CString>, DirError> {
 }
 
 /// Whether `name` is an entry of the directory (a service file takes its name from a Procfile process).
-pub fn is_in(dir: &OwnedFd, name: &str) -> bool {
+pub fn is_in(dir: impl rustix::fd::AsFd, name: &str) -> bool {
     rustix::fs::statat(dir, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW).is_ok()
+}
+
+/// Whether `name` is an entry of the directory at `path` ([`is_in`]).
+pub fn is_in_path(path: &CStr, name: &str) -> bool {
+    rustix::fs::open(
+        path,
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .is_ok_and(|dir| is_in(&dir, name))
 }
 
 /// The error lines the last scan logged. A rescan logs only lines that are
@@ -247,7 +257,7 @@ impl Procfile<'_> {
                     Severity::Error,
                     format_args!("{file}: {message} (not started; running processes keep running)"),
                 );
-                let prefix = format!("{file}.");
+                let prefix = procfile::process_prefix(file);
                 let running = self.known.iter().filter(|name| name.starts_with(&prefix));
                 services.extend(running.map(|name| (name.to_string(), Scanned::Unread)));
                 services
@@ -256,7 +266,7 @@ impl Procfile<'_> {
             }
         };
         for (process, mut spec) in procfile::expand(self.app, dir, &types, &dotenv) {
-            let name = format!("{}.{}", self.file, process.name);
+            let name = procfile::process_name(self.file, &process.name);
             spec.settings_mut().app = Some(self.file.into());
             if is_in(self.dir, &name) {
                 let line = process.line;

@@ -704,7 +704,7 @@ impl Supervisor {
         let mut names = Vec::new();
         for file in files {
             names.extend(self.services.find(file).map(|slot| String::from(&*self.services.get(slot).name)));
-            let processes = self.services.starting_with(&alloc::format!("{file}."));
+            let processes = self.services.starting_with(&crate::procfile::process_prefix(file));
             let processes = processes.into_iter().map(|slot| &*self.services.get(slot).name);
             names.extend(processes.filter(|name| !is_file(name)).map(String::from));
             names.extend(self.refused.iter().any(|(name, _)| name == file).then(|| String::from(*file)));

@@ -176,7 +176,7 @@ fn services_named(run_dir: &Path, name: &str, all: &[String]) -> Vec<String> {
     }
     let app_file = format!("/{name}");
     all.iter()
-        .filter(|other| other.strip_prefix(name).is_some_and(|rest| rest.starts_with('.')))
+        .filter(|other| other.starts_with(&going::procfile::process_prefix(name)))
         .filter(|other| {
             let file = read_status(run_dir, other).and_then(|status| status.get(status::FILE).cloned());
             file.is_some_and(|file| file.ends_with(&app_file))
@@ -957,7 +957,7 @@ fn log(run_dir: &Path, args: &[String]) -> Result<u8, Failure> {
         Some(status) => Vec::from([(String::new(), status)]),
         None => services_named(run_dir, name, &service_names(run_dir)?)
             .into_iter()
-            .filter_map(|other| Some((other.strip_prefix(&format!("{name}."))?.to_owned(), other)))
+            .filter_map(|other| Some((other.strip_prefix(&going::procfile::process_prefix(name))?.to_owned(), other)))
             .filter_map(|(kind, other)| Some((kind, read_status(run_dir, &other)?)))
             .collect(),
     };
