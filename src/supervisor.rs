@@ -786,65 +786,75 @@ impl Supervisor {
                 added += 1;
                 continue;
             };
-            let service = self.services.get(slot);
-            if service.extras.as_ref().is_some_and(|extras| extras.refusal.is_some()) {
-                self.services.update(slot, |service| service.extras().refusal = None);
-                let service = self.services.get(slot);
-                effects.publish(&service.name, &service.status());
-            }
-            let service = self.services.get(slot);
-            if service.hold().is_some() {
-                // Back before its stop came: it stays.
-                self.services.update(slot, |service| service.set_hold(None));
-                added += 1;
-            }
-            let service = self.services.get(slot);
-            let after = match service.state {
-                State::Stopping { after: AfterStop::Remove, .. } => {
-                    added += 1;
-                    // It no longer goes away: what was held until it stopped need not wait.
-                    let name = String::from(service.name.as_str());
-                    self.release_holds_for_returned(now, &name, effects);
-                    AfterStop::Start
-                }
-                _ if service.spec.runs_like(&spec) => {
-                    // Only the stop policy or `after=` changed, if anything: they apply to the next stop or start.
-                    if service.spec != spec {
-                        changed += 1;
-                        self.update(now, slot, effects, |service, effects| {
-                            service.spec = spec;
-                            service.check_changed(now, effects);
-                            if service.state == State::Waiting {
-                                service.clear_waiting_for();
-                            } else {
-                                effects.publish(&service.name, &service.status());
-                            }
-                            true
-                        });
-                    }
-                    continue;
-                }
-                State::Down | State::Stopping { after: AfterStop::StayDown, .. } => {
-                    changed += 1;
-                    AfterStop::StayDown
-                }
-                _ => {
-                    changed += 1;
-                    AfterStop::Start
-                }
-            };
-            self.update(now, slot, effects, |service, effects| {
-                service.spec = spec;
-                service.check_changed(now, effects);
-                service.short_runs = 0;
-                service.stop(now, after, effects)
-            });
+            let (more_added, more_changed) = self.take_spec(now, slot, spec, effects);
+            (added, changed) = (added + more_added, changed + more_changed);
         }
         self.stop_together(now, removed, effects);
         let removed = removed_count;
         let counts = format_args!("{added} added, {removed} removed, {changed} changed, {refused} refused");
         effects.log(Severity::Info, format_args!("configuration: {counts}"));
         self.report_order_errors(&ordered, effects);
+    }
+
+    /// A scanned spec for the service in `slot`: the service comes back from a removal,
+    /// takes what applies only next time (its stop policy, `after=`, `check=`) as it runs,
+    /// or restarts with the new spec. Returns how the reload counts it: (added, changed).
+    fn take_spec(&mut self, now: Millis, slot: Slot, spec: Box<ServiceSpec>, effects: &mut impl Effects) -> (u32, u32) {
+        let (mut added, mut changed) = (0, 0);
+        let service = self.services.get(slot);
+        if service.extras.as_ref().is_some_and(|extras| extras.refusal.is_some()) {
+            self.services.update(slot, |service| service.extras().refusal = None);
+            let service = self.services.get(slot);
+            effects.publish(&service.name, &service.status());
+        }
+        let service = self.services.get(slot);
+        if service.hold().is_some() {
+            // Back before its stop came: it stays.
+            self.services.update(slot, |service| service.set_hold(None));
+            added += 1;
+        }
+        let service = self.services.get(slot);
+        let after = match service.state {
+            State::Stopping { after: AfterStop::Remove, .. } => {
+                added += 1;
+                // It no longer goes away: what was held until it stopped need not wait.
+                let name = String::from(service.name.as_str());
+                self.release_holds_for_returned(now, &name, effects);
+                AfterStop::Start
+            }
+            _ if service.spec.runs_like(&spec) => {
+                // Only the stop policy or `after=` changed, if anything: they apply to the next stop or start.
+                if service.spec != spec {
+                    changed += 1;
+                    self.update(now, slot, effects, |service, effects| {
+                        service.spec = spec;
+                        service.check_changed(now, effects);
+                        if service.state == State::Waiting {
+                            service.clear_waiting_for();
+                        } else {
+                            effects.publish(&service.name, &service.status());
+                        }
+                        true
+                    });
+                }
+                return (added, changed);
+            }
+            State::Down | State::Stopping { after: AfterStop::StayDown, .. } => {
+                changed += 1;
+                AfterStop::StayDown
+            }
+            _ => {
+                changed += 1;
+                AfterStop::Start
+            }
+        };
+        self.update(now, slot, effects, |service, effects| {
+            service.spec = spec;
+            service.check_changed(now, effects);
+            service.short_runs = 0;
+            service.stop(now, after, effects)
+        });
+        (added, changed)
     }
 
     /// File `name` was refused: a service of that name keeps running and shows why;
