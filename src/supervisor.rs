@@ -413,33 +413,7 @@ impl Service {
                 (self.pid(), AfterStop::Remove, None)
             }
             State::Up { since, .. } => {
-                let ran = now.saturating_sub(since);
-                let policy = self.spec.policy();
-                let success = matches!(exit, Exit::Code(code) if policy.is_success(code));
-                let finish = match policy.restart {
-                    Restart::Always => None,
-                    Restart::OnFailure => success.then_some(true),
-                    Restart::Never => Some(success),
-                };
-                let after = if let Some(success) = finish {
-                    let (ran, outcome, restart) =
-                        (seconds(ran), if success { "done" } else { "failed" }, policy.restart.name());
-                    let severity = if success { Severity::Info } else { Severity::Warning };
-                    effects.log(severity, format_args!("{name}: {exit} after {ran}; {outcome} (restart={restart})"));
-                    AfterStop::Finish { success }
-                } else if ran >= HEALTHY_RUN {
-                    self.short_runs = 0;
-                    effects
-                        .log(Severity::Warning, format_args!("{name}: {exit} after {} (restarting now)", seconds(ran)));
-                    AfterStop::Start
-                } else {
-                    self.short_runs += 1;
-                    let delay = backoff_delay(self.short_runs);
-                    let (ran, wait) = (seconds(ran), seconds(delay));
-                    effects.log(Severity::Warning, format_args!("{name}: {exit} after {ran} (restarting in {wait})"));
-                    AfterStop::Backoff { until: now + delay }
-                };
-                (self.pid(), after, None)
+                (self.pid(), self.after_exit(now, now.saturating_sub(since), exit, effects), None)
             }
             State::Stopping { pid, kill_at, after } => {
                 effects.log(Severity::Info, format_args!("{name}: stopped ({exit})"));
@@ -455,6 +429,7 @@ impl Service {
             }
         };
         let group = group.expect("BUG: a reaped service had a pid");
+        let name = &self.name;
         // Its processes may outlive the main one: nothing restarts until they are gone.
         let left = effects.left_behind(name, group);
         if left == LeftBehind::Nothing {
@@ -479,6 +454,35 @@ impl Service {
         };
         self.set_state(State::Draining { group, kill_at, after }, now, effects);
         true
+    }
+
+    /// What an exit going did not ask for leads to, after a run of `ran`, as `restart=`
+    /// says: done or failed, a respawn at once after a healthy run, or a backoff.
+    fn after_exit(&mut self, now: Millis, ran: Millis, exit: Exit, effects: &mut impl Effects) -> AfterStop {
+        let (name, policy) = (&self.name, self.spec.policy());
+        let success = matches!(exit, Exit::Code(code) if policy.is_success(code));
+        let finish = match policy.restart {
+            Restart::Always => None,
+            Restart::OnFailure => success.then_some(true),
+            Restart::Never => Some(success),
+        };
+        if let Some(success) = finish {
+            let (ran, outcome, restart) =
+                (seconds(ran), if success { "done" } else { "failed" }, policy.restart.name());
+            let severity = if success { Severity::Info } else { Severity::Warning };
+            effects.log(severity, format_args!("{name}: {exit} after {ran}; {outcome} (restart={restart})"));
+            AfterStop::Finish { success }
+        } else if ran >= HEALTHY_RUN {
+            self.short_runs = 0;
+            effects.log(Severity::Warning, format_args!("{name}: {exit} after {} (restarting now)", seconds(ran)));
+            AfterStop::Start
+        } else {
+            self.short_runs += 1;
+            let delay = backoff_delay(self.short_runs);
+            let (ran, wait) = (seconds(ran), seconds(delay));
+            effects.log(Severity::Warning, format_args!("{name}: {exit} after {ran} (restarting in {wait})"));
+            AfterStop::Backoff { until: now + delay }
+        }
     }
 
     /// After any reap: a draining service whose group is now empty goes on.
