@@ -1462,9 +1462,13 @@ mod tests {
         let mut supervisor = started(&mut world, &[("web", Some("/bin/web"))]);
         assert_eq!(state(&supervisor, "web"), Some(State::Backoff { until: SPAWN_RETRY }));
         assert!(world.lines[0].contains("cannot start: Resource temporarily unavailable (retrying in 1.0s)"));
+        let shown = &world.published.last().unwrap().1;
+        assert_eq!(shown.start_error.as_deref(), Some("cannot start: Resource temporarily unavailable"));
         world.fork_fails = false;
         supervisor.deadline_passed(SPAWN_RETRY, &mut world);
         assert!(matches!(state(&supervisor, "web"), Some(State::Up { .. })));
+        supervisor.executed(SPAWN_RETRY + 1, world.last_pid(), &mut world);
+        assert_eq!(world.published.last().unwrap().1.start_error, None, "shown until a start runs its program");
     }
 
     #[test]

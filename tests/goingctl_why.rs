@@ -62,6 +62,9 @@ fn a_refused_file_is_a_row_in_error_and_a_running_service_shows_its_refused_chan
     let (code, _, error) = going.goingctl(&["wait", "badkey"]);
     assert_eq!(code, 1);
     assert!(error.contains("refused"), "{error}");
+    let (code, _, error) = going.goingctl(&["restart", "badkey"]);
+    assert_eq!(code, 1);
+    assert!(error.contains("badkey: its file was refused, so nothing runs"), "{error}");
     going.wait_log("configuration: 1 added, 0 removed, 0 changed, 1 refused");
 
     // A running service whose new file is refused runs the old one and says so.
@@ -91,6 +94,10 @@ fn a_failed_dependency_is_shown_and_wait_fails_at_once_naming_it() {
         ("app", "cmd=/bin/sleep 1000\nafter=migrate\n"),
         ("web", "cmd=/bin/sleep 1000\nafter=app\n"),
         ("late", "cmd=/bin/sleep 1000\nafter=nothere\n"),
+        ("crash", "cmd=/bin/sh -c 'exit 1'\nready=fd:3\n"),
+        ("patient", "cmd=/bin/sleep 1000\nafter=crash\n"),
+        ("broken", "cmd=/bin/sleep 1000\nusr=x\n"),
+        ("blocked", "cmd=/bin/sleep 1000\nafter=broken\n"),
     ]);
     going.wait_state("migrate", "failed");
     wait_row(&going, "app", "waiting for migrate (failed)");
@@ -105,6 +112,15 @@ fn a_failed_dependency_is_shown_and_wait_fails_at_once_naming_it() {
     let (code, _, error) = going.goingctl(&["wait", "late"]);
     assert_eq!(code, 1);
     assert!(error.contains("nothere (no such service)"), "{error}");
+    wait_row(&going, "blocked", "waiting for broken (refused)");
+    let (code, _, error) = going.goingctl(&["wait", "blocked"]);
+    assert_eq!(code, 1);
+    assert!(error.contains("broken (refused)"), "{error}");
+    // A dependency in backoff starts again by itself: it is shown, and waited for.
+    wait_row(&going, "patient", "waiting for crash (backoff)");
+    let (code, _, error) = going.goingctl(&["wait", "-t", "0.5", "patient"]);
+    assert_eq!(code, 1);
+    assert!(error.contains("timed out"), "{error}");
     // Down is no failure of its own but needs someone to act too.
     write_service(going.services.path(), "migrate", "cmd=/bin/sleep 1000\n");
     going.wait_state("app", "up");
@@ -228,6 +244,9 @@ fn all_restarts_downs_and_ups_every_service() {
     assert_eq!(going.goingctl(&["up", "--all"]).0, 0);
     going.service_pid("a", 3);
     going.service_pid("b", 3);
+    assert_eq!(going.goingctl(&["signal", "USR1", "--all"]).0, 0);
+    going.wait_log("a: sending signal 10 as asked");
+    going.wait_log("b: sending signal 10 as asked");
 }
 
 #[test]

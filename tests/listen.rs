@@ -218,3 +218,24 @@ fn a_unix_socket_replaces_only_a_stale_socket_and_needs_its_directory() {
     let mut stream = UnixStream::connect(&stale).unwrap();
     let _ = stream.write_all(b"x");
 }
+
+#[test]
+fn every_address_takes_ipv4_and_ipv6_on_one_socket_and_a_bracketed_host_is_ipv6() {
+    let port = free_port();
+    let going = Going::start(&[("web", &format!("{SERVER}listen=tcp:*:{port}\n"))]);
+    wait_for("an answer over IPv4", || ask(port).ok());
+    let ipv6 = TcpListener::bind("[::1]:0").is_ok();
+    if ipv6 {
+        let mut stream = TcpStream::connect(("::1", port)).expect("the same socket over IPv6");
+        let mut answer = String::new();
+        stream.set_read_timeout(Some(DEADLINE)).unwrap();
+        stream.read_to_string(&mut answer).unwrap();
+        assert!(answer.contains("('::', "), "one dual-stack socket: {answer}");
+        let v6 = free_port();
+        write_service(going.services.path(), "v6", &format!("{SERVER}listen=tcp:[::1]:{v6}\n"));
+        let mut answer = String::new();
+        wait_for("an answer on [::1]", || TcpStream::connect(("::1", v6)).ok()).read_to_string(&mut answer).unwrap();
+        assert!(answer.contains("('::1', "), "{answer}");
+        assert!(refused(v6), "not on IPv4");
+    }
+}
