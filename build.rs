@@ -5,5 +5,9 @@ fn main() {
     println!("cargo:rustc-link-arg-bin=going=-nostdlib");
     println!("cargo:rustc-link-arg-bin=going=-static");
     println!("cargo:rustc-link-arg-bin=going=-no-pie");
+    // going never unwinds (panic = "abort"): leave out the unwind tables.
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/src/bin/going.ld");
+    println!("cargo:rustc-link-arg-bin=going=-Wl,-T,{script}");
+    println!("cargo:rerun-if-changed=src/bin/going.ld");
     println!("cargo:rerun-if-changed=build.rs");
 }

@@ -10,7 +10,7 @@
 //! | `rt_sigprocmask` | block exactly SIGCHLD/TERM/INT/HUP before the signalfd exists; empty the child's mask |
 //! | `rt_sigaction` | undo dispositions inherited through exec (SIG_IGN survives it): going's handled signals to default and SIGPIPE ignored at start, every signal to default in the child |
 //! | `signalfd4` | signals become readable data in the event loop; no handlers |
-//! | `clone`, `clone3` | start a short-lived helper on a stack of its own in going's memory (CLONE_VM, CLONE_VFORK), which needs a few lines of assembly; from it, fork the service's process as going's child (CLONE_PARENT), with clone3 for CLONE_INTO_CGROUP |
+//! | `clone`, `clone3` | start a short-lived helper in going's memory, on going's stack below the frame that waits for it (CLONE_VM, CLONE_VFORK), which needs a few lines of assembly; from it, fork the service's process as going's child (CLONE_PARENT), with clone3 for CLONE_INTO_CGROUP |
 //! | `execve` | run the service |
 //! | `close_range` | mark fds inherited from going's parent close-on-exec at start; give a child its own small descriptor table |
 //! | `exit_group` | leave, from the daemon or from a child whose exec failed |
@@ -127,34 +127,6 @@ pub fn open_standard_fds() {
     }
 }
 
-/// The stack a child of [`spawn`] runs on until it exits: one for all
-/// of them, since going waits for each, with an unmapped guard page below
-/// it so that an overflow faults instead of writing over going's memory.
-pub struct ChildStack {
-    /// The lowest usable byte, just above the guard page.
-    low: *mut core::ffi::c_void,
-}
-
-/// The helper makes a few system calls, and the child it forks sets itself up on a copy
-/// of this stack: a few kilobytes, more in a debug build; an overflow hits the guard page.
-const CHILD_STACK_SIZE: usize = 32 * 1024;
-const GUARD_SIZE: usize = 4096;
-
-impl ChildStack {
-    pub fn new() -> Result<ChildStack, Errno> {
-        use rustix::mm::{MapFlags, MprotectFlags, ProtFlags};
-        let flags = MapFlags::PRIVATE | MapFlags::STACK | MapFlags::NORESERVE;
-        let prot = ProtFlags::READ | ProtFlags::WRITE;
-        // SAFETY: a new anonymous mapping at an address the kernel picks aliases nothing.
-        let base =
-            unsafe { rustix::mm::mmap_anonymous(core::ptr::null_mut(), GUARD_SIZE + CHILD_STACK_SIZE, prot, flags) }?;
-        // SAFETY: the lowest page of the mapping just made, which nothing refers to.
-        unsafe { rustix::mm::mprotect(base, GUARD_SIZE, MprotectFlags::empty()) }?;
-        // SAFETY: within the mapping, which is GUARD_SIZE + CHILD_STACK_SIZE long.
-        Ok(ChildStack { low: unsafe { base.byte_add(GUARD_SIZE) } })
-    }
-}
-
 /// `struct clone_args` of clone3(2), up to `cgroup` (Linux 5.7).
 #[repr(C)]
 struct CloneArgs {
@@ -185,10 +157,13 @@ extern "C" fn enter_child<F: FnMut() -> Infallible>(closure: *mut core::ffi::c_v
     match child() {}
 }
 
-/// Starts a process that runs `child` on `stack`, in going's own memory,
-/// while going waits until it has exited (CLONE_VM | CLONE_VFORK, as
-/// posix_spawn does): no page table is copied and no page of going's is
-/// made copy-on-write. It has no exit signal (nor has what it forks with
+/// Starts a process that runs `child` in going's own memory, while going
+/// waits until it has exited (CLONE_VM | CLONE_VFORK, as posix_spawn does):
+/// no page table is copied and no page of going's is made copy-on-write.
+/// It runs on going's own stack, below the frame going waits in: going's
+/// stack is at least 128 kB from the start (the kernel's floor) and grows
+/// on demand, so the child needs no mapping of its own, nor does going's
+/// peak memory grow by one. It has no exit signal (nor has what it forks with
 /// [`fork_beside`]): it is reaped by a wait with `__WALL`. With `share_fds` the child shares going's descriptor
 /// table too (CLONE_FILES), and must call [`unshare_fds_below`] before it
 /// changes any descriptor.
@@ -199,18 +174,12 @@ extern "C" fn enter_child<F: FnMut() -> Infallible>(closure: *mut core::ffi::c_v
 /// system calls only (no allocation, no logging), may write only what it
 /// captured, must end in [`exit`], and must not wait on anything another
 /// user or a file system controls (going waits for it).
-pub unsafe fn spawn<F: FnMut() -> Infallible>(
-    stack: &mut ChildStack,
-    share_fds: bool,
-    child: &mut F,
-) -> Result<rustix::process::Pid, Errno> {
+pub unsafe fn spawn<F: FnMut() -> Infallible>(share_fds: bool, child: &mut F) -> Result<rustix::process::Pid, Errno> {
     let flags = CLONE_VM | CLONE_VFORK | if share_fds { CLONE_FILES } else { 0 };
-    let stack_top = stack.low as usize + CHILD_STACK_SIZE;
     let entry: extern "C" fn(*mut core::ffi::c_void) -> ! = enter_child::<F>;
     let closure = (child as *mut F).cast::<core::ffi::c_void>();
-    // The older clone(2), on every kernel: flags with no exit signal, the stack's top.
-    // SAFETY: see `clone_on_stack`; the caller keeps its part of this function's contract.
-    let pid = unsafe { clone_on_stack([flags as usize, stack_top, 0], entry, closure) };
+    // SAFETY: CLONE_VFORK is asked for; the caller keeps its part of this function's contract.
+    let pid = unsafe { vfork_below(flags as usize, entry, closure) };
     match pid {
         raw @ 1.. => Ok(rustix::process::Pid::from_raw(raw as i32).expect("BUG: a positive pid")),
         error => Err(Errno::from_raw_os_error(-(error as i32))),
@@ -252,28 +221,34 @@ pub fn fork_beside(cgroup: Option<BorrowedFd>) -> Result<Option<rustix::process:
     Ok(rustix::process::Pid::from_raw(pid.map_err(errno)? as i32))
 }
 
-/// Makes the clone system call with `args`, for a child that starts on a
-/// stack of its own and calls `entry(arg)` there.
+/// Makes the clone system call with `flags` (the older clone(2), on every
+/// kernel), for a child that starts on the caller's stack, below the
+/// caller's frame, and calls `entry(arg)` there.
 /// Returns the child's pid, or minus the errno.
 ///
 /// # Safety
 ///
-/// The call must ask for a new stack that nothing else uses, and CLONE_VFORK:
-/// the parent then waits, so the child alone runs in the shared memory, and
-/// `arg` must stay valid for `entry` until the call returns.
+/// `flags` must hold CLONE_VFORK: the parent then waits in this call, so the
+/// child alone runs in the shared memory and the stack below the parent's
+/// frame is free for it; `arg` must stay valid for `entry` until the call
+/// returns.
 #[cfg(target_arch = "x86_64")]
-unsafe fn clone_on_stack(
-    args: [usize; 3],
+unsafe fn vfork_below(
+    flags: usize,
     entry: extern "C" fn(*mut core::ffi::c_void) -> !,
     arg: *mut core::ffi::c_void,
 ) -> isize {
     let result: isize;
-    // SAFETY: the caller's contract. The parent continues after the syscall with every
-    // register but rax, rcx and r11 kept. The child starts at the same instruction on its
-    // own stack (16-byte aligned, so aligned as a call expects) with rax 0 and the parent's
-    // other registers: it calls entry(arg) and never comes back.
+    // SAFETY: the caller's contract. Without `nostack` the block may use the stack below
+    // the stack pointer (the compiler keeps no red zone there), so the child's stack starts
+    // 256 bytes below it, 16-byte aligned as a call expects. The parent continues after the
+    // syscall with every register but rax, rcx, rsi and r11 kept. The child starts at the
+    // same instruction on that stack with rax 0 and the parent's other registers: it calls
+    // entry(arg) and never comes back.
     unsafe {
         core::arch::asm!(
+            "lea rsi, [rsp - 256]",
+            "and rsi, -16",
             "syscall",
             "test rax, rax",
             "jnz 2f",
@@ -283,9 +258,9 @@ unsafe fn clone_on_stack(
             "ud2",
             "2:",
             inlateout("rax") Sysno::clone as isize => result,
-            in("rdi") args[0],
-            in("rsi") args[1],
-            in("rdx") args[2],
+            in("rdi") flags,
+            out("rsi") _,
+            in("rdx") 0usize,
             in("r10") 0usize,
             in("r8") 0usize,
             in("r12") arg,
@@ -298,7 +273,7 @@ unsafe fn clone_on_stack(
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-compile_error!("going starts services through a clone trampoline written for x86_64 only (rt::clone_on_stack)");
+compile_error!("going starts services through a clone trampoline written for x86_64 only (rt::vfork_below)");
 
 /// In a child that shares going's descriptor table: gives it a table of its
 /// own holding only descriptors below `first`, so that what it changes

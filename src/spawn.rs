@@ -7,8 +7,8 @@
 //! going never waits for a child to reach its exec: a child that has
 //! dropped to a service's uid can be stopped by that user, and a `cmd` or
 //! `cwd` on a hung file system can hold it forever. So a start takes two
-//! steps. A short-lived helper runs in going's memory on a stack of its own
-//! while going waits for it (CLONE_VM | CLONE_VFORK, as posix_spawn does):
+//! steps. A short-lived helper runs in going's memory, on going's stack below
+//! the frame that waits for it (CLONE_VM | CLONE_VFORK, as posix_spawn does):
 //! it only gives itself a small descriptor table (Linux 5.9: it shared
 //! going's until then), forks the service's process as going's own child
 //! (CLONE_PARENT, into its service's cgroup) and exits. Nothing in it
@@ -226,13 +226,12 @@ fn pointers(strings: &[CString]) -> Vec<*const u8> {
     strings.iter().map(|s| s.as_ptr().cast()).chain([core::ptr::null()]).collect()
 }
 
-/// Starts children. Holds what every child needs from going: /dev/null,
-/// the helper's stack, and four low descriptor slots that hold, while a
+/// Starts children. Holds what every child needs from going: /dev/null
+/// and four low descriptor slots that hold, while a
 /// child starts, its log pipe, readiness pipe, report pipe and cgroup, so
 /// that a helper sharing going's table keeps them when it drops every
 /// descriptor above the slots.
 pub struct Spawner {
-    stack: crate::rt::ChildStack,
     dev_null: OwnedFd,
     output_slot: OwnedFd,
     ready_slot: OwnedFd,
@@ -368,7 +367,6 @@ impl Spawner {
         let slots = [&dev_null, &output_slot, &ready_slot, &report_slot, &cgroup_slot];
         let highest = slots.map(|fd| fd.as_raw_fd()).into_iter().max();
         Ok(Spawner {
-            stack: crate::rt::ChildStack::new()?,
             keep_below: highest.unwrap_or(0) as u32 + 1,
             dev_null,
             output_slot,
@@ -454,7 +452,7 @@ impl Spawner {
         // SAFETY: the helper makes system calls only and writes only `forked`; it ends in exit
         // after unshare_fds_below and fork_beside, which no other user and no file system can
         // hold up. The new process runs on its own copy of memory and is not waited for.
-        let helper = unsafe { crate::rt::spawn(&mut self.stack, share_fds, &mut helper) };
+        let helper = unsafe { crate::rt::spawn(share_fds, &mut helper) };
         // The helper has exited and the child has its own copies: the slots used go back to
         // /dev/null (the report slot always: going must hold no write end of a report pipe).
         let used = [stdio.output.is_some(), stdio.ready.is_some(), true, stdio.cgroup.is_some()];

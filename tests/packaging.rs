@@ -98,7 +98,7 @@ fn make_deb_installs_where_debian_expects_and_lintian_finds_no_error_or_warning(
     assert_eq!(version, format!("going {VERSION}\n"), "the stripped binary runs");
     let changelog = run("sh", &["-c", &format!("zcat {}", root.join("usr/share/doc/going/changelog.gz").display())]);
     assert!(changelog.starts_with(&format!("going ({VERSION}) unstable; urgency=medium\n")), "{changelog}");
-    let output = Command::new("lintian").arg(deb).output().expect("lintian: .ci/run installs it");
+    let output = Command::new("lintian").arg(deb).output().expect("lintian: make check installs it");
     let said = String::from_utf8(output.stdout).unwrap();
     let bad: Vec<&str> = said.lines().filter(|line| line.starts_with("E:") || line.starts_with("W:")).collect();
     assert!(bad.is_empty(), "lintian:\n{said}");

@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 
 /// What file(1) says of a binary.
 fn file_says(path: &str) -> String {
-    let output = Command::new("file").arg("-L").arg(path).output().expect("file(1): .ci/run installs it");
+    let output = Command::new("file").arg("-L").arg(path).output().expect("file(1): make check installs it");
     String::from_utf8(output.stdout).unwrap()
 }
 
