@@ -34,7 +34,7 @@
 //! | [`paths`] | splitting paths without libc |
 //! | [`dir_watch`] | inotify on the directory and its parent: when to rescan, which files are still being written |
 //! | [`table`] | the service table's storage: stable slots, and indexes by name, pid and deadline kept in step |
-//! | [`supervisor`] | the service table and state machine: start, readiness, exit, backoff, reload, stop; its rooms `order` (`after=`) and `checks` (`check=`) |
+//! | [`supervisor`] | the service table and state machine: start, readiness, exit, backoff, reload, stop; its rooms `reload` (what a scan changes), `order` (`after=`), `checks` (`check=`) and `status` (what goingctl is shown) |
 //! | [`start_order`] | the graph of `after=`: cycles, and who stops before whom when services stop together |
 //! | [`health`] | one service's health check: when the next is due, when one has had its time, what a result means |
 //! | [`readiness`] | what services say of their readiness: `ready=fd:N` pipes and the `ready=notify` socket |

@@ -7,15 +7,22 @@
 //! acts through [`Effects`]: spawn a process, signal a service, log a line.
 //! Tests drive it with a fake clock and fake effects.
 //!
-//! Two concerns live in rooms of their own: `order` (who waits for whom to
-//! start and to stop, `after=`) and `checks` (a service's `check=`).
+//! Four concerns live in rooms of their own: `reload` (what a scan of the
+//! service directory changes), `order` (who waits for whom to start and to
+//! stop, `after=`), `checks` (a service's `check=`) and `status` (what
+//! goingctl is shown of a service).
 
 mod checks;
 mod order;
+mod reload;
+mod status;
+
+pub use reload::{Scanned, by_name};
+pub use status::Status;
 
 use crate::clock::seconds;
 use crate::config::{ReadyWhen, Restart, ServiceSpec};
-use crate::health::{self, Health};
+use crate::health::Health;
 use crate::log::{Severity, describe};
 use crate::protocol::{Control, Exit, show_signal};
 use crate::table::{Entry, List, Name, Slot, Table};
@@ -85,32 +92,6 @@ pub enum Stop {
     Kill,
 }
 
-/// What goingctl shows of a service.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Status<'a> {
-    pub state: State,
-    /// While [`State::Waiting`]: the `after=` services not ready yet.
-    pub waiting_for: &'a [String],
-    /// The last `STATUS=` a `ready=notify` service sent.
-    pub status_text: Option<&'a str>,
-    /// With `check=`: its health and last check.
-    pub health: Option<health::Shown>,
-    /// Why its file was refused (it runs the file before), and why its last start failed.
-    pub refusal: Option<&'a str>,
-    pub start_error: Option<&'a str>,
-    /// What it runs: its command, user and log, for goingctl's detail view and `goingctl log`.
-    pub spec: &'a ServiceSpec,
-    /// When the current state began.
-    pub since: Millis,
-    /// Starts after the first one.
-    pub restarts: u32,
-    pub last_exit: Option<Exit>,
-    /// The stop signal, the stop timeout and `restart=`, shown where they are not the defaults.
-    pub stop_signal: i32,
-    pub stop_timeout: Millis,
-    pub restart: Restart,
-}
-
 /// Where a service is. A pid exists only while a process does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
@@ -160,23 +141,6 @@ pub enum AfterStop {
     Finish {
         success: bool,
     },
-}
-
-/// One service file's result in a directory scan.
-#[derive(Debug)]
-pub enum Scanned {
-    Valid(Box<ServiceSpec>),
-    /// Not read this time (still being written, or its app's Procfile is refused): a
-    /// running service keeps running as it is.
-    Unread,
-    /// The file has this error (already logged): a running service keeps running and shows it.
-    /// Boxed twice: a scan holds an entry for every file, and a thin box keeps each small.
-    Refused(Box<String>),
-}
-
-/// The order of a scan: by name (one function, so that every sort of a scan is one copy of the code).
-pub fn by_name(a: &(String, Scanned), b: &(String, Scanned)) -> core::cmp::Ordering {
-    a.0.cmp(&b.0)
 }
 
 /// Kept sorted by name, so that a reload of thousands of files is a merge, not a quadratic search.
@@ -282,31 +246,6 @@ impl Service {
     /// Ready for the services `after=` it: running and ready, or a one-shot that is done.
     fn is_ready(&self) -> bool {
         matches!(self.state, State::Up { ready: true, .. } | State::Done)
-    }
-
-    fn status(&self) -> Status<'_> {
-        let restarts = self.starts.saturating_sub(1);
-        let policy = self.spec.policy();
-        let (stop_signal, stop_timeout, restart) = (policy.signal, policy.timeout, policy.restart);
-        Status {
-            state: self.state,
-            waiting_for: self.waiting_for(),
-            // What a run said and what its checks found describe that run only.
-            status_text: self.status_text().filter(|_| self.is_running()),
-            health: match (self.health(), self.spec.check()) {
-                (Some(health), Some(check)) if self.is_running() => Some(health.shown(check.retries)),
-                _ => None,
-            },
-            refusal: self.extras.as_ref().and_then(|extras| extras.refusal.as_deref()),
-            start_error: self.extras.as_ref().and_then(|extras| extras.start_error.as_deref()),
-            spec: &self.spec,
-            since: self.since,
-            restarts,
-            last_exit: self.last_exit,
-            stop_signal,
-            stop_timeout,
-            restart,
-        }
     }
 
     /// Every change of state goes through here, so that it is published.
@@ -693,209 +632,6 @@ impl Supervisor {
         }
     }
 
-    /// Applies a scan of the whole directory: starts new services, stops
-    /// removed ones, restarts changed ones once their old process is gone,
-    /// leaves the rest.
-    pub fn reload(&mut self, now: Millis, scan: Vec<(String, Scanned)>, effects: &mut impl Effects) {
-        let replaced = self.services.slots();
-        self.apply(now, (replaced, None), scan, effects);
-    }
-
-    /// The names of the services that a reload of `files` may replace: each
-    /// file's own, and the processes of a Procfile app (`FILE.TYPE`), told
-    /// from service files by `is_file`.
-    pub fn names_from(&self, files: &[&str], is_file: impl Fn(&str) -> bool) -> Vec<String> {
-        let mut names = Vec::new();
-        for file in files {
-            names.extend(self.services.find(file).map(|slot| String::from(&*self.services.get(slot).name)));
-            let processes = self.services.starting_with(&crate::procfile::process_prefix(file));
-            let processes = processes.into_iter().map(|slot| &*self.services.get(slot).name);
-            names.extend(processes.filter(|name| !is_file(name)).map(String::from));
-            names.extend(self.refused.iter().any(|(name, _)| name == file).then(|| String::from(*file)));
-        }
-        names
-    }
-
-    /// Applies a scan of some files only: the services named in `replaced`
-    /// ([`Self::names_from`] those files) that the scan does not name are
-    /// stopped and removed; the rest of the table is not looked at.
-    pub fn reload_part(
-        &mut self,
-        now: Millis,
-        replaced: &[String],
-        scan: Vec<(String, Scanned)>,
-        effects: &mut impl Effects,
-    ) {
-        let slots = replaced.iter().filter_map(|name| self.services.find(name)).collect();
-        self.apply(now, (slots, Some(replaced)), scan, effects);
-    }
-
-    /// Applies `scan`: a service in `replaced` that the scan does not name is stopped and
-    /// removed, and so is a refused file among the `names` it replaces (every one: `None`).
-    fn apply(
-        &mut self,
-        now: Millis,
-        (replaced, names): (Vec<Slot>, Option<&[String]>),
-        mut scan: Vec<(String, Scanned)>,
-        effects: &mut impl Effects,
-    ) {
-        if self.shutting_down {
-            return;
-        }
-        let (mut added, mut changed, mut refused) = (0, 0, 0);
-        // In place: a stable sort would take a buffer as large as the scan (names are unique).
-        scan.sort_unstable_by(by_name);
-        let in_scan = |name: &str| scan.binary_search_by(|(scanned, _)| scanned.as_str().cmp(name)).is_ok();
-        let (gone, kept): (Vec<_>, Vec<_>) = core::mem::take(&mut self.refused)
-            .into_iter()
-            .partition(|(name, _)| names.is_none_or(|names| names.contains(name)) && !in_scan(name));
-        self.refused = kept;
-        for (name, _) in gone {
-            effects.withdraw(&name);
-        }
-        // Room in the name order for every new name at once: doubling would hold two copies at the peak.
-        self.services.reserve(scan.len().saturating_sub(self.services.len()));
-        let removed: Vec<Slot> = replaced
-            .into_iter()
-            .filter(|&slot| {
-                let service = self.services.get(slot);
-                scan.binary_search_by(|(name, _)| name.as_str().cmp(&service.name)).is_err()
-                    && !matches!(service.state, State::Stopping { after: AfterStop::Remove, .. })
-                    && service.hold().is_none()
-            })
-            .collect();
-        let removed_count = removed.len();
-        let ordered: Vec<String> = scan
-            .iter()
-            .filter(|(_, scanned)| matches!(scanned, Scanned::Valid(spec) if !spec.after().is_empty()))
-            .map(|(name, _)| name.clone())
-            .collect();
-        for (name, scanned) in scan {
-            let spec = match scanned {
-                Scanned::Valid(spec) => spec,
-                Scanned::Unread => continue,
-                Scanned::Refused(error) => {
-                    refused += 1;
-                    self.refuse(name, error.into_boxed_str(), effects);
-                    continue;
-                }
-            };
-            self.refused.retain(|(refused, _)| *refused != name);
-            let Some(slot) = self.services.find(&name) else {
-                let slot = self.services.insert(Service::new(name, spec, now));
-                self.update(now, slot, effects, |service, effects| {
-                    service.start(now, effects);
-                    true
-                });
-                added += 1;
-                continue;
-            };
-            let (more_added, more_changed) = self.take_spec(now, slot, spec, effects);
-            (added, changed) = (added + more_added, changed + more_changed);
-        }
-        self.stop_together(now, removed, effects);
-        let removed = removed_count;
-        let counts = format_args!("{added} added, {removed} removed, {changed} changed, {refused} refused");
-        effects.log(Severity::Info, format_args!("configuration: {counts}"));
-        self.report_order_errors(&ordered, effects);
-    }
-
-    /// A scanned spec for the service in `slot`: the service comes back from a removal,
-    /// takes what applies only next time (its stop policy, `after=`, `check=`) as it runs,
-    /// or restarts with the new spec. Returns how the reload counts it: (added, changed).
-    fn take_spec(&mut self, now: Millis, slot: Slot, spec: Box<ServiceSpec>, effects: &mut impl Effects) -> (u32, u32) {
-        let (mut added, mut changed) = (0, 0);
-        let service = self.services.get(slot);
-        if service.extras.as_ref().is_some_and(|extras| extras.refusal.is_some()) {
-            self.services.update(slot, |service| service.extras().refusal = None);
-            let service = self.services.get(slot);
-            effects.publish(&service.name, &service.status());
-        }
-        let service = self.services.get(slot);
-        if service.hold().is_some() {
-            // Back before its stop came: it stays.
-            self.services.update(slot, |service| service.set_hold(None));
-            added += 1;
-        }
-        let service = self.services.get(slot);
-        let after = match service.state {
-            State::Stopping { after: AfterStop::Remove, .. } => {
-                added += 1;
-                // It no longer goes away: what was held until it stopped need not wait.
-                let name = String::from(service.name.as_str());
-                self.release_holds_for_returned(now, &name, effects);
-                AfterStop::Start
-            }
-            _ if service.spec.runs_like(&spec) => {
-                // Only the stop policy or `after=` changed, if anything: they apply to the next stop or start.
-                if service.spec != spec {
-                    changed += 1;
-                    self.update(now, slot, effects, |service, effects| {
-                        service.spec = spec;
-                        service.check_changed(now, effects);
-                        if service.state == State::Waiting {
-                            service.clear_waiting_for();
-                        } else {
-                            effects.publish(&service.name, &service.status());
-                        }
-                        true
-                    });
-                }
-                return (added, changed);
-            }
-            State::Down | State::Stopping { after: AfterStop::StayDown, .. } => {
-                changed += 1;
-                AfterStop::StayDown
-            }
-            _ => {
-                changed += 1;
-                AfterStop::Start
-            }
-        };
-        self.update(now, slot, effects, |service, effects| {
-            service.spec = spec;
-            service.check_changed(now, effects);
-            service.short_runs = 0;
-            service.stop(now, after, effects)
-        });
-        (added, changed)
-    }
-
-    /// File `name` was refused: a service of that name keeps running and shows why;
-    /// without one, the name shows the error alone.
-    fn refuse(&mut self, name: String, error: Box<str>, effects: &mut impl Effects) {
-        let Some(slot) = self.services.find(&name) else {
-            match self.refused.iter_mut().find(|(refused, _)| *refused == name) {
-                Some((_, told)) if *told == error => {}
-                Some((_, told)) => {
-                    effects.publish_refused(&name, &error);
-                    *told = error;
-                }
-                None => {
-                    effects.publish_refused(&name, &error);
-                    self.refused.push((name, error));
-                }
-            }
-            return;
-        };
-        self.services.update(slot, |service| {
-            if service.extras.as_ref().and_then(|extras| extras.refusal.as_deref()) != Some(&*error) {
-                service.extras().refusal = Some(error);
-                effects.publish(&service.name, &service.status());
-            }
-        });
-    }
-
-    /// A start of the service whose main process is `pid` failed before its exec, for `reason`.
-    pub fn start_failed(&mut self, now: Millis, pid: Pid, reason: &str, effects: &mut impl Effects) {
-        let Some(slot) = self.by_main_pid(pid) else { return };
-        self.update(now, slot, effects, |service, effects| {
-            service.extras().start_error = Some(reason.into());
-            effects.publish(&service.name, &service.status());
-            true
-        });
-    }
-
     /// A process was reaped. Pids that are no service's (orphans going
     /// adopted as subreaper) are ignored.
     pub fn reaped(&mut self, now: Millis, pid: Pid, exit: Exit, effects: &mut impl Effects) {
@@ -946,18 +682,6 @@ impl Supervisor {
         if self.services.get(slot).spec.settings().ready != ReadyWhen::Exec {
             self.update(now, slot, effects, |service, effects| {
                 service.became_ready(now, how, effects);
-                true
-            });
-        }
-    }
-
-    /// The service whose process is `pid` sent `STATUS=text`.
-    pub fn status_text(&mut self, now: Millis, pid: Pid, text: &str, effects: &mut impl Effects) {
-        let Some(slot) = self.by_main_pid(pid) else { return };
-        if self.services.get(slot).status_text() != Some(text) {
-            self.update(now, slot, effects, |service, effects| {
-                service.extras().status_text = Some(text.into());
-                effects.publish(&service.name, &service.status());
                 true
             });
         }
@@ -1035,16 +759,6 @@ impl Supervisor {
         true
     }
 
-    /// Publishes every service's status again (the run directory was recreated).
-    pub fn publish_all(&mut self, effects: &mut impl Effects) {
-        for service in self.services.iter() {
-            effects.publish(&service.name, &service.status());
-        }
-        for (name, error) in &self.refused {
-            effects.publish_refused(name, error);
-        }
-    }
-
     /// The name and spec of the service whose main process (`false`) or check (`true`) is `pid`.
     pub fn service_of(&self, pid: Pid) -> Option<(&str, &ServiceSpec, bool)> {
         let service = self.services.get(self.services.by_pid(pid)?);
@@ -1066,6 +780,7 @@ impl Supervisor {
 mod tests {
     use super::*;
     use crate::config::DEFAULT_STOP_TIMEOUT as STOP_TIMEOUT;
+    use crate::health;
     use alloc::string::ToString;
 
     /// Records what the supervisor asked for; pids count up from 100.
