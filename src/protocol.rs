@@ -100,7 +100,9 @@ pub mod status {
             self
         }
 
-        pub fn finish(self) -> String {
+        /// The file's text, at its size: going holds many while their writes are staged.
+        pub fn finish(mut self) -> String {
+            self.0.shrink_to_fit();
             self.0
         }
     }

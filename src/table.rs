@@ -100,8 +100,9 @@ pub type Slot = u32;
 
 /// Slots per chunk of storage: the table grows a chunk at a time, never by
 /// copying itself into one twice its size (at 10,000 services that copy would
-/// hold two tables at the peak, and leave the larger one half empty).
-const CHUNK: usize = 256;
+/// hold two tables at the peak, and leave the larger one half empty). Small
+/// enough that 100 services leave at most 63 slots (6.5 kB) unused.
+const CHUNK: usize = 64;
 
 pub struct Table<E> {
     /// Slot `n` is entry `n % CHUNK` of chunk `n / CHUNK`.
