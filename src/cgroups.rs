@@ -212,7 +212,7 @@ impl Cgroups {
     }
 
     /// A fresh cgroup for service `name` in place of its killed (and empty) one.
-    pub fn renew(&self, name: &str) -> Result<(), Errno> {
+    pub fn renew(&self, name: &str) -> Result<ServiceCgroup, Errno> {
         let _ = rustix::fs::unlinkat(&self.services, name, AtFlags::REMOVEDIR);
         self.create(name)
     }
@@ -222,14 +222,14 @@ impl Cgroups {
         Ok(ServiceCgroup { dir: rustix::fs::openat(&self.services, name, DIRECTORY, Mode::empty())? })
     }
 
-    /// Makes the cgroup of service `name` if it is not there.
-    pub fn create(&self, name: &str) -> Result<(), Errno> {
+    /// Makes the cgroup of service `name` if it is not there, and opens it.
+    pub fn create(&self, name: &str) -> Result<ServiceCgroup, Errno> {
         match rustix::fs::mkdirat(&self.services, name, Mode::from_raw_mode(0o755)) {
             Ok(()) | Err(Errno::EXIST) => {}
             Err(error) => return Err(error),
         }
         // A name the cgroup file system gave a file of its own (`cgroup.procs`) is no directory.
-        self.open(name).map(drop)
+        self.open(name)
     }
 
     /// Removes the cgroup of service `name` (it is empty once its service is gone).
@@ -293,9 +293,9 @@ impl ServiceCgroups {
             },
         };
         match made {
-            Ok(()) => {
+            Ok(cgroup) => {
                 self.exceptions.remove(name);
-                cgroups.open(name).ok()
+                Some(cgroup)
             }
             Err(error) => {
                 let (path, reason) = (cgroups.path_of(name), describe(error));
