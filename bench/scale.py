@@ -159,6 +159,14 @@ def all_replaced(count, old):
 
 
 def idle_switches(pid, seconds=10):
+    # First until going has gone quiet (no switch for 0.5 s, 5 s at most): the events of
+    # what came before (the last exec reports of a mass kill) are not idleness.
+    quiet_since, last, deadline = time.monotonic(), context_switches(pid), time.monotonic() + 5
+    while time.monotonic() - quiet_since < 0.5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+        now = context_switches(pid)
+        if now != last:
+            quiet_since, last = time.monotonic(), now
     before = context_switches(pid)
     time.sleep(seconds)
     return context_switches(pid) - before
