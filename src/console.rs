@@ -51,19 +51,24 @@ impl Console {
     }
 
     /// Writes all of `bytes`, or fails (EAGAIN when the reader is behind) with what is left unwritten.
-    pub fn write_all(&self, mut bytes: &[u8]) -> Result<(), Errno> {
-        while !bytes.is_empty() {
-            let written = match &self.0 {
-                Target::Socket(fd) => rustix::net::send(fd, bytes, SendFlags::DONTWAIT | SendFlags::NOSIGNAL),
-                Target::Plain(fd) => rustix::io::write(fd, bytes),
-                Target::Reopened(fd) => rustix::io::write(fd.as_fd(), bytes),
-            };
-            match written {
-                Ok(count) => bytes = &bytes[count..],
-                Err(Errno::INTR) => {}
-                Err(error) => return Err(error),
-            }
-        }
-        Ok(())
+    pub fn write_all(&self, bytes: &[u8]) -> Result<(), Errno> {
+        write_all(bytes, |bytes| match &self.0 {
+            Target::Socket(fd) => rustix::net::send(fd, bytes, SendFlags::DONTWAIT | SendFlags::NOSIGNAL),
+            Target::Plain(fd) => rustix::io::write(fd, bytes),
+            Target::Reopened(fd) => rustix::io::write(fd.as_fd(), bytes),
+        })
     }
+}
+
+/// Writes all of `bytes` with `write` (a write(2) or send(2) that may take part), again after
+/// EINTR; fails at the first other error. going's console and the services' log files share it.
+pub fn write_all(mut bytes: &[u8], mut write: impl FnMut(&[u8]) -> Result<usize, Errno>) -> Result<(), Errno> {
+    while !bytes.is_empty() {
+        match write(bytes) {
+            Ok(count) => bytes = &bytes[count..],
+            Err(Errno::INTR) => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(())
 }

@@ -400,15 +400,8 @@ fn open_log_file(path: &str) -> Result<(OwnedFd, u64), WriteFailure> {
     Ok((file, stat.st_size as u64))
 }
 
-fn write_all(fd: impl AsFd, mut bytes: &[u8]) -> Result<(), Errno> {
-    while !bytes.is_empty() {
-        match rustix::io::write(&fd, bytes) {
-            Ok(count) => bytes = &bytes[count..],
-            Err(Errno::INTR) => {}
-            Err(error) => return Err(error),
-        }
-    }
-    Ok(())
+fn write_all(fd: impl AsFd, bytes: &[u8]) -> Result<(), Errno> {
+    crate::console::write_all(bytes, |bytes| rustix::io::write(&fd, bytes))
 }
 
 #[cfg(test)]
