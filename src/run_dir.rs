@@ -28,7 +28,6 @@ use crate::protocol::{
     ABOUT_GOING, CONTROL, LOADED, LOCK, MAX_COMMAND_LINE, MAX_STATUS_FILE, parse_command, show_signal,
 };
 use crate::supervisor::{Millis, State, Status};
-use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -64,8 +63,9 @@ pub struct RunDir {
     unusable: bool,
     /// The text of [`ABOUT_GOING`], written again if the directory is made again.
     about_going: String,
-    /// Status files not written yet, by service, each with the time it is held until.
-    staged: BTreeMap<String, (String, Option<Millis>)>,
+    /// Status files not written yet (at most [`MAX_STAGED`]), each with its service's name
+    /// and the time it is held until.
+    staged: Vec<(String, String, Option<Millis>)>,
 }
 
 /// Status files kept unwritten at most: a reload of thousands of services writes as it goes.
@@ -258,7 +258,7 @@ impl RunDir {
             recreated: false,
             unusable: false,
             about_going: String::new(),
-            staged: BTreeMap::new(),
+            staged: Vec::new(),
         };
         if let Err(error) = run_dir.create() {
             run_dir.unusable = true;
@@ -374,10 +374,10 @@ impl RunDir {
     /// until `held_until` (a start under way waits for its exec, to be written once as
     /// `up`), unless released before.
     pub fn stage(&mut self, name: &str, text: String, held_until: Option<Millis>, logger: &mut Logger) {
-        match self.staged.get_mut(name) {
+        match self.staged.iter_mut().find(|(staged, ..)| staged == name) {
             // A hold lasts from the first staged text that asked for it.
-            Some((staged, until)) => (*staged, *until) = (text, held_until.and((*until).or(held_until))),
-            None => _ = self.staged.insert(name.into(), (text, held_until)),
+            Some((_, staged, until)) => (*staged, *until) = (text, held_until.and((*until).or(held_until))),
+            None => self.staged.push((name.into(), text, held_until)),
         }
         if self.staged.len() >= MAX_STAGED {
             self.write_all(logger);
@@ -386,7 +386,7 @@ impl RunDir {
 
     /// Service `name`'s status need be held no longer.
     pub fn release(&mut self, name: &str) {
-        if let Some((_, held)) = self.staged.get_mut(name) {
+        if let Some((.., held)) = self.staged.iter_mut().find(|(staged, ..)| staged == name) {
             *held = None;
         }
     }
@@ -395,23 +395,23 @@ impl RunDir {
     pub fn write_due(&mut self, now: Millis, logger: &mut Logger) {
         let (due, held) = core::mem::take(&mut self.staged)
             .into_iter()
-            .partition(|(_, (_, until))| until.is_none_or(|until| until <= now));
+            .partition(|(.., until)| until.is_none_or(|until| until <= now));
         self.staged = held;
-        for (name, (text, _)) in due {
+        for (name, text, _) in due {
             self.write(&name, &text, logger);
         }
     }
 
     /// Writes every staged status file, held ones too.
     pub fn write_all(&mut self, logger: &mut Logger) {
-        for (name, (text, _)) in core::mem::take(&mut self.staged) {
+        for (name, text, _) in core::mem::take(&mut self.staged) {
             self.write(&name, &text, logger);
         }
     }
 
     /// When the first held status file is due.
     pub fn next_held(&self) -> Option<Millis> {
-        self.staged.values().filter_map(|(_, until)| *until).min()
+        self.staged.iter().filter_map(|(.., until)| *until).min()
     }
 
     /// Writes service `name`'s status file, holding `text` ([`RunDir::render`]).
@@ -486,7 +486,7 @@ impl RunDir {
 
     /// Removes the status file of a service that is gone.
     pub fn withdraw(&mut self, name: &str) {
-        self.staged.remove(name);
+        self.staged.retain(|(staged, ..)| staged != name);
         if let Some(dir) = &self.dir {
             let _ = rustix::fs::unlinkat(dir, name, AtFlags::empty());
         }
