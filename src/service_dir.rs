@@ -91,7 +91,7 @@ pub fn scan(path: &CStr, scope: Scope, told: &mut ToldErrors, logger: &mut Logge
         Some(names) => names.iter().filter(|name| is_service_name(name.to_bytes())).cloned().collect(),
         None => list_services(&dir)?,
     };
-    names.sort();
+    names.sort_unstable();
     let mut accounts = AccountFiles::default();
     // At its size at once: growing by doubling would hold two copies at the peak.
     let mut services = Vec::with_capacity(names.len().min(room));
