@@ -10,7 +10,7 @@
 //! | `rt_sigprocmask` | block exactly SIGCHLD/TERM/INT/HUP before the signalfd exists; empty the child's mask |
 //! | `rt_sigaction` | undo dispositions inherited through exec (SIG_IGN survives it): going's handled signals to default and SIGPIPE ignored at start, every signal to default in the child |
 //! | `signalfd4` | signals become readable data in the event loop; no handlers |
-//! | `clone`, `clone3` | start a short-lived helper in going's memory, on going's stack below the frame that waits for it (CLONE_VM, CLONE_VFORK), which needs a few lines of assembly; from it, fork the service's process as going's child (CLONE_PARENT), with clone3 for CLONE_INTO_CGROUP |
+//! | `clone`, `clone3` | fork a service's process, with clone3 for CLONE_INTO_CGROUP and no exit signal; once going's descriptor table is large, from a short-lived helper in going's memory, on going's stack below the frame that waits for it (CLONE_VM, CLONE_VFORK, which needs a few lines of assembly), as going's child (CLONE_PARENT) |
 //! | `execve` | run the service |
 //! | `close_range` | mark fds inherited from going's parent close-on-exec at start; give a child its own small descriptor table |
 //! | `exit_group` | leave, from the daemon or from a child whose exec failed |
@@ -193,12 +193,23 @@ pub unsafe fn spawn<F: FnMut() -> Infallible>(share_fds: bool, child: &mut F) ->
 /// pidfd tells it, [`crate::reaper`]). With `cgroup` it is born in that
 /// cgroup (clone3, CLONE_INTO_CGROUP). `Ok(None)` in the new process.
 pub fn fork_beside(cgroup: Option<BorrowedFd>) -> Result<Option<rustix::process::Pid>, Errno> {
+    fork_with(CLONE_PARENT, cgroup)
+}
+
+/// Forks a child of going's, as [`fork_beside`] does from a helper, but from going itself:
+/// the child has a copy of going's memory and its whole descriptor table, and no exit signal.
+pub fn fork_child(cgroup: Option<BorrowedFd>) -> Result<Option<rustix::process::Pid>, Errno> {
+    fork_with(0, cgroup)
+}
+
+fn fork_with(flags: u64, cgroup: Option<BorrowedFd>) -> Result<Option<rustix::process::Pid>, Errno> {
     use rustix::fd::AsRawFd;
-    // With CLONE_PARENT the exit signal is the caller's; the kernel refuses one given here.
+    // No exit signal: with CLONE_PARENT it is the caller's (the kernel refuses one given here);
+    // without, the child's exit is seen through its pidfd ([`crate::reaper`]).
     let pid = match cgroup {
         Some(cgroup) => {
             let args = CloneArgs {
-                flags: CLONE_PARENT | CLONE_INTO_CGROUP,
+                flags: flags | CLONE_INTO_CGROUP,
                 pidfd: 0,
                 child_tid: 0,
                 parent_tid: 0,
@@ -216,7 +227,7 @@ pub fn fork_beside(cgroup: Option<BorrowedFd>) -> Result<Option<rustix::process:
             unsafe { syscall!(Sysno::clone3, &args as *const CloneArgs, size) }
         }
         // SAFETY: as above; x86_64 takes flags, stack (none), then three pointers left zero.
-        None => unsafe { syscall!(Sysno::clone, CLONE_PARENT as usize, 0, 0, 0, 0) },
+        None => unsafe { syscall!(Sysno::clone, flags as usize, 0, 0, 0, 0) },
     };
     Ok(rustix::process::Pid::from_raw(pid.map_err(errno)? as i32))
 }
@@ -278,6 +289,8 @@ compile_error!("going starts services through a clone trampoline written for x86
 /// In a child that shares going's descriptor table: gives it a table of its
 /// own holding only descriptors below `first`, so that what it changes
 /// is its own, and the copy costs as much for 10 services as for 10,000.
+/// In a child with a copy of going's table ([`fork_child`]): closes the
+/// descriptors from `first` up.
 pub fn unshare_fds_below(first: u32) -> Result<(), Errno> {
     // SAFETY: close_range takes numbers and flags only.
     unsafe { syscall!(Sysno::close_range, first, u32::MAX, CLOSE_RANGE_UNSHARE) }.map(drop).map_err(errno)

@@ -6,19 +6,24 @@
 //!
 //! going never waits for a child to reach its exec: a child that has
 //! dropped to a service's uid can be stopped by that user, and a `cmd` or
-//! `cwd` on a hung file system can hold it forever. So a start takes two
-//! steps. A short-lived helper runs in going's memory, on going's stack below
-//! the frame that waits for it (CLONE_VM | CLONE_VFORK, as posix_spawn does):
-//! it only gives itself a small descriptor table (Linux 5.9: it shared
-//! going's until then), forks the service's process as going's own child
-//! (CLONE_PARENT, into its service's cgroup) and exits. Nothing in it
-//! touches a file system or runs as anyone but going's user, so nobody else
-//! can hold it up. The process it forked has a copy of going's memory (so
-//! no start copies going's 10,000 pidfds, only its page tables), sets
-//! itself up and execs while going turns its loop: a start in progress is
-//! a state, and its outcome comes through its report pipe (a record of the
-//! step and errno that failed, or end-of-file at exec), which the event
-//! loop watches.
+//! `cwd` on a hung file system can hold it forever. So going forks the
+//! service's process (into its service's cgroup) and goes on; the process
+//! has a copy of going's memory, drops every descriptor but four low slots
+//! (its log, readiness and report pipes and its cgroup) as its first step,
+//! while it still runs as going's user, then sets itself up and execs while
+//! going turns its loop: a start in progress is a state, and its outcome
+//! comes through its report pipe (a record of the step and errno that
+//! failed, or end-of-file at exec), which the event loop watches.
+//!
+//! A fork copies going's descriptor table, which at 10,000 services holds
+//! 10,000 pidfds. Once the table is large (or for a start with `listen=`
+//! sockets, which lie anywhere in it), a start takes two steps instead: a
+//! short-lived helper runs in going's memory, on going's stack below the
+//! frame that waits for it (CLONE_VM | CLONE_VFORK, as posix_spawn does),
+//! gives itself a table of the slots alone (Linux 5.9: it shared going's
+//! until then), forks the service's process as going's own child
+//! (CLONE_PARENT) and exits. Nothing in it touches a file system or runs
+//! as anyone but going's user, so nobody else can hold it up.
 //!
 //! The child's setup, in order: a new session, every signal back to
 //! default with nothing blocked, stdin on /dev/null and stdout and stderr
@@ -226,6 +231,12 @@ fn pointers(strings: &[CString]) -> Vec<*const u8> {
     strings.iter().map(|s| s.as_ptr().cast()).chain([core::ptr::null()]).collect()
 }
 
+/// While going's descriptors stay below this number, a start forks its child
+/// directly: copying going's table and closing it in the child costs less
+/// than a helper's own fork, exit and wait (bench/cold_start.py). Above it,
+/// a helper forks the child from a table of the slots alone.
+const DIRECT_BELOW: i32 = 4096;
+
 /// Starts children. Holds what every child needs from going: /dev/null
 /// and four low descriptor slots that hold, while a
 /// child starts, its log pipe, readiness pipe, report pipe and cgroup, so
@@ -380,7 +391,7 @@ impl Spawner {
     }
 
     /// Starts `command` in a new child of going's and returns at once, before
-    /// the child's setup: going waits only for the helper that forks it.
+    /// the child's setup: going waits at most for a helper that forks it.
     #[allow(unsafe_code)]
     pub fn spawn(&mut self, command: &PreparedCommand, stdio: Stdio) -> Result<Spawned, Errno> {
         use rustix::pipe::PipeFlags;
@@ -412,6 +423,23 @@ impl Spawner {
         let share_fds = self.share_fds && listen.is_empty();
         let unshare_below = share_fds.then_some(self.keep_below);
         let (nofile, ignored, going) = (&self.nofile, self.ignored, rustix::process::getpid());
+        if share_fds && report.as_raw_fd() < DIRECT_BELOW {
+            // A small table (the report pipe, just made, took its lowest free number): fork the
+            // child directly, which first drops what lies above the slots, as a helper would.
+            let forked = crate::rt::fork_child(cgroup);
+            if let Ok(None) = forked {
+                if let Err(error) = crate::rt::unshare_fds_below(self.keep_below) {
+                    let _ = rustix::io::write(fds.report, &ChildFailure { step: Step::Stdio, error }.to_bytes());
+                    crate::rt::exit(126)
+                }
+                become_service(command, &argv, &mut envp, fds, (ignored, nofile, going))
+            }
+            self.free_slots(&stdio);
+            return match forked? {
+                Some(pid) => Ok(Spawned { pid, report }),
+                None => Err(Errno::CHILD),
+            };
+        }
         let mut forked: Result<Option<Pid>, Errno> = Ok(None);
         let mut helper = || -> core::convert::Infallible {
             // First, before any descriptor changes: going's table is not the helper's to change.
@@ -422,27 +450,7 @@ impl Spawner {
                 crate::rt::exit(1)
             }
             match crate::rt::fork_beside(cgroup) {
-                Ok(None) => {
-                    // The report pipe must not sit where a socket or the readiness pipe goes.
-                    let last = fds.ready.map_or(0, |(_, number)| i32::from(number)).max(2 + fds.listen.len() as i32);
-                    let moved = match fds.report.as_raw_fd() {
-                        3.. if fds.report.as_raw_fd() <= last => {
-                            rustix::io::fcntl_dupfd_cloexec(fds.report, last + 1).ok()
-                        }
-                        _ => None,
-                    };
-                    let report = moved.as_ref().map_or(fds.report, |moved| moved.as_fd());
-                    // This process's own copy of memory: going's `envp` is not changed.
-                    let mut listen_pid = [0u8; 32];
-                    if let Some(at) = command.listen_pid_at {
-                        write_listen_pid(&mut listen_pid, rustix::process::getpid());
-                        envp[at] = listen_pid.as_ptr();
-                    }
-                    let Err(failed) = set_up_and_exec(command, &argv, &envp, fds, ignored, nofile, going);
-                    // A pipe takes 8 bytes whole; if the write fails the exit status still tells.
-                    let _ = rustix::io::write(report, &failed.to_bytes());
-                    crate::rt::exit(if failed.error == Errno::NOENT { 127 } else { 126 })
-                }
+                Ok(None) => become_service(command, &argv, &mut envp, fds, (ignored, nofile, going)),
                 started => {
                     forked = started;
                     crate::rt::exit(0)
@@ -453,13 +461,8 @@ impl Spawner {
         // after unshare_fds_below and fork_beside, which no other user and no file system can
         // hold up. The new process runs on its own copy of memory and is not waited for.
         let helper = unsafe { crate::rt::spawn(share_fds, &mut helper) };
-        // The helper has exited and the child has its own copies: the slots used go back to
-        // /dev/null (the report slot always: going must hold no write end of a report pipe).
-        let used = [stdio.output.is_some(), stdio.ready.is_some(), true, stdio.cgroup.is_some()];
-        let slots = [&mut self.output_slot, &mut self.ready_slot, &mut self.report_slot, &mut self.cgroup_slot];
-        for (slot, _) in slots.into_iter().zip(used).filter(|(_, used)| *used) {
-            let _ = rustix::io::dup3(&self.dev_null, slot, DupFlags::CLOEXEC);
-        }
+        // The helper has exited and the child has its own copies.
+        self.free_slots(&stdio);
         // The helper is exiting (CLONE_VFORK returned at its exit): reap it now, by pid. It has
         // no exit signal, so only a wait for every kind of child (__WALL) finds it.
         let helper = helper?;
@@ -470,6 +473,45 @@ impl Spawner {
             None => Err(Errno::CHILD),
         }
     }
+
+    /// The slots a start used go back to /dev/null once its child has its own copies (the
+    /// report slot always: going must hold no write end of a report pipe).
+    fn free_slots(&mut self, stdio: &Stdio) {
+        let used = [stdio.output.is_some(), stdio.ready.is_some(), true, stdio.cgroup.is_some()];
+        let slots = [&mut self.output_slot, &mut self.ready_slot, &mut self.report_slot, &mut self.cgroup_slot];
+        for (slot, _) in slots.into_iter().zip(used).filter(|(_, used)| *used) {
+            let _ = rustix::io::dup3(&self.dev_null, slot, DupFlags::CLOEXEC);
+        }
+    }
+}
+
+/// In the service's process, just forked with a small table: puts its report pipe clear of
+/// where its sockets and readiness pipe go, writes its `LISTEN_PID`, sets itself up and
+/// execs; when a step fails, reports it and exits 127 (no such program) or 126.
+fn become_service(
+    command: &PreparedCommand,
+    argv: &[*const u8],
+    envp: &mut [*const u8],
+    fds: ChildFds,
+    (ignored, nofile, going): (crate::rt::SignalSet, &Rlimit, Pid),
+) -> ! {
+    // The report pipe must not sit where a socket or the readiness pipe goes.
+    let last = fds.ready.map_or(0, |(_, number)| i32::from(number)).max(2 + fds.listen.len() as i32);
+    let moved = match fds.report.as_raw_fd() {
+        3.. if fds.report.as_raw_fd() <= last => rustix::io::fcntl_dupfd_cloexec(fds.report, last + 1).ok(),
+        _ => None,
+    };
+    let report = moved.as_ref().map_or(fds.report, |moved| moved.as_fd());
+    // This process's own copy of memory: going's `envp` is not changed.
+    let mut listen_pid = [0u8; 32];
+    if let Some(at) = command.listen_pid_at {
+        write_listen_pid(&mut listen_pid, rustix::process::getpid());
+        envp[at] = listen_pid.as_ptr();
+    }
+    let Err(failed) = set_up_and_exec(command, argv, envp, fds, ignored, nofile, going);
+    // A pipe takes 8 bytes whole; if the write fails the exit status still tells.
+    let _ = rustix::io::write(report, &failed.to_bytes());
+    crate::rt::exit(if failed.error == Errno::NOENT { 127 } else { 126 })
 }
 
 /// The descriptors the child puts at 0, 1, 2, 3... (its sockets) and N, and its report

@@ -15,21 +15,33 @@ fn start_as(uid: u32, limits: &[&str], services: &[(&str, &str)]) -> Going {
     Launch::new(&launcher, service_dir(services), TempDir::new("work")).owned_by(uid).start()
 }
 
+/// A process that takes a place of the user's, killed when the test ends however it ends: a
+/// blocker left over would take that place from the next run.
+struct Blocker(std::process::Child);
+
+impl Drop for Blocker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[test]
 fn fork_failing_under_rlimit_nproc_is_retried_and_recovers_when_lifted() {
     const UID: u32 = 47101;
-    // A process of the same user takes one of the 5 places: going and two services fit, a third does
-    // not (a start briefly needs one place more, for the helper that forks the service).
+    // A process of the same user takes one of the 4 places: going and two services fit, a third does
+    // not. (With a large descriptor table, a start briefly needs one place more, for the helper that
+    // forks the service; going's table here is small, so it forks the service itself.)
     let mut blocker = Command::new("setpriv");
     blocker.args([&format!("--reuid={UID}"), &format!("--regid={UID}"), "--clear-groups", "sleep", "1000"]);
-    let mut blocker = blocker.spawn().unwrap();
+    let mut blocker = Blocker(blocker.spawn().unwrap());
     let services = [("s1", "cmd=/bin/sleep 1000\n"), ("s2", "cmd=/bin/sleep 1000\n"), ("s3", "cmd=/bin/sleep 1000\n")];
-    let going = start_as(UID, &["--nproc=5:5"], &services);
+    let going = start_as(UID, &["--nproc=4:4"], &services);
     going.wait_log("cannot start: Resource temporarily unavailable (retrying in 1.0s)");
     assert!(is_alive(going.pid()), "going keeps running");
     // Lifting the pressure: the blocker goes, and going's retry a second later succeeds.
-    blocker.kill().unwrap();
-    blocker.wait().unwrap();
+    blocker.0.kill().unwrap();
+    blocker.0.wait().unwrap();
     for (name, _) in services {
         going.service_pid(name, 1);
     }
