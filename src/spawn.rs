@@ -231,11 +231,12 @@ fn pointers(strings: &[CString]) -> Vec<*const u8> {
     strings.iter().map(|s| s.as_ptr().cast()).chain([core::ptr::null()]).collect()
 }
 
-/// While going's descriptors stay below this number, a start forks its child
-/// directly: copying going's table and closing it in the child costs less
-/// than a helper's own fork, exit and wait (bench/cold_start.py). Above it,
-/// a helper forks the child from a table of the slots alone.
-const DIRECT_BELOW: i32 = 4096;
+/// Until going's descriptor table has reached this size, a start forks its
+/// child directly: copying the table and closing it in the child costs less
+/// than a helper's own fork, exit and wait (bench/cold_start.py). From then
+/// on a helper forks the child from a table of the slots alone: a table that
+/// grew large stays large, with holes that new descriptors fill first.
+const DIRECT_BELOW: i32 = 2048;
 
 /// Starts children. Holds what every child needs from going: /dev/null
 /// and four low descriptor slots that hold, while a
@@ -252,6 +253,9 @@ pub struct Spawner {
     keep_below: u32,
     /// The kernel lets a helper share going's table and then drop most of it.
     share_fds: bool,
+    /// The highest descriptor a start's report pipe took, the lowest free one then:
+    /// going's table has been at least this large.
+    table_reached: i32,
     /// going's descriptor limit before it raised its own, given back to every child.
     nofile: Rlimit,
     /// The signals going ignores, which a child puts back to default.
@@ -385,6 +389,7 @@ impl Spawner {
             report_slot,
             cgroup_slot,
             share_fds: crate::rt::can_unshare_fds(),
+            table_reached: 0,
             nofile,
             ignored: crate::rt::ignored_signals(),
         })
@@ -423,9 +428,10 @@ impl Spawner {
         let share_fds = self.share_fds && listen.is_empty();
         let unshare_below = share_fds.then_some(self.keep_below);
         let (nofile, ignored, going) = (&self.nofile, self.ignored, rustix::process::getpid());
-        if share_fds && report.as_raw_fd() < DIRECT_BELOW {
-            // A small table (the report pipe, just made, took its lowest free number): fork the
-            // child directly, which first drops what lies above the slots, as a helper would.
+        self.table_reached = self.table_reached.max(report.as_raw_fd());
+        if share_fds && self.table_reached < DIRECT_BELOW {
+            // A small table: fork the child directly, which first drops what lies above the
+            // slots, as a helper would.
             let forked = crate::rt::fork_child(cgroup);
             if let Ok(None) = forked {
                 if let Err(error) = crate::rt::unshare_fds_below(self.keep_below) {
