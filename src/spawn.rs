@@ -232,11 +232,13 @@ fn pointers(strings: &[CString]) -> Vec<*const u8> {
 }
 
 /// Until going's descriptor table has reached this size, a start forks its
-/// child directly: copying the table and closing it in the child costs less
-/// than a helper's own fork, exit and wait (bench/cold_start.py). From then
-/// on a helper forks the child from a table of the slots alone: a table that
-/// grew large stays large, with holes that new descriptors fill first.
-const DIRECT_BELOW: i32 = 2048;
+/// child directly: copying the table, and closing it in the child before its
+/// exec, costs less than a helper's own fork, exit and wait. From then on a
+/// helper forks the child from a table of the slots alone: a table that grew
+/// large stays large, with holes that new descriptors fill first. With 1000
+/// services (1000 pidfds) the direct child's closing made a respawn slower
+/// than the helper in bench/scale.py; with 100 it was faster.
+const DIRECT_BELOW: i32 = 256;
 
 /// Starts children. Holds what every child needs from going: /dev/null
 /// and four low descriptor slots that hold, while a
