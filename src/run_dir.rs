@@ -393,13 +393,17 @@ impl RunDir {
 
     /// Writes the staged status files that are not held past `now`.
     pub fn write_due(&mut self, now: Millis, logger: &mut Logger) {
-        let (due, held) = core::mem::take(&mut self.staged)
-            .into_iter()
-            .partition(|(.., until)| until.is_none_or(|until| until <= now));
-        self.staged = held;
-        for (name, text, _) in due {
-            self.write(&name, &text, logger);
-        }
+        // In place: partitioned into new lists, the held ones were copied at each start of a
+        // reload, and both lists grew from nothing to the heap's peak.
+        let mut staged = core::mem::take(&mut self.staged);
+        staged.retain(|(name, text, until)| {
+            let due = until.is_none_or(|until| until <= now);
+            if due {
+                self.write(name, text, logger);
+            }
+            !due
+        });
+        self.staged = staged;
     }
 
     /// Writes every staged status file, held ones too.
