@@ -16,7 +16,8 @@ bounded in time; every process started is ended by its pid.
 import ctypes, os, shutil, signal, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-GOING = os.path.join(ROOT, "target", "release", "going")
+# GOING=/path/to/going measures that binary instead of building this tree (builds side by side).
+GOING = os.environ.get("GOING") or os.path.join(ROOT, "target", "release", "going")
 MARK = 7_700_000  # service i runs `sleep MARK+i`: its command line finds it
 PR_SET_CHILD_SUBREAPER = 36
 PACKAGES = {"runit": "runsvdir", "s6": "s6-svscan", "daemontools": "svscan", "supervisor": "supervisord"}
@@ -522,7 +523,8 @@ def main():
     quick = "--quick" in args
     parts = [a for a in args if not a.startswith("--")] or ["footprint", "respawn", "idle", "scale", "soak"]
     ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    if not os.environ.get("GOING"):
+        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
     missing = [package for package, tool in PACKAGES.items() if not shutil.which(tool)]
     if missing or not shutil.which("gnuplot"):
         print(f"installing {' '.join(missing + ['gnuplot-nox'])} from Debian's packages", file=sys.stderr)

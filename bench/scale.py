@@ -2,6 +2,7 @@
 """going's cost per event at N = 10, 1000 and 10,000 services, in one run.
 
 Usage: bench/scale.py [N...]   (default: 10 100 1000 10000; only the default run is recorded in bench/RESULTS.md)
+       GOING=/path/to/going bench/scale.py N...   (that binary, not a build of this tree)
 
 For each N it prints:
 - respawn after kill -9 of a service that ran over 5 s: median and p90 of
@@ -255,7 +256,8 @@ def main():
         printed.append(" ".join(str(arg) for arg in args))
         real_print(*args, **kwargs)
     ctypes.CDLL(None).prctl(compare.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    os.system(f"cd {compare.ROOT} && cargo build --release --quiet")
+    if not os.environ.get("GOING"):
+        os.system(f"cd {compare.ROOT} && cargo build --release --quiet")
     work = tempfile.mkdtemp(prefix="going-scale-")
     helper = build_helper(work)
     results = {}
@@ -302,7 +304,7 @@ def main():
         print(f"- Pss at 100 at most 150 kB: {results[100]['pss']} kB, {'met' if results[100]['pss'] <= 150 else 'MISSED'}")
     for count, r in sorted(results.items()):
         print(f"- idle context switches at {count}: {r['idle']}, {'met' if r['idle'] == 0 else 'MISSED'}")
-    if not sys.argv[1:]:
+    if not sys.argv[1:] and not os.environ.get("GOING"):
         record(printed)
     else:
         real_print("partial run: bench/RESULTS.md left as it is")
