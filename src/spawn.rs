@@ -235,10 +235,12 @@ fn pointers(strings: &[CString]) -> Vec<*const u8> {
 /// child directly: copying the table, and closing it in the child before its
 /// exec, costs less than a helper's own fork, exit and wait. From then on a
 /// helper forks the child from a table of the slots alone: a table that grew
-/// large stays large, with holes that new descriptors fill first. With 1000
-/// services (1000 pidfds) the direct child's closing made a respawn slower
-/// than the helper in bench/scale.py; with 100 it was faster.
-const DIRECT_BELOW: i32 = 256;
+/// large stays large, with holes that new descriptors fill first. At 1000
+/// services (1000 pidfds), in alternating runs of bench/scale.py, direct
+/// starts respawned as fast as the helper and started 1000 faster, but
+/// restarted all 1000 after a mass kill about 15% slower; at 10,000 a copied
+/// table made a mass kill take three times as long (bench/RESULTS.md).
+const DIRECT_BELOW: i32 = 2048;
 
 /// Starts children. Holds what every child needs from going: /dev/null
 /// and four low descriptor slots that hold, while a
