@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Cold start: time from launching going to all N services running.
 
-Usage: bench/cold_start.py [N] [RUNS] [--commit REV]...   (defaults 1000 and 7)
+Usage: bench/cold_start.py [N] [RUNS] [--commit REV]... [--going PATH]...   (defaults 1000 and 7)
 Prints the median and p90 over RUNS runs of a release build; with --commit,
 also of a release build of each REV (a git worktree in /tmp), the runs of
 every build taken in turn in one run, so that the machine's drift hits all
-alike. A run of 1000 with --commit is recorded in bench/RESULTS.md.
+alike; with --going, also of that binary as it is. A run of 1000 with
+--commit and no --going is recorded in bench/RESULTS.md.
 """
 import os, shutil, signal, statistics, subprocess, sys, tempfile, time
 
@@ -58,12 +59,13 @@ def build_commit(rev):
 def main():
     args = [arg for arg in sys.argv[1:] if not arg.startswith("--")]
     commits = [sys.argv[i + 1] for i, arg in enumerate(sys.argv[:-1]) if arg == "--commit"]
-    args = [arg for arg in args if arg not in commits]
+    binaries = [sys.argv[i + 1] for i, arg in enumerate(sys.argv[:-1]) if arg == "--going"]
+    args = [arg for arg in args if arg not in commits + binaries]
     count = int(args[0]) if len(args) > 0 else 1000
     runs = int(args[1]) if len(args) > 1 else 7
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
     this = subprocess.run([GOING, "-v"], capture_output=True, text=True).stdout.strip()
-    builds = [(f"{this} (this tree)", GOING)] + [build_commit(rev) for rev in commits]
+    builds = [(f"{this} (this tree)", GOING)] + [build_commit(rev) for rev in commits] + [(b, b) for b in binaries]
     times = {label: [] for label, _ in builds}
     for _ in range(runs):
         for label, going in builds:
@@ -75,7 +77,7 @@ def main():
         lines.append(f"{label}: cold start of {count} services over {runs} runs: "
                      f"median {statistics.median(ordered) * 1000:.0f} ms, p90 {p90 * 1000:.0f} ms")
         print(lines[-1])
-    if commits and count == 1000:
+    if commits and not binaries and count == 1000:
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         from compare import record_section
         record_section("## Cold start beside earlier builds (bench/cold_start.py)", lines,
