@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
 """Cold start: time from launching going to all N services running.
 
-Usage: bench/cold_start.py [N] [RUNS] [--commit REV]... [--going PATH]...   (defaults 1000 and 7)
+Usage: bench/cold_start.py [N] [RUNS] [--commit REV]... [--going PATH]... [--without-cgroups]
+       (defaults 1000 and 7)
 Prints the median and p90 over RUNS runs of a release build; with --commit,
 also of a release build of each REV (a git worktree in /tmp), the runs of
 every build taken in turn in one run, so that the machine's drift hits all
-alike; with --going, also of that binary as it is. A run of 1000 with
---commit and no --going is recorded in bench/RESULTS.md.
+alike; with --going, also of that binary as it is. --without-cgroups runs
+every build in a mount namespace of its own where the cgroup2 mount is
+read-only, so that going starts no cgroup per service (1.0.0 had none). A
+run of 1000 with --commit and no other option is recorded in
+bench/RESULTS.md.
 """
 import os, shutil, signal, statistics, subprocess, sys, tempfile, time
 
@@ -24,14 +28,26 @@ def children(pid):
         return 0
 
 
-def one_run(count, going=GOING):
+# Run as `sh -c WITHOUT_CGROUPS MOUNTS GOING ARGS...`: cgroup2 read-only, then going in the same process.
+WITHOUT_CGROUPS = "mount --make-rprivate / && for m in $0; do mount -o remount,ro,bind \"$m\"; done; exec \"$@\""
+
+
+def cgroup2_mounts():
+    with open("/proc/self/mountinfo") as f:
+        return [line.split()[4] for line in f if " - cgroup2 " in line]
+
+
+def one_run(count, going=GOING, without_cgroups=False):
     directory = tempfile.mkdtemp(prefix="going-bench-")
     os.chmod(directory, 0o755)
     for i in range(count):
         with open(os.path.join(directory, f"s{i}"), "w") as f:
             f.write("cmd=/bin/sleep 100000\n")
     start = time.monotonic()
-    going = subprocess.Popen([going, "-d", directory, "-r", RUN_DIR], stderr=subprocess.DEVNULL)
+    argv = [going, "-d", directory, "-r", RUN_DIR]
+    if without_cgroups:
+        argv = ["unshare", "-m", "sh", "-c", WITHOUT_CGROUPS, " ".join(cgroup2_mounts())] + argv
+    going = subprocess.Popen(argv, stderr=subprocess.DEVNULL)
     try:
         deadline = start + 60
         while children(going.pid) < count:
@@ -61,6 +77,7 @@ def main():
     commits = [sys.argv[i + 1] for i, arg in enumerate(sys.argv[:-1]) if arg == "--commit"]
     binaries = [sys.argv[i + 1] for i, arg in enumerate(sys.argv[:-1]) if arg == "--going"]
     args = [arg for arg in args if arg not in commits + binaries]
+    without_cgroups = "--without-cgroups" in sys.argv
     count = int(args[0]) if len(args) > 0 else 1000
     runs = int(args[1]) if len(args) > 1 else 7
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
@@ -69,15 +86,15 @@ def main():
     times = {label: [] for label, _ in builds}
     for _ in range(runs):
         for label, going in builds:
-            times[label].append(one_run(count, going))
+            times[label].append(one_run(count, going, without_cgroups))
     lines = []
     for label, _ in builds:
         ordered = sorted(times[label])
         p90 = ordered[min(len(ordered) - 1, int(round(0.9 * (len(ordered) - 1))))]
-        lines.append(f"{label}: cold start of {count} services over {runs} runs: "
+        lines.append(f"{label}: cold start of {count} services{' without cgroups' * without_cgroups} over {runs} runs: "
                      f"median {statistics.median(ordered) * 1000:.0f} ms, p90 {p90 * 1000:.0f} ms")
         print(lines[-1])
-    if commits and not binaries and count == 1000:
+    if commits and not binaries and not without_cgroups and count == 1000:
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         from compare import record_section
         record_section("## Cold start beside earlier builds (bench/cold_start.py)", lines,
