@@ -14,6 +14,9 @@ bench/RESULTS.md.
 """
 import os, shutil, signal, statistics, subprocess, sys, tempfile, time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from compare import record_section, without_cgroups as read_only_cgroups  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GOING = os.path.join(ROOT, "target", "release", "going")
 # Status files go where a real going keeps them: a tmpfs, as /run is.
@@ -28,15 +31,6 @@ def children(pid):
         return 0
 
 
-# Run as `sh -c WITHOUT_CGROUPS MOUNTS GOING ARGS...`: cgroup2 read-only, then going in the same process.
-WITHOUT_CGROUPS = "mount --make-rprivate / && for m in $0; do mount -o remount,ro,bind \"$m\"; done; exec \"$@\""
-
-
-def cgroup2_mounts():
-    with open("/proc/self/mountinfo") as f:
-        return [line.split()[4] for line in f if " - cgroup2 " in line]
-
-
 def one_run(count, going=GOING, without_cgroups=False):
     directory = tempfile.mkdtemp(prefix="going-bench-")
     os.chmod(directory, 0o755)
@@ -46,7 +40,7 @@ def one_run(count, going=GOING, without_cgroups=False):
     start = time.monotonic()
     argv = [going, "-d", directory, "-r", RUN_DIR]
     if without_cgroups:
-        argv = ["unshare", "-m", "sh", "-c", WITHOUT_CGROUPS, " ".join(cgroup2_mounts())] + argv
+        argv = read_only_cgroups(argv)
     going = subprocess.Popen(argv, stderr=subprocess.DEVNULL)
     try:
         deadline = start + 60
@@ -95,8 +89,6 @@ def main():
                      f"median {statistics.median(ordered) * 1000:.0f} ms, p90 {p90 * 1000:.0f} ms")
         print(lines[-1])
     if commits and not binaries and not without_cgroups and count == 1000:
-        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-        from compare import record_section
         record_section("## Cold start beside earlier builds (bench/cold_start.py)", lines,
                        ", the builds' runs taken in turn")
 

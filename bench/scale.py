@@ -219,11 +219,7 @@ class GoingWithoutCgroups(Going):
     tests' fallback runs it: services tracked by process group, no cgroup per service."""
 
     def prepare(self, directory, count):
-        argv = super().prepare(directory, count)
-        mounts = read("/proc/self/mountinfo") or ""
-        cgroup2 = [line.split()[4] for line in mounts.splitlines() if " - cgroup2 " in line]
-        script = "mount --make-rprivate / && for m in $0; do mount -o remount,ro,bind \"$m\"; done; exec \"$@\""
-        return ["unshare", "-m", "sh", "-c", script, " ".join(cgroup2)] + argv if cgroup2 else argv
+        return compare.without_cgroups(super().prepare(directory, count))
 
 
 def respawn_cpu_without_cgroups(work, count):
