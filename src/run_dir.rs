@@ -69,8 +69,8 @@ pub struct RunDir {
 }
 
 /// Status files kept unwritten at most: a reload of thousands of services writes as it goes.
-/// Each text is about 300 bytes: with 64 of them, going's heap at 100 services peaked at
-/// 61 kB in bench/scale.py and took a second 64 kB segment; with 32, at 55 kB.
+/// Each text is about 300 bytes: with 64 of them, going's heap at 100 services took a
+/// second 64 kB segment in bench/scale.py's mass kill (VmPeak at 100 in bench/RESULTS.md).
 const MAX_STAGED: usize = 32;
 
 /// Why the run directory cannot be used.

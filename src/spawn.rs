@@ -238,8 +238,8 @@ fn pointers(strings: &[CString]) -> Vec<*const u8> {
 /// large stays large, with holes that new descriptors fill first. At 1000
 /// services (1000 pidfds), in alternating runs of bench/scale.py, direct
 /// starts respawned as fast as the helper and started 1000 faster, but
-/// restarted all 1000 after a mass kill about 15% slower; at 10,000 a copied
-/// table made a mass kill take three times as long (bench/RESULTS.md).
+/// restarted all 1000 after a mass kill more slowly (bench/RESULTS.md, "Builds
+/// side by side"); at 10,000 every start would copy a table of 10,000.
 const DIRECT_BELOW: i32 = 2048;
 
 /// Starts children. Holds what every child needs from going: /dev/null
