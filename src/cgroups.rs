@@ -10,8 +10,8 @@
 //! moves itself into the leaf `going` of that subtree (the "no internal
 //! processes" rule: the manager lives in a child, as systemd's delegation
 //! asks) and keeps each service in `services/NAME`. Anything else found in
-//! the subtree at start is a dead going's (its leaf holds only going and,
-//! for a moment, the helpers of its starts) and is killed. A going without
+//! the subtree at start is a dead going's (its leaf holds only going) and
+//! is killed. A going without
 //! a run directory of its own names its subtree after its pid. Where
 //! cgroups cannot be had, going says why once (and in the run directory's
 //! `.going`, which goingctl shows) and services are tracked by process

@@ -632,6 +632,8 @@ impl<'a> Daemon<'a> {
             self.rescan_at,
             self.host.readiness.deadline(),
             self.host.run_dir.next_held(),
+            // A child that still shares going's table holds its start's slots: look again soon.
+            self.host.spawner.release().then(|| now() + 1),
         ];
         let deadline = deadlines.into_iter().flatten().min();
         let mut ready = core::mem::take(&mut self.ready);

@@ -38,7 +38,7 @@
 //! | [`start_order`] | the graph of `after=`: cycles, and who stops before whom when services stop together |
 //! | [`health`] | one service's health check: when the next is due, when one has had its time, what a result means |
 //! | [`readiness`] | what services say of their readiness: `ready=fd:N` pipes and the `ready=notify` socket |
-//! | [`spawn`] | starting a child (forked directly, or through a helper going waits for once its descriptor table is large; never waiting for the child's exec), its setup, exec, its report of a failed step |
+//! | [`spawn`] | starting a child (forked sharing going's descriptor table until it takes a small one of its own; never waiting for the child's exec), its setup, exec, its report of a failed step |
 //! | [`service_log`] | service output: one pipe per service, timestamped and rotated files, `log=-` |
 //! | [`daemon`] | arguments, set-up, and each turn of the event loop |
 //! | [`cgroups`] | cgroup v2: going's subtree (named after its run directory), its leaf and one cgroup per service, forked into, signalled, killed, made anew, removed |

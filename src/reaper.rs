@@ -13,8 +13,8 @@
 //! going sweep with `waitpid(-1)`; so does any SIGCHLD while a service waits
 //! for what is left of its process group, whose members are orphans now.
 //!
-//! A child starts with no exit signal: going forks it with none, or its
-//! helper, which has none, does ([`crate::spawn`]). Until its exec (which
+//! A child starts with no exit signal: going forks it with none
+//! ([`crate::spawn`]). Until its exec (which
 //! gives it SIGCHLD) only a wait with `__WALL` finds it, and a child that
 //! dies before its exec sends no SIGCHLD (its pidfd still tells). A child whose pidfd cannot be made is
 //! killed and its start fails: nothing would tell its exit.

@@ -10,9 +10,10 @@
 //! | `rt_sigprocmask` | block exactly SIGCHLD/TERM/INT/HUP before the signalfd exists; empty the child's mask |
 //! | `rt_sigaction` | undo dispositions inherited through exec (SIG_IGN survives it): going's handled signals to default and SIGPIPE ignored at start, every signal to default in the child |
 //! | `signalfd4` | signals become readable data in the event loop; no handlers |
-//! | `clone`, `clone3` | fork a service's process, with clone3 for CLONE_INTO_CGROUP and no exit signal; once going's descriptor table is large, from a short-lived helper in going's memory, on going's stack below the frame that waits for it (CLONE_VM, CLONE_VFORK, which needs a few lines of assembly), as going's child (CLONE_PARENT) |
+//! | `clone`, `clone3` | fork a service's process, with clone3 for CLONE_INTO_CGROUP and no exit signal, sharing going's descriptor table until it takes a small one of its own (CLONE_FILES) |
 //! | `execve` | run the service |
 //! | `close_range` | mark fds inherited from going's parent close-on-exec at start; give a child its own small descriptor table |
+//! | `kcmp` | tell whether a child still shares going's descriptor table |
 //! | `exit_group` | leave, from the daemon or from a child whose exec failed |
 //!
 //! The other half of the runtime, what only a program without libc needs
@@ -22,7 +23,6 @@
 //! (goingctl, the tests, the fuzz target) link it as it is.
 #![allow(unsafe_code)]
 
-use core::convert::Infallible;
 use core::ffi::CStr;
 use rustix::fd::{BorrowedFd, FromRawFd, OwnedFd};
 use rustix::io::Errno;
@@ -143,69 +143,20 @@ struct CloneArgs {
     cgroup: u64,
 }
 
-const CLONE_VM: u64 = 0x100;
 const CLONE_FILES: u64 = 0x400;
-const CLONE_VFORK: u64 = 0x4000;
-const CLONE_PARENT: u64 = 0x8000;
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 const CLOSE_RANGE_UNSHARE: usize = 1 << 1;
+const KCMP_FILES: usize = 2;
 
-/// Where the child of [`spawn`] enters: it calls the closure `closure` points to.
-extern "C" fn enter_child<F: FnMut() -> Infallible>(closure: *mut core::ffi::c_void) -> ! {
-    // SAFETY: `closure` is the `&mut F` spawn passed, alive while the parent waits in spawn.
-    let child = unsafe { &mut *closure.cast::<F>() };
-    match child() {}
-}
-
-/// Starts a process that runs `child` in going's own memory, while going
-/// waits until it has exited (CLONE_VM | CLONE_VFORK, as posix_spawn does):
-/// no page table is copied and no page of going's is made copy-on-write.
-/// It runs on going's own stack, below the frame going waits in: going's
-/// stack is at least 128 kB from the start (the kernel's floor) and grows
-/// on demand, so the child needs no mapping of its own, nor does going's
-/// peak memory grow by one. It has no exit signal (nor has what it forks with
-/// [`fork_beside`]): it is reaped by a wait with `__WALL`. With `share_fds` the child shares going's descriptor
-/// table too (CLONE_FILES), and must call [`unshare_fds_below`] before it
-/// changes any descriptor.
-///
-/// # Safety
-///
-/// `child` runs in going's memory while going is suspended: it must make
-/// system calls only (no allocation, no logging), may write only what it
-/// captured, must end in [`exit`], and must not wait on anything another
-/// user or a file system controls (going waits for it).
-pub unsafe fn spawn<F: FnMut() -> Infallible>(share_fds: bool, child: &mut F) -> Result<rustix::process::Pid, Errno> {
-    let flags = CLONE_VM | CLONE_VFORK | if share_fds { CLONE_FILES } else { 0 };
-    let entry: extern "C" fn(*mut core::ffi::c_void) -> ! = enter_child::<F>;
-    let closure = (child as *mut F).cast::<core::ffi::c_void>();
-    // SAFETY: CLONE_VFORK is asked for; the caller keeps its part of this function's contract.
-    let pid = unsafe { vfork_below(flags as usize, entry, closure) };
-    match pid {
-        raw @ 1.. => Ok(rustix::process::Pid::from_raw(raw as i32).expect("BUG: a positive pid")),
-        error => Err(Errno::from_raw_os_error(-(error as i32))),
-    }
-}
-
-/// Forks a child of the caller's parent (CLONE_PARENT): called in a child of
-/// [`spawn`], it makes going's own child, which going does not wait for.
-/// The new process has a copy of the caller's memory, as after fork(2), and
-/// the caller's exit signal: none, so its exit sends going no SIGCHLD (its
-/// pidfd tells it, [`crate::reaper`]). With `cgroup` it is born in that
-/// cgroup (clone3, CLONE_INTO_CGROUP). `Ok(None)` in the new process.
-pub fn fork_beside(cgroup: Option<BorrowedFd>) -> Result<Option<rustix::process::Pid>, Errno> {
-    fork_with(CLONE_PARENT, cgroup)
-}
-
-/// Forks a child of going's, as [`fork_beside`] does from a helper, but from going itself:
-/// the child has a copy of going's memory and its whole descriptor table, and no exit signal.
-pub fn fork_child(cgroup: Option<BorrowedFd>) -> Result<Option<rustix::process::Pid>, Errno> {
-    fork_with(0, cgroup)
-}
-
-fn fork_with(flags: u64, cgroup: Option<BorrowedFd>) -> Result<Option<rustix::process::Pid>, Errno> {
+/// Forks a child of going's, with a copy of going's memory and no exit signal
+/// (its exit is seen through its pidfd, [`crate::reaper`]); with `cgroup` it is
+/// born in that cgroup (clone3, CLONE_INTO_CGROUP). With `share_fds` it shares
+/// going's descriptor table (CLONE_FILES) and must call [`unshare_fds_below`]
+/// before it changes any descriptor; otherwise it has a copy of the whole
+/// table. `Ok(None)` in the new process.
+pub fn fork_child(share_fds: bool, cgroup: Option<BorrowedFd>) -> Result<Option<rustix::process::Pid>, Errno> {
     use rustix::fd::AsRawFd;
-    // No exit signal: with CLONE_PARENT it is the caller's (the kernel refuses one given here);
-    // without, the child's exit is seen through its pidfd ([`crate::reaper`]).
+    let flags = if share_fds { CLONE_FILES } else { 0 };
     let pid = match cgroup {
         Some(cgroup) => {
             let args = CloneArgs {
@@ -226,81 +177,49 @@ fn fork_with(flags: u64, cgroup: Option<BorrowedFd>) -> Result<Option<rustix::pr
             // copy of the caller's memory; `args` is a valid clone_args of the size passed.
             unsafe { syscall!(Sysno::clone3, &args as *const CloneArgs, size) }
         }
-        // SAFETY: as above; x86_64 takes flags, stack (none), then three pointers left zero.
+        // SAFETY: as above; x86_64 takes flags (exit signal 0 in the low byte), stack (none),
+        // then three pointers left zero.
         None => unsafe { syscall!(Sysno::clone, flags as usize, 0, 0, 0, 0) },
     };
     Ok(rustix::process::Pid::from_raw(pid.map_err(errno)? as i32))
 }
 
-/// Makes the clone system call with `flags` (the older clone(2), on every
-/// kernel), for a child that starts on the caller's stack, below the
-/// caller's frame, and calls `entry(arg)` there.
-/// Returns the child's pid, or minus the errno.
-///
-/// # Safety
-///
-/// `flags` must hold CLONE_VFORK: the parent then waits in this call, so the
-/// child alone runs in the shared memory and the stack below the parent's
-/// frame is free for it; `arg` must stay valid for `entry` until the call
-/// returns.
-#[cfg(target_arch = "x86_64")]
-unsafe fn vfork_below(
-    flags: usize,
-    entry: extern "C" fn(*mut core::ffi::c_void) -> !,
-    arg: *mut core::ffi::c_void,
-) -> isize {
-    let result: isize;
-    // SAFETY: the caller's contract. Without `nostack` the block may use the stack below
-    // the stack pointer (the compiler keeps no red zone there), so the child's stack starts
-    // 256 bytes below it, 16-byte aligned as a call expects. The parent continues after the
-    // syscall with every register but rax, rcx, rsi and r11 kept. The child starts at the
-    // same instruction on that stack with rax 0 and the parent's other registers: it calls
-    // entry(arg) and never comes back.
-    unsafe {
-        core::arch::asm!(
-            "lea rsi, [rsp - 256]",
-            "and rsi, -16",
-            "syscall",
-            "test rax, rax",
-            "jnz 2f",
-            "xor ebp, ebp",
-            "mov rdi, r12",
-            "call r13",
-            "ud2",
-            "2:",
-            inlateout("rax") Sysno::clone as isize => result,
-            in("rdi") flags,
-            out("rsi") _,
-            in("rdx") 0usize,
-            in("r10") 0usize,
-            in("r8") 0usize,
-            in("r12") arg,
-            in("r13") entry,
-            lateout("rcx") _,
-            lateout("r11") _,
-        );
-    }
-    result
+/// Whether process `pid` still shares going's descriptor table (kcmp(2),
+/// KCMP_FILES): false once it has a table of its own, has exited or is gone.
+/// The kernel compares two pointers; nothing waits.
+pub fn shares_fds(pid: rustix::process::Pid) -> bool {
+    let going = rustix::process::getpid().as_raw_nonzero().get() as usize;
+    let pid = pid.as_raw_nonzero().get() as usize;
+    // SAFETY: kcmp takes numbers only.
+    let same = unsafe { syscall!(Sysno::kcmp, going, pid, KCMP_FILES, 0, 0) };
+    same == Ok(0)
 }
-
-#[cfg(not(target_arch = "x86_64"))]
-compile_error!("going starts services through a clone trampoline written for x86_64 only (rt::vfork_below)");
 
 /// In a child that shares going's descriptor table: gives it a table of its
 /// own holding only descriptors below `first`, so that what it changes
 /// is its own, and the copy costs as much for 10 services as for 10,000.
-/// In a child with a copy of going's table ([`fork_child`]): closes the
-/// descriptors from `first` up.
 pub fn unshare_fds_below(first: u32) -> Result<(), Errno> {
     // SAFETY: close_range takes numbers and flags only.
     unsafe { syscall!(Sysno::close_range, first, u32::MAX, CLOSE_RANGE_UNSHARE) }.map(drop).map_err(errno)
 }
 
-/// Whether the kernel has `close_range(CLOSE_RANGE_UNSHARE)` (Linux 5.9):
-/// asked of going's own table, which is not shared, so nothing is copied or closed.
-pub fn can_unshare_fds() -> bool {
+/// In a child that is about to exec: closes descriptors `first` to `last`, if
+/// there are any (slots of other starts, which it never uses).
+pub fn close_fds(first: i32, last: i32) {
+    if first <= last {
+        // SAFETY: close_range takes numbers and flags only; the caller owns nothing in the range.
+        let _ = unsafe { syscall!(Sysno::close_range, first, last, 0) };
+    }
+}
+
+/// Whether a child can share going's descriptor table and be seen to have
+/// taken its own: the kernel has `close_range(CLOSE_RANGE_UNSHARE)` (Linux
+/// 5.9; asked of going's own table, which is not shared, so nothing is
+/// copied or closed) and kcmp(2) (a kernel built without it has neither).
+pub fn can_share_fds() -> bool {
     // SAFETY: close_range takes numbers and flags only; the range holds no descriptor.
-    unsafe { syscall!(Sysno::close_range, u32::MAX, u32::MAX, CLOSE_RANGE_UNSHARE) }.is_ok()
+    let unshare = unsafe { syscall!(Sysno::close_range, u32::MAX, u32::MAX, CLOSE_RANGE_UNSHARE) };
+    unshare.is_ok() && shares_fds(rustix::process::getpid())
 }
 
 /// Replaces the process image; returns only on failure.

@@ -7,23 +7,23 @@
 //! going never waits for a child to reach its exec: a child that has
 //! dropped to a service's uid can be stopped by that user, and a `cmd` or
 //! `cwd` on a hung file system can hold it forever. So going forks the
-//! service's process (into its service's cgroup) and goes on; the process
-//! has a copy of going's memory, drops every descriptor but four low slots
-//! (its log, readiness and report pipes and its cgroup) as its first step,
-//! while it still runs as going's user, then sets itself up and execs while
-//! going turns its loop: a start in progress is a state, and its outcome
-//! comes through its report pipe (a record of the step and errno that
-//! failed, or end-of-file at exec), which the event loop watches.
+//! service's process (into its service's cgroup) and goes on: a start in
+//! progress is a state, and its outcome comes through its report pipe (a
+//! record of the step and errno that failed, or end-of-file at exec), which
+//! the event loop watches.
 //!
-//! A fork copies going's descriptor table, which at 10,000 services holds
-//! 10,000 pidfds. Once the table is large (or for a start with `listen=`
-//! sockets, which lie anywhere in it), a start takes two steps instead: a
-//! short-lived helper runs in going's memory, on going's stack below the
-//! frame that waits for it (CLONE_VM | CLONE_VFORK, as posix_spawn does),
-//! gives itself a table of the slots alone (Linux 5.9: it shared going's
-//! until then), forks the service's process as going's own child
-//! (CLONE_PARENT) and exits. Nothing in it touches a file system or runs
-//! as anyone but going's user, so nobody else can hold it up.
+//! The process has a copy of going's memory and, until its first step,
+//! shares going's descriptor table (CLONE_FILES), which at 10,000 services
+//! holds 10,000 pidfds. That step, while it still runs as going's user,
+//! gives it a table of its own holding only what lies below a set of four
+//! low slots (its log, readiness and report pipes and its cgroup), so that
+//! a start copies as few descriptors at 10,000 services as at 10. going
+//! does not wait for that step either: it leaves the set alone until
+//! kcmp(2) says the child has its own table, and has [`SHARED_SETS`] sets
+//! for children that have not yet. A start that finds every set still
+//! held, or that gives `listen=` sockets (they lie anywhere in the table),
+//! forks with a copy of the whole table instead, as every start does on a
+//! kernel without kcmp or close_range's unshare (Linux 5.9).
 //!
 //! The child's setup, in order: a new session, every signal back to
 //! default with nothing blocked, stdin on /dev/null and stdout and stderr
@@ -44,7 +44,7 @@ use core::fmt;
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use rustix::fs::Mode;
 use rustix::io::{DupFlags, Errno};
-use rustix::process::{Gid, Pid, Resource, Rlimit, Uid, WaitId, WaitIdOptions};
+use rustix::process::{Gid, Pid, Resource, Rlimit, Uid};
 
 /// The only environment a service gets.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -231,35 +231,73 @@ fn pointers(strings: &[CString]) -> Vec<*const u8> {
     strings.iter().map(|s| s.as_ptr().cast()).chain([core::ptr::null()]).collect()
 }
 
-/// Until going's descriptor table has reached this size, a start forks its
-/// child directly: copying the table, and closing it in the child before its
-/// exec, costs less than a helper's own fork, exit and wait. From then on a
-/// helper forks the child from a table of the slots alone: a table that grew
-/// large stays large, with holes that new descriptors fill first. At 1000
-/// services (1000 pidfds), in alternating runs of bench/scale.py, direct
-/// starts respawned as fast as the helper and started 1000 faster, but
-/// restarted all 1000 after a mass kill more slowly (bench/RESULTS.md, "Builds
-/// side by side"); at 10,000 every start would copy a table of 10,000.
-const DIRECT_BELOW: i32 = 2048;
+/// How many starts at once may have a child that still shares going's
+/// descriptor table, each holding a set of slots until it has its own.
+pub const SHARED_SETS: usize = 8;
 
-/// Starts children. Holds what every child needs from going: /dev/null
-/// and four low descriptor slots that hold, while a
-/// child starts, its log pipe, readiness pipe, report pipe and cgroup, so
-/// that a helper sharing going's table keeps them when it drops every
-/// descriptor above the slots.
+/// The descriptor limit below which going has no shared sets: a table that
+/// stays this small costs little to copy, and the sets would take a sixth of it.
+const SHARED_FROM_LIMIT: u64 = 256;
+
+/// Four low descriptors that hold, while a child starts, its log pipe,
+/// readiness pipe, report pipe and cgroup: below [`Spawner`]'s `keep_below`,
+/// so that a child keeps them when it drops what lies above. Made in this
+/// order, one set after another: each set's descriptors are above the last's.
+struct SlotSet {
+    output: OwnedFd,
+    ready: OwnedFd,
+    report: OwnedFd,
+    cgroup: OwnedFd,
+    /// Which of the four hold something other than /dev/null.
+    used: [bool; 4],
+    /// The child that may still share going's table, and so these slots.
+    sharer: Option<Pid>,
+}
+
+impl SlotSet {
+    fn new(dev_null: &OwnedFd) -> Result<SlotSet, Errno> {
+        let slot = || rustix::io::fcntl_dupfd_cloexec(dev_null, 0);
+        let [output, ready, report, cgroup] = [slot()?, slot()?, slot()?, slot()?];
+        Ok(SlotSet { output, ready, report, cgroup, used: [false; 4], sharer: None })
+    }
+
+    /// Puts a start's descriptors in the slots, in their order.
+    fn fill(&mut self, given: [Option<BorrowedFd>; 4]) -> Result<(), Errno> {
+        let SlotSet { output, ready, report, cgroup, used, .. } = self;
+        for ((slot, fd), used) in [output, ready, report, cgroup].into_iter().zip(given).zip(used) {
+            if let Some(fd) = fd {
+                *used = true;
+                rustix::io::dup3(fd, slot, DupFlags::CLOEXEC)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts /dev/null back in the slots a start used: going must hold no write
+    /// end of a report pipe once the child has its own.
+    fn free(&mut self, dev_null: &OwnedFd) {
+        let SlotSet { output, ready, report, cgroup, used, sharer } = self;
+        for (slot, used) in [output, ready, report, cgroup].into_iter().zip(used) {
+            if core::mem::take(used) {
+                let _ = rustix::io::dup3(dev_null, slot, DupFlags::CLOEXEC);
+            }
+        }
+        *sharer = None;
+    }
+}
+
+/// Starts children. Holds what every child needs from going: /dev/null and
+/// the sets of slots, made early, while going's descriptors are few.
 pub struct Spawner {
     dev_null: OwnedFd,
-    output_slot: OwnedFd,
-    ready_slot: OwnedFd,
-    report_slot: OwnedFd,
-    cgroup_slot: OwnedFd,
-    /// The helper keeps only descriptors below this: the slots are the highest of them.
+    /// The sets for children that share going's table ([`SHARED_SETS`], or none),
+    /// then one for a start that copies it (its child has its copy once the fork returns).
+    sets: Vec<SlotSet>,
+    /// A child keeps only descriptors below this: the slots are the highest of them.
     keep_below: u32,
-    /// The kernel lets a helper share going's table and then drop most of it.
+    /// The kernel lets a child share going's table, drop most of it, and be seen
+    /// to; and going's descriptor limit is at least [`SHARED_FROM_LIMIT`].
     share_fds: bool,
-    /// The highest descriptor a start's report pipe took, the lowest free one then:
-    /// going's table has been at least this large.
-    table_reached: i32,
     /// going's descriptor limit before it raised its own, given back to every child.
     nofile: Rlimit,
     /// The signals going ignores, which a child puts back to default.
@@ -376,121 +414,97 @@ pub fn read_report(report: &OwnedFd) -> Report {
 
 impl Spawner {
     /// Call it early, while going's descriptors are few (its slots are the
-    /// lowest free ones, and every helper copies what lies below them), and
+    /// lowest free ones, and every child copies what lies below them), and
     /// after going set its signal dispositions.
     pub fn new(nofile: Rlimit) -> Result<Spawner, Errno> {
         use rustix::fs::OFlags;
         let dev_null = rustix::fs::open(c"/dev/null", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())?;
-        let slot = || rustix::io::fcntl_dupfd_cloexec(&dev_null, 0);
-        let [output_slot, ready_slot, report_slot, cgroup_slot] = [slot()?, slot()?, slot()?, slot()?];
-        let slots = [&dev_null, &output_slot, &ready_slot, &report_slot, &cgroup_slot];
-        let highest = slots.map(|fd| fd.as_raw_fd()).into_iter().max();
+        let limit = rustix::process::getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX);
+        let share_fds = limit >= SHARED_FROM_LIMIT && crate::rt::can_share_fds();
+        let count = if share_fds { SHARED_SETS + 1 } else { 1 };
+        let sets = (0..count).map(|_| SlotSet::new(&dev_null)).collect::<Result<Vec<_>, _>>()?;
         Ok(Spawner {
-            keep_below: highest.unwrap_or(0) as u32 + 1,
+            keep_below: sets[count - 1].cgroup.as_raw_fd() as u32 + 1,
             dev_null,
-            output_slot,
-            ready_slot,
-            report_slot,
-            cgroup_slot,
-            share_fds: crate::rt::can_unshare_fds(),
-            table_reached: 0,
+            sets,
+            share_fds,
             nofile,
             ignored: crate::rt::ignored_signals(),
         })
     }
 
+    /// Frees the slots of every start whose child has a table of its own by
+    /// now; whether a child still shares going's (look again soon: its
+    /// report pipe cannot end while going holds its write end).
+    pub fn release(&mut self) -> bool {
+        let mut held = false;
+        let shared = self.sets.len() - 1;
+        for set in &mut self.sets[..shared] {
+            match set.sharer {
+                Some(pid) if crate::rt::shares_fds(pid) => held = true,
+                Some(_) => set.free(&self.dev_null),
+                None => {}
+            }
+        }
+        held
+    }
+
     /// Starts `command` in a new child of going's and returns at once, before
-    /// the child's setup: going waits at most for a helper that forks it.
-    #[allow(unsafe_code)]
+    /// the child's setup.
     pub fn spawn(&mut self, command: &PreparedCommand, stdio: Stdio) -> Result<Spawned, Errno> {
         use rustix::pipe::PipeFlags;
         let argv = pointers(&command.argv);
         let mut envp = pointers(&command.envp);
-        let (report, report_write) = rustix::pipe::pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK)?;
-        rustix::io::dup3(&report_write, &mut self.report_slot, DupFlags::CLOEXEC)?;
-        drop(report_write);
-        if let Some(output) = stdio.output {
-            rustix::io::dup3(output, &mut self.output_slot, DupFlags::CLOEXEC)?;
-        }
-        if let Some((ready, _)) = stdio.ready {
-            rustix::io::dup3(ready, &mut self.ready_slot, DupFlags::CLOEXEC)?;
-        }
-        if let Some(cgroup) = stdio.cgroup {
-            rustix::io::dup3(cgroup, &mut self.cgroup_slot, DupFlags::CLOEXEC)?;
-        }
         let listen = &stdio.listen[..stdio.listen.len().min(MAX_LISTEN)];
-        let cgroup = stdio.cgroup.map(|_| self.cgroup_slot.as_fd());
+        // A start with sockets copies going's table: they lie anywhere in it.
+        let copying = self.sets.len() - 1;
+        let shared = match self.share_fds && listen.is_empty() {
+            true => {
+                self.release();
+                self.sets[..copying].iter().position(|set| set.sharer.is_none())
+            }
+            false => None,
+        };
+        let index = shared.unwrap_or(copying);
+        let (report, report_write) = rustix::pipe::pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK)?;
+        let given = [stdio.output, stdio.ready.map(|(pipe, _)| pipe), Some(report_write.as_fd()), stdio.cgroup];
+        if let Err(error) = self.sets[index].fill(given) {
+            self.sets[index].free(&self.dev_null);
+            return Err(error);
+        }
+        drop(report_write);
+        let set = &self.sets[index];
         let fds = ChildFds {
             input: self.dev_null.as_fd(),
-            output: if stdio.output.is_some() { self.output_slot.as_fd() } else { self.dev_null.as_fd() },
-            ready: stdio.ready.map(|(_, number)| (self.ready_slot.as_fd(), number)),
-            report: self.report_slot.as_fd(),
+            output: if stdio.output.is_some() { set.output.as_fd() } else { self.dev_null.as_fd() },
+            ready: stdio.ready.map(|(_, number)| (set.ready.as_fd(), number)),
+            report: set.report.as_fd(),
             listen,
         };
-        // A start with sockets takes a copy of going's whole table (its sockets lie anywhere
-        // in it) instead of the few slots: it costs more, and only services with listen=.
-        let share_fds = self.share_fds && listen.is_empty();
-        let unshare_below = share_fds.then_some(self.keep_below);
         let (nofile, ignored, going) = (&self.nofile, self.ignored, rustix::process::getpid());
-        self.table_reached = self.table_reached.max(report.as_raw_fd());
-        if share_fds && self.table_reached < DIRECT_BELOW {
-            // A small table: fork the child directly, which first drops what lies above the
-            // slots, as a helper would.
-            let forked = crate::rt::fork_child(cgroup);
-            if let Ok(None) = forked {
-                if let Err(error) = crate::rt::unshare_fds_below(self.keep_below) {
-                    let _ = rustix::io::write(fds.report, &ChildFailure { step: Step::Stdio, error }.to_bytes());
-                    crate::rt::exit(126)
-                }
-                become_service(command, &argv, &mut envp, fds, (ignored, nofile, going))
-            }
-            self.free_slots(&stdio);
-            return match forked? {
-                Some(pid) => Ok(Spawned { pid, report }),
-                None => Err(Errno::CHILD),
-            };
-        }
-        let mut forked: Result<Option<Pid>, Errno> = Ok(None);
-        let mut helper = || -> core::convert::Infallible {
-            // First, before any descriptor changes: going's table is not the helper's to change.
-            if let Some(first) = unshare_below
-                && let Err(error) = crate::rt::unshare_fds_below(first)
+        let forked = crate::rt::fork_child(shared.is_some(), stdio.cgroup.map(|_| set.cgroup.as_fd()));
+        if let Ok(None) = forked {
+            // First, before any descriptor changes: going's table is not the child's to change.
+            if shared.is_some()
+                && let Err(error) = crate::rt::unshare_fds_below(self.keep_below)
             {
-                forked = Err(error);
-                crate::rt::exit(1)
+                let _ = rustix::io::write(fds.report, &ChildFailure { step: Step::Stdio, error }.to_bytes());
+                crate::rt::exit(126)
             }
-            match crate::rt::fork_beside(cgroup) {
-                Ok(None) => become_service(command, &argv, &mut envp, fds, (ignored, nofile, going)),
-                started => {
-                    forked = started;
-                    crate::rt::exit(0)
-                }
-            }
-        };
-        // SAFETY: the helper makes system calls only and writes only `forked`; it ends in exit
-        // after unshare_fds_below and fork_beside, which no other user and no file system can
-        // hold up. The new process runs on its own copy of memory and is not waited for.
-        let helper = unsafe { crate::rt::spawn(share_fds, &mut helper) };
-        // The helper has exited and the child has its own copies.
-        self.free_slots(&stdio);
-        // The helper is exiting (CLONE_VFORK returned at its exit): reap it now, by pid. It has
-        // no exit signal, so only a wait for every kind of child (__WALL) finds it.
-        let helper = helper?;
-        let options = WaitIdOptions::EXITED | WaitIdOptions::from_bits_retain(0x4000_0000);
-        let _ = rustix::process::waitid(WaitId::Pid(helper), options);
+            // Other starts' slots: their report pipes would not end until this exec.
+            let (first, own, last) = (self.sets[0].output.as_raw_fd(), set.output.as_raw_fd(), set.cgroup.as_raw_fd());
+            crate::rt::close_fds(first, own - 1);
+            crate::rt::close_fds(last + 1, self.keep_below as i32 - 1);
+            become_service(command, &argv, &mut envp, fds, (ignored, nofile, going))
+        }
+        let set = &mut self.sets[index];
+        match forked {
+            Ok(Some(pid)) if shared.is_some() => set.sharer = Some(pid),
+            _ => set.free(&self.dev_null),
+        }
         match forked? {
             Some(pid) => Ok(Spawned { pid, report }),
             None => Err(Errno::CHILD),
-        }
-    }
-
-    /// The slots a start used go back to /dev/null once its child has its own copies (the
-    /// report slot always: going must hold no write end of a report pipe).
-    fn free_slots(&mut self, stdio: &Stdio) {
-        let used = [stdio.output.is_some(), stdio.ready.is_some(), true, stdio.cgroup.is_some()];
-        let slots = [&mut self.output_slot, &mut self.ready_slot, &mut self.report_slot, &mut self.cgroup_slot];
-        for (slot, _) in slots.into_iter().zip(used).filter(|(_, used)| *used) {
-            let _ = rustix::io::dup3(&self.dev_null, slot, DupFlags::CLOEXEC);
         }
     }
 }

@@ -30,8 +30,7 @@ impl Drop for Blocker {
 fn fork_failing_under_rlimit_nproc_is_retried_and_recovers_when_lifted() {
     const UID: u32 = 47101;
     // A process of the same user takes one of the 4 places: going and two services fit, a third does
-    // not. (With a large descriptor table, a start briefly needs one place more, for the helper that
-    // forks the service; going's table here is small, so it forks the service itself.)
+    // not.
     let mut blocker = Command::new("setpriv");
     blocker.args([&format!("--reuid={UID}"), &format!("--regid={UID}"), "--clear-groups", "sleep", "1000"]);
     let mut blocker = Blocker(blocker.spawn().unwrap());
