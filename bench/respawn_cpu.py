@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""going's own CPU per respawn at N services, for two builds side by side.
+"""going's CPU per respawn at N services, for two builds side by side.
 
 Usage: bench/respawn_cpu.py N SECONDS GOING [GOING...]
 
@@ -7,7 +7,12 @@ For each going binary given: N services of `sleep` in a fresh directory
 (the run directory on /dev/shm), started and left 8 s to settle; then one
 service killed with SIGKILL every 10 ms for SECONDS, each a different one
 (no backoff), and going's CPU time from /proc/PID/schedstat divided by the
-kills. Builds are run one after the other in one call, so that one machine
+kills. Also per respawn: going's own and its reaped children's clock ticks
+(utime, stime, cutime and cstime in /proc/PID/stat). Up to 1.5.2 a start
+at a large descriptor table went through a helper that forked the service
+for going, and that fork (the copy of going's page tables) was charged to
+the helper, which going reaped; the killed services are reaped alike in
+every build. Builds are run one after the other in one call, so that one machine
 at one hour measures both (absolute times drift on shared machines).
 Every loop is bounded in time; going is stopped with SIGTERM at the end.
 """
@@ -23,6 +28,11 @@ def children(pid):
 
 def cpu_ns(pid):
     return int(open(f"/proc/{pid}/schedstat").read().split()[0])
+
+
+def ticks_with_reaped(pid):
+    """utime + stime + cutime + cstime, in clock ticks (10 ms)."""
+    return sum(int(field) for field in open(f"/proc/{pid}/stat").read().rsplit(") ", 1)[1].split()[11:15])
 
 
 def measure(going, count, seconds):
@@ -43,7 +53,7 @@ def measure(going, count, seconds):
         while len(children(daemon.pid)) < count and time.monotonic() < deadline:
             time.sleep(0.1)
         time.sleep(8)
-        before, kills, end = cpu_ns(daemon.pid), 0, time.monotonic() + seconds
+        before, ticks, kills, end = cpu_ns(daemon.pid), ticks_with_reaped(daemon.pid), 0, time.monotonic() + seconds
         for pid in children(daemon.pid):
             if time.monotonic() > end:
                 break
@@ -54,7 +64,9 @@ def measure(going, count, seconds):
                 pass
             time.sleep(0.01)
         time.sleep(0.5)
-        return (cpu_ns(daemon.pid) - before) / 1000 / max(kills, 1), kills
+        kills = max(kills, 1)
+        with_reaped = (ticks_with_reaped(daemon.pid) - ticks) * 10_000 / kills
+        return (cpu_ns(daemon.pid) - before) / 1000 / kills, with_reaped, kills
     finally:
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(timeout=120)
@@ -65,8 +77,9 @@ def measure(going, count, seconds):
 def main():
     count, seconds, builds = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3:]
     for going in builds:
-        micros, kills = measure(going, count, seconds)
-        print(f"{going}: N = {count}, {kills} respawns, going's CPU per respawn {micros:.0f} µs", flush=True)
+        micros, with_reaped, kills = measure(going, count, seconds)
+        print(f"{going}: N = {count}, {kills} respawns, going's CPU per respawn {micros:.0f} µs, "
+              f"with its reaped children {with_reaped:.0f} µs", flush=True)
 
 
 if __name__ == "__main__":
