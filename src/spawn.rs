@@ -302,7 +302,12 @@ pub struct Spawner {
     nofile: Rlimit,
     /// The signals going ignores, which a child puts back to default.
     ignored: crate::rt::SignalSet,
+    /// Milliseconds until going looks again at children that still share its table.
+    recheck: u64,
 }
+
+/// The longest wait before going looks again at a child that still shares its table.
+const MAX_RECHECK: u64 = 1000;
 
 /// A child whose start is under way.
 pub struct Spawned {
@@ -430,13 +435,26 @@ impl Spawner {
             share_fds,
             nofile,
             ignored: crate::rt::ignored_signals(),
+            recheck: 0,
         })
     }
 
     /// Frees the slots of every start whose child has a table of its own by
-    /// now; whether a child still shares going's (look again soon: its
-    /// report pipe cannot end while going holds its write end).
-    pub fn release(&mut self) -> bool {
+    /// now; while a child still shares going's, how many milliseconds going
+    /// may wait before it looks again (its report pipe cannot end while going
+    /// holds its write end): 1 after a start, doubling up to a second, for a
+    /// child that does not run (born in a frozen cgroup) until it is thawed.
+    pub fn release_later(&mut self) -> Option<u64> {
+        self.recheck = match self.release() {
+            true => (self.recheck * 2).clamp(1, MAX_RECHECK),
+            false => 0,
+        };
+        (self.recheck > 0).then_some(self.recheck)
+    }
+
+    /// Frees the slots of every start whose child has a table of its own by
+    /// now; whether a child still shares going's.
+    fn release(&mut self) -> bool {
         let mut held = false;
         let shared = self.sets.len() - 1;
         for set in &mut self.sets[..shared] {
@@ -499,7 +517,10 @@ impl Spawner {
         }
         let set = &mut self.sets[index];
         match forked {
-            Ok(Some(pid)) if shared.is_some() => set.sharer = Some(pid),
+            Ok(Some(pid)) if shared.is_some() => {
+                set.sharer = Some(pid);
+                self.recheck = 0;
+            }
             _ => set.free(&self.dev_null),
         }
         match forked? {

@@ -191,3 +191,38 @@ fn two_goings_in_one_cgroup_each_keep_containment_and_their_own_services() {
     assert!(is_alive(mine), "the first going's service was touched");
     assert!(first.goingctl(&["status", "web"]).1.contains("up"));
 }
+
+/// going's voluntary context switches so far: one per wake-up of its loop.
+fn wake_ups(pid: i32) -> u64 {
+    status_field(pid, "voluntary_ctxt_switches").parse().unwrap()
+}
+
+/// A service started again into its frozen cgroup: its process is frozen before its first
+/// step, so it shares going's descriptor table until thawed. going goes on (another
+/// service respawns meanwhile), looks at the frozen one less and less often instead of
+/// every millisecond, and once it is thawed the service runs.
+#[test]
+fn a_start_into_a_frozen_cgroup_holds_nothing_up_and_runs_once_thawed() {
+    let services = [("frozen", "cmd=/bin/sleep 1000\n"), ("other", "cmd=/bin/sleep 1001\n")];
+    let Some(going) = going_in_cgroup(&services) else { return };
+    let first = going.service_pid("frozen", 1);
+    let cgroup = going.status_key("frozen", "cgroup").unwrap();
+    fs::write(format!("{cgroup}/cgroup.freeze"), "1").unwrap();
+    let events = format!("{cgroup}/cgroup.events");
+    wait_for("the cgroup to freeze", || fs::read_to_string(&events).unwrap().contains("frozen 1").then_some(()));
+    // SIGKILL ends a frozen process; going starts the service again (after a second's backoff).
+    signal_pid(first, Signal::KILL);
+    let second = going.service_pid("frozen", 2);
+    assert!(fs::read_to_string(format!("/proc/{second}/cmdline")).is_ok_and(|cmd| !cmd.starts_with("/bin/sleep")));
+    // The other service respawns meanwhile (again after a second's backoff): a second of going's life
+    // with the frozen start held, in which it wakes a few times, not a thousand.
+    let other = going.service_pid("other", 1);
+    let before = wake_ups(going.pid());
+    signal_pid(other, Signal::KILL);
+    wait_exec(going.service_pid("other", 2), "sleep");
+    let woken = wake_ups(going.pid()) - before;
+    assert!(woken < 100, "going woke {woken} times in the other service's backoff");
+    fs::write(format!("{cgroup}/cgroup.freeze"), "0").unwrap();
+    wait_exec(second, "sleep");
+    going.wait_state("frozen", "up");
+}
