@@ -215,11 +215,39 @@ pub fn close_fds(first: i32, last: i32) {
 /// Whether a child can share going's descriptor table and be seen to have
 /// taken its own: the kernel has `close_range(CLOSE_RANGE_UNSHARE)` (Linux
 /// 5.9; asked of going's own table, which is not shared, so nothing is
-/// copied or closed) and kcmp(2) (a kernel built without it has neither).
+/// copied or closed), and kcmp(2) says a child that shares it does. Asked of
+/// a real child, which has going's credentials and security context, as
+/// every child has until after it took its own table: a kernel without
+/// kcmp, a security module that denies it, or a going that may not inspect
+/// its own children (not dumpable, without CAP_SYS_PTRACE) answers no here,
+/// so that a refusal later can only mean a child changed its credentials.
 pub fn can_share_fds() -> bool {
+    use rustix::process::{WaitId, WaitIdOptions};
     // SAFETY: close_range takes numbers and flags only; the range holds no descriptor.
     let unshare = unsafe { syscall!(Sysno::close_range, u32::MAX, u32::MAX, CLOSE_RANGE_UNSHARE) };
-    unshare.is_ok() && shares_fds(rustix::process::getpid())
+    let Ok((read, write)) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC) else { return false };
+    if unshare.is_err() {
+        return false;
+    }
+    // The child waits, on going's table, until going closes the pipe's write end (which the
+    // child shares: if going died first, the wait ends after a second).
+    let child = match fork_child(true, None) {
+        Ok(None) => {
+            let mut ended = [rustix::event::PollFd::new(&read, rustix::event::PollFlags::IN)];
+            let _ = rustix::event::poll(&mut ended, Some(&rustix::time::Timespec { tv_sec: 1, tv_nsec: 0 }));
+            exit(0)
+        }
+        Ok(Some(child)) => child,
+        Err(_) => return false,
+    };
+    let seen = shares_fds(child);
+    drop(write);
+    // No exit signal: only a wait for every kind of child (__WALL) finds it.
+    let _ = rustix::process::waitid(
+        WaitId::Pid(child),
+        WaitIdOptions::EXITED | WaitIdOptions::from_bits_retain(0x4000_0000),
+    );
+    seen
 }
 
 /// Replaces the process image; returns only on failure.
