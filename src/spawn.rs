@@ -236,7 +236,7 @@ fn pointers(strings: &[CString]) -> Vec<*const u8> {
 pub const SHARED_SETS: usize = 8;
 
 /// The descriptor limit below which going has no shared sets: a table that
-/// stays this small costs little to copy, and the sets would take a sixth of it.
+/// stays this small costs little to copy, and the sets would take a seventh of it.
 const SHARED_FROM_LIMIT: u64 = 256;
 
 /// Four low descriptors that hold, while a child starts, its log pipe,
