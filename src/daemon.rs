@@ -633,7 +633,7 @@ impl<'a> Daemon<'a> {
             self.host.readiness.deadline(),
             self.host.run_dir.next_held(),
             // A child that still shares going's table holds its start's slots: look again soon.
-            self.host.spawner.release_later().map(|wait| now() + wait),
+            self.host.spawner.release_later(now()),
         ];
         let deadline = deadlines.into_iter().flatten().min();
         let mut ready = core::mem::take(&mut self.ready);

@@ -35,6 +35,7 @@
 //! fails the child writes the step and errno to its report pipe and exits
 //! 127 (not found) or 126.
 
+use crate::clock::Millis;
 use crate::config::{MAX_LISTEN, ServiceSpec, Words, set_latest};
 use crate::events::{Poller, Source};
 use crate::log::describe;
@@ -302,8 +303,8 @@ pub struct Spawner {
     nofile: Rlimit,
     /// The signals going ignores, which a child puts back to default.
     ignored: crate::rt::SignalSet,
-    /// Milliseconds until going looks again at children that still share its table.
-    recheck: u64,
+    /// Since when a child has shared going's table without a start since.
+    held_since: Option<Millis>,
 }
 
 /// The longest wait before going looks again at a child that still shares its table.
@@ -435,21 +436,22 @@ impl Spawner {
             share_fds,
             nofile,
             ignored: crate::rt::ignored_signals(),
-            recheck: 0,
+            held_since: None,
         })
     }
 
     /// Frees the slots of every start whose child has a table of its own by
-    /// now; while a child still shares going's, how many milliseconds going
-    /// may wait before it looks again (its report pipe cannot end while going
-    /// holds its write end): 1 after a start, doubling up to a second, for a
-    /// child that does not run (born in a frozen cgroup) until it is thawed.
-    pub fn release_later(&mut self) -> Option<u64> {
-        self.recheck = match self.release() {
-            true => (self.recheck * 2).clamp(1, MAX_RECHECK),
-            false => 0,
-        };
-        (self.recheck > 0).then_some(self.recheck)
+    /// now; while a child still shares going's, when to look again (its report
+    /// pipe cannot end while going holds its write end): after as long as it has
+    /// been held, from 1 ms up to a second, for a child that does not run (born
+    /// in a frozen cgroup) until it is thawed.
+    pub fn release_later(&mut self, now: Millis) -> Option<Millis> {
+        if !self.release() {
+            self.held_since = None;
+            return None;
+        }
+        let since = *self.held_since.get_or_insert(now);
+        Some(now + now.saturating_sub(since).clamp(1, MAX_RECHECK))
     }
 
     /// Frees the slots of every start whose child has a table of its own by
@@ -519,7 +521,7 @@ impl Spawner {
         match forked {
             Ok(Some(pid)) if shared.is_some() => {
                 set.sharer = Some(pid);
-                self.recheck = 0;
+                self.held_since = None;
             }
             _ => set.free(&self.dev_null),
         }
