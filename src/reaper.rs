@@ -31,9 +31,6 @@ use rustix::process::{Pid, PidfdFlags, WaitId, WaitIdOptions, WaitOptions};
 /// recognise their SIGCHLD when it comes later.
 const RECENT: usize = 64;
 
-/// `__WALL`: wait for every child, those with no exit signal yet too.
-const ALL_CHILDREN: u32 = 0x4000_0000;
-
 /// How many start times are remembered ([`Reaper::start_time`]).
 const START_TIMES: usize = 4;
 
@@ -89,7 +86,8 @@ impl Reaper {
         let pidfd = self.pidfds.remove(&pid)?;
         self.forget_start_time(pid);
         poller.remove(&pidfd);
-        let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::from_bits_retain(ALL_CHILDREN);
+        let options =
+            WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::from_bits_retain(crate::rt::ALL_CHILDREN);
         // By pid, not by pidfd: the kernel looks a pid up directly, but walks every child for a pidfd.
         let status = match rustix::process::waitid(WaitId::Pid(Pid::from_raw(pid)?), options) {
             Ok(Some(status)) => status,
@@ -147,7 +145,7 @@ impl Reaper {
     /// next: a start made in between may get a pid reaped in the same sweep.
     pub fn reap_any(&mut self, poller: &Poller) -> Option<(Pid, Exit)> {
         loop {
-            let options = WaitOptions::NOHANG | WaitOptions::from_bits_retain(ALL_CHILDREN);
+            let options = WaitOptions::NOHANG | WaitOptions::from_bits_retain(crate::rt::ALL_CHILDREN);
             let (pid, status) = match rustix::process::wait(options) {
                 Ok(Some(found)) => found,
                 Err(Errno::INTR) => continue,

@@ -148,6 +148,9 @@ const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 const CLOSE_RANGE_UNSHARE: usize = 1 << 1;
 const KCMP_FILES: usize = 2;
 
+/// `__WALL` for waitid and waitpid: wait for every child, those with no exit signal yet too.
+pub const ALL_CHILDREN: u32 = 0x4000_0000;
+
 /// Forks a child of going's, with a copy of going's memory and no exit signal
 /// (its exit is seen through its pidfd, [`crate::reaper`]); with `cgroup` it is
 /// born in that cgroup (clone3, CLONE_INTO_CGROUP). With `share_fds` it shares
@@ -225,10 +228,10 @@ pub fn can_share_fds() -> bool {
     use rustix::process::{WaitId, WaitIdOptions};
     // SAFETY: close_range takes numbers and flags only; the range holds no descriptor.
     let unshare = unsafe { syscall!(Sysno::close_range, u32::MAX, u32::MAX, CLOSE_RANGE_UNSHARE) };
-    let Ok((read, write)) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC) else { return false };
     if unshare.is_err() {
         return false;
     }
+    let Ok((read, write)) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC) else { return false };
     // The child waits, on going's table, until going closes the pipe's write end (which the
     // child shares: if going died first, the wait ends after a second).
     let child = match fork_child(true, None) {
@@ -242,10 +245,10 @@ pub fn can_share_fds() -> bool {
     };
     let seen = shares_fds(child);
     drop(write);
-    // No exit signal: only a wait for every kind of child (__WALL) finds it.
+    // No exit signal: only a wait for every kind of child finds it.
     let _ = rustix::process::waitid(
         WaitId::Pid(child),
-        WaitIdOptions::EXITED | WaitIdOptions::from_bits_retain(0x4000_0000),
+        WaitIdOptions::EXITED | WaitIdOptions::from_bits_retain(ALL_CHILDREN),
     );
     seen
 }

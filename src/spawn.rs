@@ -511,8 +511,11 @@ impl Spawner {
                 let _ = rustix::io::write(fds.report, &ChildFailure { step: Step::Stdio, error }.to_bytes());
                 crate::rt::exit(126)
             }
-            // Other starts' slots: their report pipes would not end until this exec.
+            // Other starts' slots: their report pipes would not end until this exec. And what lies
+            // below /dev/null (going's signalfd and epoll, what its parent left open): the exec
+            // then closes only pipes and /dev/null, since kcmp waits while an exec closes files.
             let (first, own, last) = (self.sets[0].output.as_raw_fd(), set.output.as_raw_fd(), set.cgroup.as_raw_fd());
+            crate::rt::close_fds(3, self.dev_null.as_raw_fd() - 1);
             crate::rt::close_fds(first, own - 1);
             crate::rt::close_fds(last + 1, self.keep_below as i32 - 1);
             become_service(command, &argv, &mut envp, fds, (ignored, nofile, going))
