@@ -56,7 +56,7 @@ pub enum Verdict {
 
 /// What status files and goingctl show.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Shown {
+pub struct Summary {
     /// `checking`, `healthy` or `unhealthy`.
     pub name: &'static str,
     /// Checks failed in a row since the last pass, of the `retries` that make it unhealthy.
@@ -185,13 +185,13 @@ impl Health {
         self.running
     }
 
-    pub fn shown(&self, retries: u32) -> Shown {
+    pub fn summary(&self, retries: u32) -> Summary {
         let name = match (self.unhealthy, self.passed) {
             (true, _) => "unhealthy",
             (false, true) => "healthy",
             (false, false) => "checking",
         };
-        Shown { name, failed: (self.failures, retries), last: self.last }
+        Summary { name, failed: (self.failures, retries), last: self.last }
     }
 }
 
@@ -224,11 +224,11 @@ mod tests {
             assert_eq!(health.finished(now + 1, Exit::Code(1), &check), Some(Verdict::Failed));
             now += 1;
         }
-        assert_eq!(health.shown(3).name, "checking");
+        assert_eq!(health.summary(3).name, "checking");
         health.started(pid(8), now, &check);
         assert_eq!(health.finished(now, Exit::Code(0), &check), Some(Verdict::Passed { first: true }));
         let last = Some((Outcome::Exited(Exit::Code(0)), now));
-        assert_eq!(health.shown(3), Shown { name: "healthy", failed: (0, 3), last });
+        assert_eq!(health.summary(3), Summary { name: "healthy", failed: (0, 3), last });
     }
 
     #[test]
@@ -250,7 +250,7 @@ mod tests {
         assert_eq!(run(&mut health, &mut now, 1), Some(Verdict::Failed));
         assert_eq!(run(&mut health, &mut now, 2), Some(Verdict::Failed));
         assert_eq!(run(&mut health, &mut now, 3), Some(Verdict::Unhealthy));
-        assert_eq!(health.shown(3).name, "unhealthy");
+        assert_eq!(health.summary(3).name, "unhealthy");
         assert_eq!(health.deadline(), None, "nothing more until the next run");
     }
 
@@ -266,7 +266,7 @@ mod tests {
         assert_eq!(health.time_up(1_300), Some(pid(5)));
         assert_eq!(health.time_up(1_400), None);
         assert_eq!(health.finished(1_301, Exit::Signal(9), &check), Some(Verdict::Unhealthy));
-        assert_eq!(health.shown(3).last, Some((Outcome::TimedOut, 1_301)));
+        assert_eq!(health.summary(3).last, Some((Outcome::TimedOut, 1_301)));
     }
 
     #[test]
@@ -284,7 +284,7 @@ mod tests {
         assert!(!health.is_due(1_200));
         assert!(health.is_check(pid(5)));
         assert_eq!(health.finished(1_300, Exit::Code(0), &check), None);
-        assert_eq!(health.shown(3).name, "checking");
+        assert_eq!(health.summary(3).name, "checking");
         assert!(health.is_due(1_300));
     }
 }

@@ -173,8 +173,8 @@ pub fn signal_name(signal: i32) -> Option<&'static str> {
 
 /// A signal as log lines and status files show it: its name (`TERM`), or its number when it has none.
 pub fn show_signal(signal: i32) -> impl core::fmt::Display {
-    struct Shown(i32);
-    impl core::fmt::Display for Shown {
+    struct SignalShown(i32);
+    impl core::fmt::Display for SignalShown {
         fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
             match signal_name(self.0) {
                 Some(name) => f.write_str(name),
@@ -182,7 +182,7 @@ pub fn show_signal(signal: i32) -> impl core::fmt::Display {
             }
         }
     }
-    Shown(signal)
+    SignalShown(signal)
 }
 
 /// A signal by name, with or without `SIG`, in any case (`hup`, `SIGHUP`), or by number 1 to 64.

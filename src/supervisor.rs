@@ -113,17 +113,17 @@ pub enum State {
     /// A `restart=never` service that exited without success: not run again.
     Failed,
     /// The main process is gone but its process group is not: the stop signal sent
-    /// to the group, SIGKILL at `kill_at` (`None` once sent); does `after` once it is empty.
+    /// to the group, SIGKILL at `kill_at` (`None` once sent); does `then` once it is empty.
     Draining {
         group: Pid,
         kill_at: Option<Millis>,
-        after: AfterStop,
+        then: AfterStop,
     },
     /// The stop signal sent; SIGKILL at `kill_at`, `None` once sent.
     Stopping {
         pid: Pid,
         kill_at: Option<Millis>,
-        after: AfterStop,
+        then: AfterStop,
     },
 }
 
@@ -296,33 +296,33 @@ impl Service {
         self.set_state(state, now, effects);
     }
 
-    /// Stops the service, then does `after`; returns false when it is gone from the table at once.
-    fn stop(&mut self, now: Millis, after: AfterStop, effects: &mut impl Effects) -> bool {
+    /// Stops the service, then does `then`; returns false when it is gone from the table at once.
+    fn stop(&mut self, now: Millis, then: AfterStop, effects: &mut impl Effects) -> bool {
         match self.state {
             State::Up { pid, .. } => {
                 let policy = self.spec.policy();
                 effects.signal_group(&self.name, pid, Stop::Ask(policy.signal));
                 let kill_at = Some(now + policy.timeout);
-                self.set_state(State::Stopping { pid, kill_at, after }, now, effects);
+                self.set_state(State::Stopping { pid, kill_at, then }, now, effects);
             }
-            State::Stopping { .. } | State::Draining { .. } => self.set_after(after),
+            State::Stopping { .. } | State::Draining { .. } => self.set_then(then),
             State::Waiting | State::Backoff { .. } | State::Down | State::Done | State::Failed => {
-                return self.after_stop(now, after, effects);
+                return self.finish_stop(now, then, effects);
             }
         }
         true
     }
 
     /// Changes what a stop already under way leads to.
-    fn set_after(&mut self, new: AfterStop) {
-        if let State::Stopping { after, .. } | State::Draining { after, .. } = &mut self.state {
-            *after = new;
+    fn set_then(&mut self, new: AfterStop) {
+        if let State::Stopping { then, .. } | State::Draining { then, .. } = &mut self.state {
+            *then = new;
         }
     }
 
     /// The process is gone (or there was none): do what the stop was for.
-    fn after_stop(&mut self, now: Millis, after: AfterStop, effects: &mut impl Effects) -> bool {
-        match after {
+    fn finish_stop(&mut self, now: Millis, then: AfterStop, effects: &mut impl Effects) -> bool {
+        match then {
             AfterStop::Start => self.start(now, effects),
             AfterStop::Backoff { until } if until <= now => self.start(now, effects),
             AfterStop::Backoff { until } => self.set_state(State::Backoff { until }, now, effects),
@@ -341,7 +341,7 @@ impl Service {
     fn reaped(&mut self, now: Millis, exit: Exit, ends_going: bool, effects: &mut impl Effects) -> bool {
         self.last_exit = Some(exit);
         let name = &self.name;
-        let (group, after, kill_at) = match self.state {
+        let (group, then, kill_at) = match self.state {
             // Its stop was held for the services after it: it is going away anyway.
             State::Up { .. } if self.hold().is_some() => {
                 effects.log(Severity::Info, format_args!("{name}: {exit} while its stop waited"));
@@ -354,9 +354,9 @@ impl Service {
             State::Up { since, .. } => {
                 (self.pid(), self.after_exit(now, now.saturating_sub(since), exit, effects), None)
             }
-            State::Stopping { pid, kill_at, after } => {
+            State::Stopping { pid, kill_at, then } => {
                 effects.log(Severity::Info, format_args!("{name}: stopped ({exit})"));
-                (Some(pid), after, kill_at)
+                (Some(pid), then, kill_at)
             }
             State::Waiting
             | State::Backoff { .. }
@@ -372,7 +372,7 @@ impl Service {
         // Its processes may outlive the main one: nothing restarts until they are gone.
         let left = effects.left_behind(name, group);
         if left == LeftBehind::Nothing {
-            return self.after_stop(now, after, effects);
+            return self.finish_stop(now, then, effects);
         }
         let kill_at = match self.state {
             State::Up { .. } => {
@@ -391,7 +391,7 @@ impl Service {
             }
             _ => kill_at,
         };
-        self.set_state(State::Draining { group, kill_at, after }, now, effects);
+        self.set_state(State::Draining { group, kill_at, then }, now, effects);
         true
     }
 
@@ -428,8 +428,8 @@ impl Service {
     /// Returns false when the service is gone from the table.
     fn check_group(&mut self, now: Millis, effects: &mut impl Effects) -> bool {
         match self.state {
-            State::Draining { group, after, .. } if effects.left_behind(&self.name, group) == LeftBehind::Nothing => {
-                self.after_stop(now, after, effects)
+            State::Draining { group, then, .. } if effects.left_behind(&self.name, group) == LeftBehind::Nothing => {
+                self.finish_stop(now, then, effects)
             }
             _ => true,
         }
@@ -447,21 +447,21 @@ impl Service {
                 effects.log(Severity::Notice, format_args!("{name}: its stop still waits for {others} to stop first"));
                 hold.told = true;
             }
-            State::Stopping { pid, kill_at: Some(kill_at), after } if kill_at <= now => {
+            State::Stopping { pid, kill_at: Some(kill_at), then } if kill_at <= now => {
                 effects.log(
                     Severity::Warning,
                     format_args!("{name}: still running {timeout} after SIG{signal}; sending SIGKILL"),
                 );
                 effects.signal_group(name, pid, Stop::Kill);
-                self.state = State::Stopping { pid, kill_at: None, after };
+                self.state = State::Stopping { pid, kill_at: None, then };
             }
-            State::Draining { group, kill_at: Some(kill_at), after } if kill_at <= now => {
+            State::Draining { group, kill_at: Some(kill_at), then } if kill_at <= now => {
                 let message = format_args!(
                     "{name}: what is left of it is still there {timeout} after SIG{signal}; sending SIGKILL"
                 );
                 effects.log(Severity::Warning, message);
                 effects.signal_leftovers(name, group, Stop::Kill);
-                self.state = State::Draining { group, kill_at: None, after };
+                self.state = State::Draining { group, kill_at: None, then };
             }
             _ => {}
         }
@@ -469,8 +469,8 @@ impl Service {
 
     fn control(&mut self, now: Millis, control: Control, effects: &mut impl Effects) {
         let name = &self.name;
-        let stopping_after = match self.state {
-            State::Stopping { after, .. } | State::Draining { after, .. } => Some(after),
+        let stopping_then = match self.state {
+            State::Stopping { then, .. } | State::Draining { then, .. } => Some(then),
             _ if self.hold().is_some() => Some(AfterStop::Remove),
             _ => None,
         };
@@ -487,18 +487,18 @@ impl Service {
                 self.short_runs = 0;
                 self.start(now, effects);
             }
-            (Control::Up, _) if stopping_after == Some(AfterStop::StayDown) => self.set_after(AfterStop::Start),
+            (Control::Up, _) if stopping_then == Some(AfterStop::StayDown) => self.set_then(AfterStop::Start),
             (Control::Up, _) => {}
             (Control::Down, State::Down) => {}
-            (Control::Down | Control::Restart, _) if stopping_after == Some(AfterStop::Remove) => {}
+            (Control::Down | Control::Restart, _) if stopping_then == Some(AfterStop::Remove) => {}
             (Control::Down | Control::Restart, _) => {
-                let (after, verb) = match control {
+                let (then, verb) = match control {
                     Control::Down => (AfterStop::StayDown, "down"),
                     _ => (AfterStop::Start, "restart"),
                 };
                 effects.log(Severity::Info, format_args!("{name}: {verb} as asked"));
                 self.short_runs = 0;
-                self.stop(now, after, effects);
+                self.stop(now, then, effects);
             }
         }
     }
@@ -792,7 +792,7 @@ mod tests {
         fork_fails: bool,
         next_pid: i32,
         sent: Vec<(Pid, i32)>,
-        published: Vec<(String, Shown)>,
+        published: Vec<(String, Published)>,
         refused: Vec<(String, String)>,
         withdrawn: Vec<String>,
         leftover_signals: Vec<(Pid, Stop)>,
@@ -842,7 +842,7 @@ mod tests {
             let status_text = status.status_text.map(String::from);
             let Status { state, since, restarts, last_exit, stop_signal, stop_timeout, restart, health, .. } = *status;
             let (refusal, start_error) = (status.refusal.map(String::from), status.start_error.map(String::from));
-            let shown = Shown {
+            let shown = Published {
                 refusal,
                 start_error,
                 state,
@@ -871,7 +871,7 @@ mod tests {
 
     /// A published [`Status`], owned.
     #[derive(Clone, Debug)]
-    struct Shown {
+    struct Published {
         state: State,
         since: Millis,
         restarts: u32,
@@ -881,7 +881,7 @@ mod tests {
         restart: Restart,
         waiting_for: Vec<String>,
         status_text: Option<String>,
-        health: Option<health::Shown>,
+        health: Option<health::Summary>,
         refusal: Option<String>,
         start_error: Option<String>,
     }
@@ -1699,7 +1699,7 @@ mod tests {
         assert!(matches!(state(&supervisor, "web"), Some(State::Up { ready: false, .. })), "at once, no backoff");
         assert_eq!(supervisor.services.get(supervisor.services.find("web").unwrap()).starts, 2);
         let shown = world.published.iter().rev().find(|(name, _)| name == "web").unwrap().1.health.unwrap();
-        assert_eq!(shown, health::Shown { name: "checking", failed: (0, 2), last: None });
+        assert_eq!(shown, health::Summary { name: "checking", failed: (0, 2), last: None });
     }
 
     #[test]

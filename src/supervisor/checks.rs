@@ -72,7 +72,7 @@ impl Service {
             return;
         };
         let verdict = health.finished(now, exit, check);
-        let (failures, last) = (health.failures(), health.shown(0).last.map(|(outcome, _)| outcome));
+        let (failures, last) = (health.failures(), health.summary(0).last.map(|(outcome, _)| outcome));
         match verdict {
             None => {}
             Some(Verdict::Passed { first: true }) if matches!(self.state, State::Up { ready: false, .. }) => {

@@ -98,7 +98,7 @@ impl Supervisor {
             .filter(|&slot| {
                 let service = self.services.get(slot);
                 scan.binary_search_by(|(name, _)| name.as_str().cmp(&service.name)).is_err()
-                    && !matches!(service.state, State::Stopping { after: AfterStop::Remove, .. })
+                    && !matches!(service.state, State::Stopping { then: AfterStop::Remove, .. })
                     && service.hold().is_none()
             })
             .collect();
@@ -156,8 +156,8 @@ impl Supervisor {
             added += 1;
         }
         let service = self.services.get(slot);
-        let after = match service.state {
-            State::Stopping { after: AfterStop::Remove, .. } => {
+        let then = match service.state {
+            State::Stopping { then: AfterStop::Remove, .. } => {
                 added += 1;
                 // It no longer goes away: what was held until it stopped need not wait.
                 let name = String::from(service.name.as_str());
@@ -181,7 +181,7 @@ impl Supervisor {
                 }
                 return (added, changed);
             }
-            State::Down | State::Stopping { after: AfterStop::StayDown, .. } => {
+            State::Down | State::Stopping { then: AfterStop::StayDown, .. } => {
                 changed += 1;
                 AfterStop::StayDown
             }
@@ -194,7 +194,7 @@ impl Supervisor {
             service.spec = spec;
             service.check_changed(now, effects);
             service.short_runs = 0;
-            service.stop(now, after, effects)
+            service.stop(now, then, effects)
         });
         (added, changed)
     }

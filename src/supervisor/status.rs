@@ -20,7 +20,7 @@ pub struct Status<'a> {
     /// The last `STATUS=` a `ready=notify` service sent.
     pub status_text: Option<&'a str>,
     /// With `check=`: its health and last check.
-    pub health: Option<health::Shown>,
+    pub health: Option<health::Summary>,
     /// Why its file was refused (it runs the file before), and why its last start failed.
     pub refusal: Option<&'a str>,
     pub start_error: Option<&'a str>,
@@ -48,7 +48,7 @@ impl Service {
             // What a run said and what its checks found describe that run only.
             status_text: self.status_text().filter(|_| self.is_running()),
             health: match (self.health(), self.spec.check()) {
-                (Some(health), Some(check)) if self.is_running() => Some(health.shown(check.retries)),
+                (Some(health), Some(check)) if self.is_running() => Some(health.summary(check.retries)),
                 _ => None,
             },
             refusal: self.extras.as_ref().and_then(|extras| extras.refusal.as_deref()),
