@@ -139,6 +139,12 @@ struct Host {
     cgroups: ServiceCgroups,
     /// The sockets of `listen=`, held across restarts.
     listeners: Listeners,
+    /// While the first scan's services start: when it ends ([`START_HOLD`] after the
+    /// last of them, `Millis::MAX` until then). Meanwhile a start's status waits for
+    /// its report, however many there are, so that each is written once.
+    loading_until: Option<Millis>,
+    /// How many statuses were published: whether the state machine published one.
+    publications: u64,
 }
 
 impl Effects for Host {
@@ -246,6 +252,12 @@ impl Effects for Host {
     }
 
     fn publish(&mut self, name: &str, status: &Status) {
+        self.publications += 1;
+        let under_way = matches!(status.state, State::Up { pid, ready: false, .. } if self.starts.is_under_way(pid));
+        if under_way && self.loading_until.is_some() {
+            // Published once its start reports ([`Host::deliver_notices`]) or loading ends.
+            return;
+        }
         let wall = crate::clock::unix_millis() / 1000;
         let cgroup = self.cgroups.path_of(name);
         let start_time = match status.state {
@@ -253,10 +265,7 @@ impl Effects for Host {
             _ => None,
         };
         let text = self.run_dir.render(name, status, (now(), wall), (cgroup.as_deref(), start_time));
-        let held = match status.state {
-            State::Up { pid, ready: false, .. } if self.starts.is_under_way(pid) => Some(now() + START_HOLD),
-            _ => None,
-        };
+        let held = under_way.then(|| now() + START_HOLD);
         self.run_dir.stage(name, text, held, &mut self.logger);
     }
 
@@ -380,7 +389,15 @@ impl Host {
                 return;
             }
             for pid in executed {
+                let publications = self.publications;
                 supervisor.executed(now(), pid, self);
+                // While the first scan loads, a start's status waits for its report ([`Host::publish`]).
+                if self.loading_until.is_some()
+                    && self.publications == publications
+                    && let Some((name, status)) = supervisor.status_by_pid(pid)
+                {
+                    self.publish(name, &status);
+                }
             }
             for notice in notices {
                 self.deliver(supervisor, notice);
@@ -595,6 +612,8 @@ impl<'a> Daemon<'a> {
             executed: Vec::new(),
             cgroups: ServiceCgroups::new(cgroups),
             listeners: Listeners::default(),
+            loading_until: Some(Millis::MAX),
+            publications: 0,
         };
         let version = env!("CARGO_PKG_VERSION");
         host.log(Severity::Info, format_args!("going {version} supervising {shown_dir}"));
@@ -618,9 +637,8 @@ impl<'a> Daemon<'a> {
         supervisor.reload(now(), services, &mut host);
         host.close_unnamed_sockets(&supervisor);
         host.deliver_notices(&mut supervisor);
-        // Every status of the first scan is on disk before `.loaded` says so: held ones too.
-        host.run_dir.write_all(&mut host.logger);
-        host.run_dir.mark_loaded();
+        host.run_dir.write_due(now(), &mut host.logger);
+        host.loading_until = Some(now() + START_HOLD);
         let ready = Vec::new();
         Ok(Daemon { dir, supervisor, host, signal_fd, watch, rescan_at: None, last_rescan: None, ready })
     }
@@ -634,10 +652,12 @@ impl<'a> Daemon<'a> {
             self.host.run_dir.next_held(),
             // A child that still shares going's table holds its start's slots: look again soon.
             self.host.spawner.release_later(now()),
+            self.host.loading_until,
         ];
         let deadline = deadlines.into_iter().flatten().min();
         let mut ready = core::mem::take(&mut self.ready);
         self.host.poller.wait(wait_timeout(deadline).as_ref(), &mut ready);
+        let polled_at = now();
         let mut signals = Signals::default();
         for source in ready.drain(..) {
             match source {
@@ -666,15 +686,29 @@ impl<'a> Daemon<'a> {
             if let Some(control) = self.host.run_dir.control_fd() {
                 let _ = self.host.poller.add(control, Source::Control);
             }
+            self.host.loading_until = None;
             self.supervisor.publish_all(&mut self.host);
         }
-        match recreated {
-            true => {
-                self.host.run_dir.write_all(&mut self.host.logger);
-                self.host.run_dir.mark_loaded();
-            }
+        // Loading ends after a wait that read every report the children had sent by then.
+        let loaded = self.host.loading_until.is_some_and(|until| until <= polled_at);
+        match recreated || loaded {
+            true => self.write_every_status(),
             false => self.host.run_dir.write_due(now(), &mut self.host.logger),
         }
+    }
+
+    /// Writes every status file, of starts under way while the first scan loaded too,
+    /// and then `.loaded`, which says that every service's status is on disk.
+    fn write_every_status(&mut self) {
+        if self.host.loading_until.take().is_some() {
+            for pid in self.host.starts.under_way() {
+                if let Some((name, status)) = self.supervisor.status_by_pid(pid) {
+                    self.host.publish(name, &status);
+                }
+            }
+        }
+        self.host.run_dir.write_all(&mut self.host.logger);
+        self.host.run_dir.mark_loaded();
     }
 
     fn directory_changed(&mut self) {

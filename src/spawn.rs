@@ -364,6 +364,11 @@ impl Starts {
         self.under_way.contains_key(&pid.as_raw_nonzero().get())
     }
 
+    /// The children that have not said yet how their start ended.
+    pub fn under_way(&self) -> Vec<Pid> {
+        self.under_way.keys().filter_map(|&pid| Pid::from_raw(pid)).collect()
+    }
+
     /// The answers read by [`Starts::watch`] since the last call.
     pub fn take_answered(&mut self) -> Vec<Answer> {
         core::mem::take(&mut self.answered)

@@ -87,6 +87,12 @@ impl Supervisor {
         }
     }
 
+    /// The name and status of the service whose main process is `pid`.
+    pub fn status_by_pid(&self, pid: Pid) -> Option<(&str, Status<'_>)> {
+        let service = self.services.get(self.by_main_pid(pid)?);
+        Some((&service.name, service.status()))
+    }
+
     /// Publishes every service's status again (the run directory was recreated).
     pub fn publish_all(&mut self, effects: &mut impl Effects) {
         for service in self.services.iter() {
