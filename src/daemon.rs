@@ -49,8 +49,8 @@ pub const RESCAN_DELAY: Millis = 20;
 /// single change after a quiet spell still applies after [`RESCAN_DELAY`].
 pub const MIN_RESCAN_GAP: Millis = 100;
 
-/// How long the status of a start under way waits for its exec before it is written:
-/// a start that execs at once is written once, as `up`, not `starting` and then `up`.
+/// How long the status of a start under way waits for its exec before it is written
+/// ([`Starts::is_withheld`]).
 const START_HOLD: Millis = 20;
 
 /// sysexits(3) codes.
@@ -132,17 +132,14 @@ struct Host {
     told: ToldErrors,
     readiness: Readiness,
     /// Services whose program was executed, to tell the state machine once it is free
-    /// to hear it (a pid is 4 bytes: a reload of 10,000 starts holds 40 kB here).
-    executed: Vec<Pid>,
+    /// to hear it, and whether their status waited for it (8 bytes each: a reload of
+    /// 10,000 starts holds 80 kB here).
+    executed: Vec<(Pid, bool)>,
     /// Each service's cgroup (none where cgroups could not be set up: services are
     /// tracked by process group).
     cgroups: ServiceCgroups,
     /// The sockets of `listen=`, held across restarts.
     listeners: Listeners,
-    /// While the first scan's services start: when it ends ([`START_HOLD`] after the
-    /// last of them, `Millis::MAX` until then). Meanwhile a start's status waits for
-    /// its report, however many there are, so that each is written once.
-    loading_until: Option<Millis>,
     /// How many statuses were published: whether the state machine published one.
     publications: u64,
 }
@@ -174,9 +171,9 @@ impl Effects for Host {
         let pid = spawned.pid;
         self.reaper.track(pid, &self.poller)?;
         let ready = ready_pipe.map(|((read, _), number)| (read, number));
-        self.starts.watch(spawned, ready, &self.poller);
+        self.starts.watch(spawned, ready, Some(now() + START_HOLD), &self.poller);
         // The fork came first; now what changed before it.
-        self.run_dir.write_due(now(), &mut self.logger);
+        self.run_dir.write_staged(&mut self.logger);
         Ok(pid)
     }
 
@@ -190,7 +187,7 @@ impl Effects for Host {
         let spawned = self.spawner.spawn(&command, Stdio { output: None, ready: None, cgroup, listen: &[] })?;
         let pid = spawned.pid;
         self.reaper.track(pid, &self.poller)?;
-        self.starts.watch(spawned, None, &self.poller);
+        self.starts.watch(spawned, None, None, &self.poller);
         Ok(pid)
     }
 
@@ -253,9 +250,10 @@ impl Effects for Host {
 
     fn publish(&mut self, name: &str, status: &Status) {
         self.publications += 1;
-        let under_way = matches!(status.state, State::Up { pid, ready: false, .. } if self.starts.is_under_way(pid));
-        if under_way && self.loading_until.is_some() {
-            // Published once its start reports ([`Host::deliver_notices`]) or loading ends.
+        if let State::Up { pid, .. } = status.state
+            && self.starts.is_withheld(pid)
+        {
+            // Published once its start answers ([`Host::deliver_notices`]) or waited long enough.
             return;
         }
         let wall = crate::clock::unix_millis() / 1000;
@@ -265,13 +263,12 @@ impl Effects for Host {
             _ => None,
         };
         let text = self.run_dir.render(name, status, (now(), wall), (cgroup.as_deref(), start_time));
-        let held = under_way.then(|| now() + START_HOLD);
-        self.run_dir.stage(name, text, held, &mut self.logger);
+        self.run_dir.stage(name, text, &mut self.logger);
     }
 
     fn publish_refused(&mut self, name: &str, error: &str) {
         let text = self.run_dir.render_refused(name, error);
-        self.run_dir.stage(name, text, None, &mut self.logger);
+        self.run_dir.stage(name, text, &mut self.logger);
     }
 
     fn withdraw(&mut self, name: &str) {
@@ -315,17 +312,13 @@ impl Host {
 
     /// Child `pid`'s report pipe is readable: its program runs, or its setup failed.
     fn start_reported(&mut self, supervisor: &mut Supervisor, pid: i32) {
-        if let Some((report, ready)) = self.starts.read(pid, &self.poller) {
-            self.start_answered(supervisor, (pid, report, ready));
+        if let Some(answer) = self.starts.read(pid, &self.poller) {
+            self.start_answered(supervisor, answer);
         }
     }
 
-    fn start_answered(&mut self, supervisor: &mut Supervisor, (pid, report, ready): spawn::Answer) {
+    fn start_answered(&mut self, supervisor: &mut Supervisor, (pid, report, ready, withheld): spawn::Answer) {
         let Some(pid) = Pid::from_raw(pid) else { return };
-        // Its status need wait no longer: it is written at the end of this turn.
-        if let Some(name) = supervisor.name_of(pid) {
-            self.run_dir.release(name);
-        }
         match report {
             Report::Failed(failure) => self.log_failure(supervisor, pid, failure),
             Report::Pending => {}
@@ -333,7 +326,7 @@ impl Host {
                 if let Some((read, number)) = ready {
                     self.readiness.watch_pipe(pid, read, number, &self.poller);
                 }
-                self.executed.push(pid);
+                self.executed.push((pid, withheld));
             }
         }
     }
@@ -388,11 +381,11 @@ impl Host {
             if executed.is_empty() && notices.is_empty() {
                 return;
             }
-            for pid in executed {
+            for (pid, withheld) in executed {
                 let publications = self.publications;
                 supervisor.executed(now(), pid, self);
-                // While the first scan loads, a start's status waits for its report ([`Host::publish`]).
-                if self.loading_until.is_some()
+                // Its status waited for this ([`Host::publish`]): published unless the state machine just did.
+                if withheld
                     && self.publications == publications
                     && let Some((name, status)) = supervisor.status_by_pid(pid)
                 {
@@ -556,6 +549,8 @@ struct Daemon<'a> {
     /// When the directory is rescanned, after a change settled.
     rescan_at: Option<Millis>,
     last_rescan: Option<Millis>,
+    /// When `.loaded` is made: once every start of the first scan was published.
+    loaded_at: Option<Millis>,
     /// What the last wait found ready; kept to reuse its memory.
     ready: Vec<Source>,
 }
@@ -612,7 +607,6 @@ impl<'a> Daemon<'a> {
             executed: Vec::new(),
             cgroups: ServiceCgroups::new(cgroups),
             listeners: Listeners::default(),
-            loading_until: Some(Millis::MAX),
             publications: 0,
         };
         let version = env!("CARGO_PKG_VERSION");
@@ -637,10 +631,11 @@ impl<'a> Daemon<'a> {
         supervisor.reload(now(), services, &mut host);
         host.close_unnamed_sockets(&supervisor);
         host.deliver_notices(&mut supervisor);
-        host.run_dir.write_due(now(), &mut host.logger);
-        host.loading_until = Some(now() + START_HOLD);
+        host.run_dir.write_staged(&mut host.logger);
+        // By then every start of the first scan was published, answered or not.
+        let loaded_at = Some(now() + START_HOLD);
         let ready = Vec::new();
-        Ok(Daemon { dir, supervisor, host, signal_fd, watch, rescan_at: None, last_rescan: None, ready })
+        Ok(Daemon { dir, supervisor, host, signal_fd, watch, rescan_at: None, last_rescan: None, loaded_at, ready })
     }
 
     /// Waits for the next event or deadline and acts on everything that is ready.
@@ -649,10 +644,10 @@ impl<'a> Daemon<'a> {
             self.supervisor.next_deadline(),
             self.rescan_at,
             self.host.readiness.deadline(),
-            self.host.run_dir.next_held(),
+            self.host.starts.next_withheld(),
             // A child that still shares going's table holds its start's slots: look again soon.
             self.host.spawner.release_later(now()),
-            self.host.loading_until,
+            self.loaded_at,
         ];
         let deadline = deadlines.into_iter().flatten().min();
         let mut ready = core::mem::take(&mut self.ready);
@@ -686,29 +681,22 @@ impl<'a> Daemon<'a> {
             if let Some(control) = self.host.run_dir.control_fd() {
                 let _ = self.host.poller.add(control, Source::Control);
             }
-            self.host.loading_until = None;
             self.supervisor.publish_all(&mut self.host);
         }
-        // Loading ends after a wait that read every report the children had sent by then.
-        let loaded = self.host.loading_until.is_some_and(|until| until <= polled_at);
-        match recreated || loaded {
-            true => self.write_every_status(),
-            false => self.host.run_dir.write_due(now(), &mut self.host.logger),
-        }
-    }
-
-    /// Writes every status file, of starts under way while the first scan loaded too,
-    /// and then `.loaded`, which says that every service's status is on disk.
-    fn write_every_status(&mut self) {
-        if self.host.loading_until.take().is_some() {
-            for pid in self.host.starts.under_way() {
-                if let Some((name, status)) = self.supervisor.status_by_pid(pid) {
-                    self.host.publish(name, &status);
-                }
+        // Starts whose status waited long enough for an answer are published as they are:
+        // those that waited until the last wait ended, so that it read every answer sent by
+        // then (and all of them for a recreated run directory, before `.loaded`).
+        let waited_until = if recreated { Millis::MAX } else { polled_at };
+        for pid in self.host.starts.withheld_past(waited_until) {
+            if let Some((name, status)) = self.supervisor.status_by_pid(pid) {
+                self.host.publish(name, &status);
             }
         }
-        self.host.run_dir.write_all(&mut self.host.logger);
-        self.host.run_dir.mark_loaded();
+        self.host.run_dir.write_staged(&mut self.host.logger);
+        if recreated || self.loaded_at.is_some_and(|at| at <= polled_at) {
+            self.loaded_at = None;
+            self.host.run_dir.mark_loaded();
+        }
     }
 
     fn directory_changed(&mut self) {
@@ -761,7 +749,7 @@ impl<'a> Daemon<'a> {
         while !self.supervisor.is_finished() {
             self.turn();
         }
-        self.host.run_dir.write_all(&mut self.host.logger);
+        self.host.run_dir.write_staged(&mut self.host.logger);
         self.host.run_dir.close();
         self.host.cgroups.close();
         self.host.log(Severity::Info, format_args!("all services stopped; exiting"));

@@ -63,9 +63,8 @@ pub struct RunDir {
     unusable: bool,
     /// The text of [`ABOUT_GOING`], written again if the directory is made again.
     about_going: String,
-    /// Status files not written yet (at most [`MAX_STAGED`]), each with its service's name
-    /// and the time it is held until.
-    staged: Vec<(String, String, Option<Millis>)>,
+    /// Status files not written yet (at most [`MAX_STAGED`]), each with its service's name.
+    staged: Vec<(String, String)>,
 }
 
 /// Status files kept unwritten at most: a reload of thousands of services writes as it goes.
@@ -370,54 +369,27 @@ impl RunDir {
         file.finish()
     }
 
-    /// Stages service `name`'s status file, `text`, for the next [`RunDir::write_due`]
+    /// Stages service `name`'s status file, `text`, for the next [`RunDir::write_staged`]
     /// (going writes after its next fork, or at the end of the turn, so that a respawn
-    /// forks first and writes its file once, however often its status changed), or
-    /// until `held_until` (a start under way waits for its exec, to be written once as
-    /// `up`), unless released before.
-    pub fn stage(&mut self, name: &str, text: String, held_until: Option<Millis>, logger: &mut Logger) {
-        match self.staged.iter_mut().find(|(staged, ..)| staged == name) {
-            // A hold lasts from the first staged text that asked for it.
-            Some((_, staged, until)) => (*staged, *until) = (text, held_until.and((*until).or(held_until))),
-            None => self.staged.push((name.into(), text, held_until)),
+    /// forks first and writes its file once, however often its status changed).
+    pub fn stage(&mut self, name: &str, text: String, logger: &mut Logger) {
+        match self.staged.iter_mut().find(|(staged, _)| staged == name) {
+            Some((_, staged)) => *staged = text,
+            None => self.staged.push((name.into(), text)),
         }
         if self.staged.len() >= MAX_STAGED {
-            self.write_all(logger);
+            self.write_staged(logger);
         }
     }
 
-    /// Service `name`'s status need be held no longer.
-    pub fn release(&mut self, name: &str) {
-        if let Some((.., held)) = self.staged.iter_mut().find(|(staged, ..)| staged == name) {
-            *held = None;
-        }
-    }
-
-    /// Writes the staged status files that are not held past `now`.
-    pub fn write_due(&mut self, now: Millis, logger: &mut Logger) {
-        // In place: partitioned into new lists, the held ones were copied at each start of a
-        // reload, and both lists grew from nothing to the heap's peak.
+    /// Writes every staged status file.
+    pub fn write_staged(&mut self, logger: &mut Logger) {
+        // Drained in place: the list keeps its memory for the next batch.
         let mut staged = core::mem::take(&mut self.staged);
-        staged.retain(|(name, text, until)| {
-            let due = until.is_none_or(|until| until <= now);
-            if due {
-                self.write(name, text, logger);
-            }
-            !due
-        });
-        self.staged = staged;
-    }
-
-    /// Writes every staged status file, held ones too.
-    pub fn write_all(&mut self, logger: &mut Logger) {
-        for (name, text, _) in core::mem::take(&mut self.staged) {
+        for (name, text) in staged.drain(..) {
             self.write(&name, &text, logger);
         }
-    }
-
-    /// When the first held status file is due.
-    pub fn next_held(&self) -> Option<Millis> {
-        self.staged.iter().filter_map(|(.., until)| *until).min()
+        self.staged = staged;
     }
 
     /// Writes service `name`'s status file, holding `text` ([`RunDir::render`]).

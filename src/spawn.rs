@@ -322,15 +322,23 @@ pub struct Spawned {
 /// (10,000 pidfds and 10,000 pipes can pass the descriptor limit).
 const UNREAD_STARTS: usize = 256;
 
-/// A start that answered: its child, what it said, and its readiness pipe.
-pub type Answer = (i32, Report, Option<(OwnedFd, u16)>);
+/// A start that answered: its child, what it said, its readiness pipe, and whether
+/// its status still waited for the answer ([`Starts::is_withheld`]).
+pub type Answer = (i32, Report, Option<(OwnedFd, u16)>, bool);
 
-/// The starts under way: each child's report pipe, watched in the event loop
-/// until it says how the start ended, and the readiness pipe to watch after
-/// its exec.
+/// A start under way: its child's report pipe, watched in the event loop until it
+/// says how the start ended; the readiness pipe to watch after its exec; and until
+/// when its status waits for that answer (`None` once it stopped waiting).
+struct UnderWay {
+    report: OwnedFd,
+    ready: Option<(OwnedFd, u16)>,
+    withheld_until: Option<Millis>,
+}
+
+/// The starts under way.
 #[derive(Default)]
 pub struct Starts {
-    under_way: alloc::collections::BTreeMap<i32, (OwnedFd, Option<(OwnedFd, u16)>)>,
+    under_way: alloc::collections::BTreeMap<i32, UnderWay>,
     /// Answers read while going started others, for the next delivery.
     answered: Vec<Answer>,
     /// The child whose pipe was looked at last, so that every one gets its turn.
@@ -338,12 +346,19 @@ pub struct Starts {
 }
 
 impl Starts {
-    /// Watches child `pid`'s report pipe; `ready` is its readiness pipe's read end and N.
-    pub fn watch(&mut self, spawned: Spawned, ready: Option<(OwnedFd, u16)>, poller: &Poller) {
+    /// Watches child `pid`'s report pipe; `ready` is its readiness pipe's read end and N;
+    /// a service's status waits for the answer until `withheld_until` (a check has none).
+    pub fn watch(
+        &mut self,
+        spawned: Spawned,
+        ready: Option<(OwnedFd, u16)>,
+        withheld_until: Option<Millis>,
+        poller: &Poller,
+    ) {
         let pid = spawned.pid.as_raw_nonzero().get();
         // Without a watch the start is still reaped; only its failure's reason is lost.
         let _ = poller.add(&spawned.report, Source::Start(pid));
-        self.under_way.insert(pid, (spawned.report, ready));
+        self.under_way.insert(pid, UnderWay { report: spawned.report, ready, withheld_until });
         if self.under_way.len() > UNREAD_STARTS {
             self.look_at_next(poller);
             self.look_at_next(poller);
@@ -354,19 +369,32 @@ impl Starts {
         let mut after = self.under_way.range(self.cursor.saturating_add(1)..).map(|(pid, _)| *pid);
         let Some(pid) = after.next().or_else(|| self.under_way.keys().next().copied()) else { return };
         self.cursor = pid;
-        if let Some((report, ready)) = self.read(pid, poller) {
-            self.answered.push((pid, report, ready));
+        if let Some(answer) = self.read(pid, poller) {
+            self.answered.push(answer);
         }
     }
 
-    /// Whether child `pid` has not said yet how its start ended.
-    pub fn is_under_way(&self, pid: Pid) -> bool {
-        self.under_way.contains_key(&pid.as_raw_nonzero().get())
+    /// Whether child `pid`'s status waits for its start's answer: a start that execs at
+    /// once is written once, as `up`, not `starting` and then `up`.
+    pub fn is_withheld(&self, pid: Pid) -> bool {
+        self.under_way.get(&pid.as_raw_nonzero().get()).is_some_and(|start| start.withheld_until.is_some())
     }
 
-    /// The children that have not said yet how their start ended.
-    pub fn under_way(&self) -> Vec<Pid> {
-        self.under_way.keys().filter_map(|&pid| Pid::from_raw(pid)).collect()
+    /// The children whose status waited until `now` or before, and waits no longer.
+    pub fn withheld_past(&mut self, now: Millis) -> Vec<Pid> {
+        let mut past = Vec::new();
+        for (&pid, start) in &mut self.under_way {
+            if start.withheld_until.is_some_and(|until| until <= now) {
+                start.withheld_until = None;
+                past.extend(Pid::from_raw(pid));
+            }
+        }
+        past
+    }
+
+    /// When the first status that waits for its start's answer stops waiting.
+    pub fn next_withheld(&self) -> Option<Millis> {
+        self.under_way.values().filter_map(|start| start.withheld_until).min()
     }
 
     /// The answers read by [`Starts::watch`] since the last call.
@@ -376,25 +404,24 @@ impl Starts {
 
     /// What child `pid`'s report pipe says now: `None` when it is not starting or has
     /// not said; its readiness pipe comes back with `Executed`.
-    pub fn read(&mut self, pid: i32, poller: &Poller) -> Option<(Report, Option<(OwnedFd, u16)>)> {
-        let (report, _) = self.under_way.get(&pid)?;
-        let said = read_report(report);
+    pub fn read(&mut self, pid: i32, poller: &Poller) -> Option<Answer> {
+        let said = read_report(&self.under_way.get(&pid)?.report);
         if matches!(said, Report::Pending) {
             return None;
         }
-        let (report, ready) = self.under_way.remove(&pid)?;
-        poller.remove(&report);
-        Some((said, ready))
+        let start = self.under_way.remove(&pid)?;
+        poller.remove(&start.report);
+        Some((pid, said, start.ready, start.withheld_until.is_some()))
     }
 
     /// Child `pid` was reaped: what its report pipe held is all it will ever say.
     pub fn ended(&mut self, pid: i32, poller: &Poller) -> Option<ChildFailure> {
-        let said = match self.answered.iter().position(|(answered, _, _)| *answered == pid) {
+        let said = match self.answered.iter().position(|(answered, ..)| *answered == pid) {
             Some(at) => Some(self.answered.swap_remove(at).1),
-            None => self.read(pid, poller).map(|(said, _)| said),
+            None => self.read(pid, poller).map(|(_, said, ..)| said),
         };
-        if let Some((report, _)) = self.under_way.remove(&pid) {
-            poller.remove(&report);
+        if let Some(start) = self.under_way.remove(&pid) {
+            poller.remove(&start.report);
         }
         match said {
             Some(Report::Failed(failure)) => Some(failure),
