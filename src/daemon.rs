@@ -25,7 +25,7 @@ use crate::rt::{self, Disposition, SIGNALFD_RECORD_SIZE, SignalSet};
 use crate::run_dir::RunDir;
 use crate::service_dir::{self, MAX_SERVICES, Scope, ToldErrors};
 use crate::service_log::ServiceLogs;
-use crate::spawn::{self, ChildFailure, FailureReport, Report, Spawner, Starts, Stdio};
+use crate::spawn::{self, ChildFailure, FailureReport, Report, STATUS_WAIT, Spawner, Starts, Stdio};
 use crate::supervisor::{Effects, LeftBehind, Millis, Scanned, State, Status, Stop, Supervisor};
 use crate::trust::DirError;
 use alloc::ffi::CString;
@@ -48,10 +48,6 @@ pub const RESCAN_DELAY: Millis = 20;
 /// file truncated in a loop) costs at most ten rescans a second, while a
 /// single change after a quiet spell still applies after [`RESCAN_DELAY`].
 pub const MIN_RESCAN_GAP: Millis = 100;
-
-/// How long the status of a start under way waits for its exec before it is written
-/// ([`Starts::is_withheld`]).
-const START_HOLD: Millis = 20;
 
 /// sysexits(3) codes.
 pub const EXIT_USAGE: i32 = 64;
@@ -132,9 +128,8 @@ struct Host {
     told: ToldErrors,
     readiness: Readiness,
     /// Services whose program was executed, to tell the state machine once it is free
-    /// to hear it, and whether their status waited for it (8 bytes each: a reload of
-    /// 10,000 starts holds 80 kB here).
-    executed: Vec<(Pid, bool)>,
+    /// to hear it (a pid is 4 bytes: a reload of 10,000 starts holds 40 kB here).
+    executed: Vec<Pid>,
     /// Each service's cgroup (none where cgroups could not be set up: services are
     /// tracked by process group).
     cgroups: ServiceCgroups,
@@ -171,7 +166,7 @@ impl Effects for Host {
         let pid = spawned.pid;
         self.reaper.track(pid, &self.poller)?;
         let ready = ready_pipe.map(|((read, _), number)| (read, number));
-        self.starts.watch(spawned, ready, Some(now() + START_HOLD), &self.poller);
+        self.starts.watch(spawned, ready, Some(now()), &self.poller);
         // The fork came first; now what changed before it.
         self.run_dir.write_staged(&mut self.logger);
         Ok(pid)
@@ -317,7 +312,7 @@ impl Host {
         }
     }
 
-    fn start_answered(&mut self, supervisor: &mut Supervisor, (pid, report, ready, withheld): spawn::Answer) {
+    fn start_answered(&mut self, supervisor: &mut Supervisor, (pid, report, ready): spawn::Answer) {
         let Some(pid) = Pid::from_raw(pid) else { return };
         match report {
             Report::Failed(failure) => self.log_failure(supervisor, pid, failure),
@@ -326,7 +321,7 @@ impl Host {
                 if let Some((read, number)) = ready {
                     self.readiness.watch_pipe(pid, read, number, &self.poller);
                 }
-                self.executed.push((pid, withheld));
+                self.executed.push(pid);
             }
         }
     }
@@ -381,12 +376,13 @@ impl Host {
             if executed.is_empty() && notices.is_empty() {
                 return;
             }
-            for (pid, withheld) in executed {
+            for pid in executed {
                 let publications = self.publications;
                 supervisor.executed(now(), pid, self);
-                // Its status waited for this ([`Host::publish`]): published unless the state machine just did.
-                if withheld
-                    && self.publications == publications
+                // Its status may have waited for this ([`Host::publish`]): published unless the
+                // state machine just did. One that stopped waiting is written again unchanged:
+                // it answered later than STATUS_WAIT, which few do.
+                if self.publications == publications
                     && let Some((name, status)) = supervisor.status_by_pid(pid)
                 {
                     self.publish(name, &status);
@@ -633,7 +629,7 @@ impl<'a> Daemon<'a> {
         host.deliver_notices(&mut supervisor);
         host.run_dir.write_staged(&mut host.logger);
         // By then every start of the first scan was published, answered or not.
-        let loaded_at = Some(now() + START_HOLD);
+        let loaded_at = Some(now() + STATUS_WAIT);
         let ready = Vec::new();
         Ok(Daemon { dir, supervisor, host, signal_fd, watch, rescan_at: None, last_rescan: None, loaded_at, ready })
     }
@@ -644,7 +640,7 @@ impl<'a> Daemon<'a> {
             self.supervisor.next_deadline(),
             self.rescan_at,
             self.host.readiness.deadline(),
-            self.host.starts.next_withheld(),
+            self.host.starts.next_withheld(now()),
             // A child that still shares going's table holds its start's slots: look again soon.
             self.host.spawner.release_later(now()),
             self.loaded_at,

@@ -42,6 +42,7 @@ use crate::log::describe;
 use alloc::ffi::CString;
 use alloc::vec::Vec;
 use core::fmt;
+use core::num::NonZeroU32;
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use rustix::fs::Mode;
 use rustix::io::{DupFlags, Errno};
@@ -322,17 +323,27 @@ pub struct Spawned {
 /// (10,000 pidfds and 10,000 pipes can pass the descriptor limit).
 const UNREAD_STARTS: usize = 256;
 
-/// A start that answered: its child, what it said, its readiness pipe, and whether
-/// its status still waited for the answer ([`Starts::is_withheld`]).
-pub type Answer = (i32, Report, Option<(OwnedFd, u16)>, bool);
+/// A start that answered: its child, what it said, and its readiness pipe.
+pub type Answer = (i32, Report, Option<(OwnedFd, u16)>);
+
+/// How long a start's status waits for its answer before it is written: a start that
+/// execs at once is written once, as `up`, not `starting` and then `up`.
+pub const STATUS_WAIT: Millis = 20;
 
 /// A start under way: its child's report pipe, watched in the event loop until it
-/// says how the start ended; the readiness pipe to watch after its exec; and until
-/// when its status waits for that answer (`None` once it stopped waiting).
+/// says how the start ended; the readiness pipe to watch after its exec; and since
+/// when its status waits for that answer, `None` once it no longer does (milliseconds
+/// cut to 32 bits: a start under way takes 16 bytes, and a mass kill makes thousands).
 struct UnderWay {
     report: OwnedFd,
     ready: Option<(OwnedFd, u16)>,
-    withheld_until: Option<Millis>,
+    waits_since: Option<NonZeroU32>,
+}
+
+/// How long a status that began to wait at `since` has waited at `now`; 0 when `now`
+/// is earlier (the time a turn's wait ended, before the starts it then made).
+fn waited(since: NonZeroU32, now: Millis) -> Millis {
+    Millis::try_from((now as u32).wrapping_sub(since.get()) as i32).unwrap_or(0)
 }
 
 /// The starts under way.
@@ -347,18 +358,13 @@ pub struct Starts {
 
 impl Starts {
     /// Watches child `pid`'s report pipe; `ready` is its readiness pipe's read end and N;
-    /// a service's status waits for the answer until `withheld_until` (a check has none).
-    pub fn watch(
-        &mut self,
-        spawned: Spawned,
-        ready: Option<(OwnedFd, u16)>,
-        withheld_until: Option<Millis>,
-        poller: &Poller,
-    ) {
+    /// a service's status waits for the answer from `now` on (a check has no status).
+    pub fn watch(&mut self, spawned: Spawned, ready: Option<(OwnedFd, u16)>, now: Option<Millis>, poller: &Poller) {
         let pid = spawned.pid.as_raw_nonzero().get();
         // Without a watch the start is still reaped; only its failure's reason is lost.
         let _ = poller.add(&spawned.report, Source::Start(pid));
-        self.under_way.insert(pid, UnderWay { report: spawned.report, ready, withheld_until });
+        let waits_since = now.and_then(|now| NonZeroU32::new((now as u32).max(1)));
+        self.under_way.insert(pid, UnderWay { report: spawned.report, ready, waits_since });
         if self.under_way.len() > UNREAD_STARTS {
             self.look_at_next(poller);
             self.look_at_next(poller);
@@ -374,18 +380,17 @@ impl Starts {
         }
     }
 
-    /// Whether child `pid`'s status waits for its start's answer: a start that execs at
-    /// once is written once, as `up`, not `starting` and then `up`.
+    /// Whether child `pid`'s status waits for its start's answer ([`STATUS_WAIT`]).
     pub fn is_withheld(&self, pid: Pid) -> bool {
-        self.under_way.get(&pid.as_raw_nonzero().get()).is_some_and(|start| start.withheld_until.is_some())
+        self.under_way.get(&pid.as_raw_nonzero().get()).is_some_and(|start| start.waits_since.is_some())
     }
 
-    /// The children whose status waited until `now` or before, and waits no longer.
+    /// The children whose status has waited [`STATUS_WAIT`] by `now`, and waits no longer.
     pub fn withheld_past(&mut self, now: Millis) -> Vec<Pid> {
         let mut past = Vec::new();
         for (&pid, start) in &mut self.under_way {
-            if start.withheld_until.is_some_and(|until| until <= now) {
-                start.withheld_until = None;
+            if start.waits_since.is_some_and(|since| waited(since, now) >= STATUS_WAIT) {
+                start.waits_since = None;
                 past.extend(Pid::from_raw(pid));
             }
         }
@@ -393,8 +398,9 @@ impl Starts {
     }
 
     /// When the first status that waits for its start's answer stops waiting.
-    pub fn next_withheld(&self) -> Option<Millis> {
-        self.under_way.values().filter_map(|start| start.withheld_until).min()
+    pub fn next_withheld(&self, now: Millis) -> Option<Millis> {
+        let waits = self.under_way.values().filter_map(|start| start.waits_since);
+        waits.map(|since| now + STATUS_WAIT.saturating_sub(waited(since, now))).min()
     }
 
     /// The answers read by [`Starts::watch`] since the last call.
@@ -411,7 +417,7 @@ impl Starts {
         }
         let start = self.under_way.remove(&pid)?;
         poller.remove(&start.report);
-        Some((pid, said, start.ready, start.withheld_until.is_some()))
+        Some((pid, said, start.ready))
     }
 
     /// Child `pid` was reaped: what its report pipe held is all it will ever say.
@@ -731,5 +737,27 @@ impl fmt::Display for FailureReport<'_> {
             Step::RootRegained => f.write_str("could regain root after dropping privileges; not running it"),
             Step::Exec => write!(f, "cannot execute {}: {reason}", self.program),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn since(millis: u32) -> NonZeroU32 {
+        NonZeroU32::new(millis).unwrap()
+    }
+
+    #[test]
+    fn a_status_has_waited_the_time_since_it_began_across_the_32_bit_wrap() {
+        assert_eq!(waited(since(1_000), 1_020), 20);
+        assert_eq!(waited(since(u32::MAX - 5), (1 << 32) + 14), 20);
+    }
+
+    #[test]
+    fn a_time_before_the_wait_began_counts_as_no_wait() {
+        // A turn's wait ends before the starts the turn then makes.
+        assert_eq!(waited(since(1_020), 1_000), 0);
+        assert_eq!(waited(since(5), (1 << 32) - 10), 0);
     }
 }
